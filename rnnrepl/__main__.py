@@ -1,0 +1,3 @@
+from rnnrepl.cli import main
+
+main()

@@ -1,0 +1,162 @@
+"""Language models with ONE contract: ``forward(ids, state=None) -> (logits, state)``.
+
+``ids`` is a LongTensor (batch, time); ``logits`` is (batch, time, vocab); ``state`` is a tuple
+of tensors whose first dimension may differ per model but whose batch dimension is always
+``BATCH_DIM[i]`` of the corresponding entry — callers treat it as opaque and only use
+``init_state``, ``detach_state``, ``select_state`` and ``stack_state``. Feeding a sequence in one
+call or one token at a time while carrying the state gives the same logits: that is what lets the
+REPL predict incrementally.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from rnnrepl.config import ModelConfig
+
+State = tuple[Tensor, ...]
+
+
+class LanguageModel(nn.Module):
+    """Shared plumbing: embedding, optional tied decoder, state helpers."""
+
+    # Which dimension of each state tensor is the batch (recurrent: (layers, batch, hidden)).
+    state_batch_dim = 1
+
+    def __init__(self, cfg: ModelConfig, embed_rows: int) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.embed = nn.Embedding(embed_rows, cfg.embed)
+        self.drop = nn.Dropout(cfg.dropout)
+        feat = self.feature_size()
+        # Tying needs the decoder input to be `embed` wide; project when the body is wider.
+        self.proj = nn.Linear(feat, cfg.embed) if cfg.tie and feat != cfg.embed else None
+        self.decoder = None if cfg.tie else nn.Linear(feat, cfg.vocab_size, bias=False)
+        self.decoder_bias = nn.Parameter(torch.zeros(cfg.vocab_size))
+        nn.init.normal_(self.embed.weight, std=0.1 if cfg.tie else 1.0)
+
+    def feature_size(self) -> int:
+        return self.cfg.hidden
+
+    def head(self, h: Tensor) -> Tensor:
+        """(batch, time, feat) -> (batch, time, vocab) logits."""
+        h = self.drop(h)
+        if self.cfg.tie:
+            if self.proj is not None:
+                h = self.proj(h)
+            weight = self.embed.weight[: self.cfg.vocab_size]
+            return nn.functional.linear(h, weight, self.decoder_bias)
+        return self.decoder(h) + self.decoder_bias
+
+    def forward(self, ids: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+        h, state = self.features(ids, state)
+        return self.head(h), state
+
+    def features(self, ids: Tensor, state: State | None) -> tuple[Tensor, State]:
+        raise NotImplementedError
+
+    def init_state(self, batch: int) -> State:
+        raise NotImplementedError
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    # State helpers: the state is opaque to every caller outside this module.
+    def detach_state(self, state: State) -> State:
+        return tuple(s.detach() for s in state)
+
+    def select_state(self, state: State, index: int) -> State:
+        """The state of one batch row, keeping a batch dimension of 1."""
+        d = self.state_batch_dim
+        return tuple(s.narrow(d, index, 1).clone() for s in state)
+
+    def stack_state(self, states: list[State]) -> State:
+        d = self.state_batch_dim
+        return tuple(torch.cat(parts, dim=d) for parts in zip(*states, strict=True))
+
+
+class RNNLM(LanguageModel):
+    """Embedding -> vanilla RNN (tanh) | GRU | LSTM, 1..N layers -> (projection) -> softmax."""
+
+    _CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__(cfg, cfg.vocab_size)
+        kwargs = {"nonlinearity": "tanh"} if cfg.arch == "rnn" else {}
+        self.rnn = self._CELLS[cfg.arch](
+            cfg.embed,
+            cfg.hidden,
+            num_layers=cfg.layers,
+            dropout=cfg.dropout if cfg.layers > 1 else 0.0,
+            batch_first=True,
+            **kwargs,
+        )
+        self.is_lstm = cfg.arch == "lstm"
+        if self.is_lstm:
+            # A forget-gate bias of 1 lets gradients flow through long spans from the start.
+            for name, p in self.rnn.named_parameters():
+                if name.startswith("bias_hh"):
+                    with torch.no_grad():
+                        p[cfg.hidden : 2 * cfg.hidden].fill_(1.0)
+
+    def init_state(self, batch: int) -> State:
+        w = self.embed.weight
+        shape = (self.cfg.layers, batch, self.cfg.hidden)
+        if self.is_lstm:
+            return (w.new_zeros(shape), w.new_zeros(shape))
+        return (w.new_zeros(shape),)
+
+    def features(self, ids: Tensor, state: State | None) -> tuple[Tensor, State]:
+        if state is None:
+            state = self.init_state(ids.shape[0])
+        x = self.drop(self.embed(ids))  # (b, t, embed)
+        if self.is_lstm:
+            h, (hn, cn) = self.rnn(x, (state[0], state[1]))
+            return h, (hn, cn)
+        h, hn = self.rnn(x, state[0])  # h: (b, t, hidden); hn: (layers, b, hidden)
+        return h, (hn,)
+
+
+class WindowLM(LanguageModel):
+    """Bengio et al. (2003): the last `window` tokens' embeddings, concatenated -> tanh -> softmax.
+
+    The state is the previous window-1 token ids (batch, window-1), padded at the start of a text
+    with a dedicated padding row of the embedding (id vocab_size), so the contract and the
+    one-token-at-a-time equivalence are the same as for the recurrent models.
+    """
+
+    state_batch_dim = 0
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__(cfg, cfg.vocab_size + 1)
+        self.pad = cfg.vocab_size
+        self.hidden = nn.Linear(cfg.window * cfg.embed, cfg.hidden)
+        nn.init.uniform_(
+            self.hidden.weight,
+            -1 / math.sqrt(cfg.window * cfg.embed),
+            1 / math.sqrt(cfg.window * cfg.embed),
+        )
+
+    def init_state(self, batch: int) -> State:
+        w = self.embed.weight
+        ctx = torch.full((batch, self.cfg.window - 1), self.pad, dtype=torch.long, device=w.device)
+        return (ctx,)
+
+    def features(self, ids: Tensor, state: State | None) -> tuple[Tensor, State]:
+        if state is None:
+            state = self.init_state(ids.shape[0])
+        n = self.cfg.window
+        seq = torch.cat([state[0], ids], dim=1)  # (b, n-1+t)
+        windows = seq.unfold(1, n, 1)  # (b, t, n): the n tokens ending at each position
+        x = self.drop(self.embed(windows))  # (b, t, n, embed)
+        h = torch.tanh(self.hidden(x.flatten(2)))  # (b, t, hidden)
+        return h, (seq[:, seq.shape[1] - (n - 1) :],)
+
+
+def build_model(cfg: ModelConfig) -> LanguageModel:
+    if cfg.arch == "window":
+        return WindowLM(cfg)
+    return RNNLM(cfg)
