@@ -1,0 +1,88 @@
+"""Default sizes: pick a model and batch geometry that suit the corpus and the time budget.
+
+Only options the user did not give are filled in. The figures come from measurements on a
+2-core CPU (see bench/): a 2x512 LSTM trains at about 14k chars/s, a 2x256 at about 37k.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+DEFAULT_TIME = 300.0  # seconds, when no --steps/--epochs/--time is given
+
+
+def suggest(level: str, arch: str, n_train: int, time_limit: float | None) -> dict[str, Any]:
+    """Model and training settings for `n_train` training tokens and an optional time budget."""
+    budget = time_limit or DEFAULT_TIME
+    if level == "char":
+        return _char(arch, n_train, budget)
+    return _word(arch, n_train, budget)
+
+
+def _char(arch: str, n_train: int, budget: float) -> dict[str, Any]:
+    if n_train < 200_000 or budget < 120:
+        hidden, dropout = 256, 0.1 if n_train < 200_000 else 0.0
+    elif budget < 900:
+        hidden, dropout = 512, 0.1
+    else:
+        hidden, dropout = 768, 0.25
+    if arch == "window":
+        return {
+            "hidden": 512,
+            "embed": 32,
+            "window": 16,
+            "layers": 1,
+            "dropout": 0.1,
+            "seq_len": 128,
+            "batch_size": 64,
+            "lr": 2e-3,
+            "tie": False,
+        }
+    return {
+        "hidden": hidden,
+        "embed": 64,
+        "layers": 2,
+        "dropout": dropout,
+        "tie": False,
+        "seq_len": 128,
+        "batch_size": 32,
+        "lr": 3e-3 if hidden <= 256 else 2e-3,
+        "window": 8,
+    }
+
+
+def _word(arch: str, n_train: int, budget: float) -> dict[str, Any]:
+    size = 256 if n_train < 300_000 or budget < 300 else 400
+    if arch == "window":
+        return {
+            "hidden": size,
+            "embed": 128,
+            "window": 6,
+            "layers": 1,
+            "dropout": 0.3,
+            "seq_len": 64,
+            "batch_size": 32,
+            "lr": 1e-3,
+            "tie": False,
+        }
+    return {
+        "hidden": size,
+        "embed": size,
+        "layers": 2,
+        "dropout": 0.3,
+        "tie": True,
+        "seq_len": 64,
+        "batch_size": 32,
+        "lr": 2e-3,
+        "window": 8,
+    }
+
+
+def fit_to_corpus(settings: dict[str, Any], n_train: int, n_val: int) -> dict[str, Any]:
+    """Shrink batch and span so that a small corpus still gives at least a few steps per epoch."""
+    s = dict(settings)
+    while s["batch_size"] > 1 and n_train < s["batch_size"] * (s["seq_len"] * 4 + 1):
+        s["batch_size"] //= 2
+    while s["seq_len"] > 8 and n_train < s["batch_size"] * (s["seq_len"] * 4 + 1):
+        s["seq_len"] //= 2
+    return s

@@ -1,0 +1,433 @@
+"""Command line: the only place options become config objects and errors become exit codes."""
+
+from __future__ import annotations
+
+import errno
+import json
+import math
+import os
+import re
+import signal
+import sys
+import traceback
+from pathlib import Path
+
+import click
+
+from rnnrepl.config import ARCHS, LEVELS, OPTIMIZERS
+from rnnrepl.errors import InputDataError, ResourceError, RnnreplError, UsageError
+
+DEBUG = {"on": False}
+
+
+def _console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False)
+
+
+def parse_duration(text: str) -> float:
+    """'90', '90s', '5m', '1h30m', '1.5h' -> seconds."""
+    m = re.fullmatch(
+        r"\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s?)?\s*", text
+    )
+    if not text.strip() or m is None or not any(m.groups()):
+        raise click.BadParameter(f"{text!r} is not a duration like 90s, 5m or 1h30m")
+    h, mnt, s = (float(g) if g else 0.0 for g in m.groups())
+    seconds = h * 3600 + mnt * 60 + s
+    if seconds <= 0:
+        raise click.BadParameter("the duration must be positive")
+    return seconds
+
+
+class Duration(click.ParamType):
+    name = "duration"
+
+    def convert(self, value, param, ctx):
+        return value if isinstance(value, float) else parse_duration(str(value))
+
+
+@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.version_option(package_name="rnnrepl")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Train recurrent language models on your text; watch them predict as you type.
+
+    With no command, opens the REPL on the bundled default model.
+    """
+    DEBUG["on"] = debug
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(chat, model="shakespeare-char")
+
+
+# ---- loading helpers -------------------------------------------------------------------------
+def load(spec: str, device: str = "cpu"):
+    from rnnrepl.checkpoint import load_model
+
+    return load_model(spec, device=resolve_device(device))
+
+
+def resolve_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        mps = getattr(torch.backends, "mps", None)
+        return "mps" if mps is not None and mps.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ResourceError("CUDA is not available on this machine", hint="use --device cpu")
+    if device == "mps" and not (
+        getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
+    ):
+        raise ResourceError("MPS is not available on this machine", hint="use --device cpu")
+    return device
+
+
+def read_prompt_file(path: str) -> str:
+    from rnnrepl.corpus import read_text
+
+    text, _ = read_text(path)
+    return text
+
+
+# ---- train -----------------------------------------------------------------------------------
+@cli.command()
+@click.argument("inputs", nargs=-1, required=True)
+@click.option(
+    "-o", "--output", required=True, help="Model path: NAME (-> NAME.safetensors) or a directory."
+)
+@click.option("--level", type=click.Choice(LEVELS), default="char", show_default=True)
+@click.option("--arch", type=click.Choice(ARCHS), default="lstm", show_default=True)
+@click.option("--layers", type=click.IntRange(1, 16))
+@click.option("--hidden", type=click.IntRange(1, 16384))
+@click.option("--embed", type=click.IntRange(1, 16384))
+@click.option("--window", type=click.IntRange(1, 1024), help="Context tokens of the window model.")
+@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True))
+@click.option("--tie/--no-tie", default=None, help="Share embedding and output weights.")
+@click.option("--seq-len", type=click.IntRange(1, 100000), help="BPTT span length in tokens.")
+@click.option("--batch-size", type=click.IntRange(1, 100000))
+@click.option("--optimizer", type=click.Choice(OPTIMIZERS), default="adam", show_default=True)
+@click.option("--lr", type=click.FloatRange(0, min_open=True))
+@click.option("--clip", type=click.FloatRange(0), default=1.0, show_default=True)
+@click.option("--epochs", type=click.FloatRange(0, min_open=True))
+@click.option("--steps", type=click.IntRange(1))
+@click.option(
+    "--time", "time_limit", type=Duration(), help="Training time budget, e.g. 90s, 5m, 1h."
+)
+@click.option(
+    "--val-fraction",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=0.1,
+    show_default=True,
+)
+@click.option("--val", "val_file", help="Validation file (instead of a fraction of the inputs).")
+@click.option("--min-freq", type=click.IntRange(1), default=1, show_default=True)
+@click.option(
+    "--max-vocab",
+    type=click.IntRange(0),
+    default=0,
+    help="Word level: cap the vocabulary (0 = no cap).",
+)
+@click.option("--lowercase", is_flag=True)
+@click.option(
+    "--embeddings",
+    type=click.Path(dir_okay=False),
+    help="word2vec/GloVe text file to initialise word embeddings.",
+)
+@click.option("--eval-every", type=click.IntRange(1), help="Steps between validations.")
+@click.option(
+    "--patience",
+    type=click.IntRange(0),
+    default=0,
+    help="Stop after N validations without improvement.",
+)
+@click.option("--seed", type=int, default=1337, show_default=True)
+@click.option(
+    "--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto", show_default=True
+)
+@click.option("--encoding", help="Text encoding of the inputs (default: UTF-8, or per BOM).")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run of the same -o.")
+@click.option("--warm-start", is_flag=True, help="With --resume: allow different data.")
+def train(**opts) -> None:
+    """Train a language model on text FILES, directories, globs, or '-' (stdin)."""
+    from rnnrepl.cli_train import run_train
+
+    code = run_train(opts, _console(), _console(stderr=True), sys.argv)
+    if code:
+        sys.exit(code)
+
+
+# ---- inspection and inference ----------------------------------------------------------------
+@cli.command()
+@click.argument("model")
+@click.option("-p", "--prompt", default=None)
+@click.option("--prompt-file", type=click.Path(dir_okay=False))
+@click.option("-n", "--max-tokens", type=click.IntRange(0), default=200, show_default=True)
+@click.option("--temperature", type=click.FloatRange(0), default=0.8, show_default=True)
+@click.option("--top-k", type=click.IntRange(0), default=0)
+@click.option("--top-p", type=click.FloatRange(0, 1, min_open=True), default=1.0)
+@click.option("--greedy", is_flag=True, help="Always take the most likely token.")
+@click.option("--seed", type=int)
+@click.option("--stop", help="Stop once the generated text contains this string.")
+@click.option(
+    "--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="cpu", show_default=True
+)
+def generate(
+    model, prompt, prompt_file, max_tokens, temperature, top_k, top_p, greedy, seed, stop, device
+) -> None:
+    """Stream a continuation of a prompt to stdout."""
+    from rnnrepl.config import SampleConfig
+    from rnnrepl.predict import Predictor
+    from rnnrepl.render import safe_text
+
+    if prompt is not None and prompt_file:
+        raise UsageError("give -p/--prompt or --prompt-file, not both")
+    text = read_prompt_file(prompt_file) if prompt_file else (prompt or "")
+    cfg = SampleConfig(
+        temperature=0.0 if greedy else temperature,
+        top_k=top_k,
+        top_p=top_p,
+        max_tokens=max_tokens,
+        seed=seed,
+        stop=stop,
+    )
+    predictor = Predictor(load(model, device))
+    out = sys.stdout
+    out.write(safe_text(text))
+    for step in predictor.stream(text, cfg):
+        out.write(safe_text(step.text))
+        out.flush()
+    out.write("\n")
+
+
+@cli.command()
+@click.argument("model")
+@click.argument("text")
+@click.option("-k", type=click.IntRange(1), default=10, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def predict(model, text, k, as_json) -> None:
+    """Top-k next tokens after TEXT, with probabilities."""
+    from rnnrepl.predict import Predictor
+    from rnnrepl.render import topk_bars
+
+    predictor = Predictor(load(model))
+    probs, partial = predictor.distribution(text)
+    items = predictor.top_of(probs, k)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "text": text,
+                    "partial": partial,
+                    "top": [{"token": t, "prob": p} for t, p in items],
+                },
+                ensure_ascii=False,
+            )
+        )
+        return
+    _console().print(topk_bars(items))
+
+
+@cli.command()
+@click.argument("model")
+@click.argument("text", required=False)
+@click.option("-f", "--file", "file", type=click.Path(dir_okay=False))
+@click.option("-k", type=click.IntRange(1), default=3, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def score(model, text, file, k, as_json) -> None:
+    """Per token: p of the actual token, J_t = -log p, the top-k; then mean J, ppl, bpc."""
+    from rnnrepl.predict import Predictor
+    from rnnrepl.render import metrics_line, score_table
+
+    if (text is None) == (file is None):
+        raise UsageError("give TEXT or -f FILE (exactly one)")
+    loaded = load(model)
+    text = read_prompt_file(file) if file else text
+    rows, summary = Predictor(loaded).score(text, k)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "tokens": [
+                        {
+                            "token": r.token,
+                            "prob": r.prob,
+                            "loss": r.loss,
+                            "top": [[t, p] for t, p in r.topk],
+                        }
+                        for r in rows
+                    ],
+                    **_metrics(summary.mean_loss, summary.tokens, loaded.tokenizer.level),
+                },
+                ensure_ascii=False,
+            )
+        )
+        return
+    console = _console()
+    console.print(score_table(rows, k))
+    console.print(
+        f"{summary.tokens} tokens, mean J = {metrics_line(summary.mean_loss, loaded.tokenizer.level)}, "
+        f"perplexity {summary.perplexity:.3f}"
+    )
+
+
+def _metrics(mean: float, tokens: int, level: str) -> dict:
+    finite = math.isfinite(mean)
+    return {
+        "tokens": tokens,
+        "cross_entropy": mean if finite else None,
+        "perplexity": math.exp(mean) if finite else None,
+        "bits_per_token": mean / math.log(2) if finite else None,
+        **({"bits_per_char": mean / math.log(2) if finite else None} if level == "char" else {}),
+    }
+
+
+@cli.command(name="eval")
+@click.argument("model")
+@click.argument("files", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--encoding")
+def eval_cmd(model, files, as_json, encoding) -> None:
+    """Cross entropy, perplexity and bits per token (char) of FILES under MODEL."""
+    from rnnrepl.corpus import read_text
+    from rnnrepl.predict import Predictor
+    from rnnrepl.render import metrics_line
+
+    loaded = load(model)
+    predictor = Predictor(loaded)
+    results, total, count = [], 0.0, 0
+    for path in files:
+        text, _ = read_text(path, encoding=encoding)
+        ids = loaded.tokenizer.encode(text)
+        if not ids:
+            raise InputDataError("nothing to evaluate: the file is empty", path=path)
+        s = predictor.mean_loss(ids)
+        unk = sum(1 for i in ids if i == 0)
+        results.append(
+            {
+                "file": path,
+                **_metrics(s.mean_loss, s.tokens, loaded.tokenizer.level),
+                "unknown_tokens": unk,
+            }
+        )
+        total += s.mean_loss * s.tokens
+        count += s.tokens
+    overall = _metrics(total / count, count, loaded.tokenizer.level)
+    if as_json:
+        click.echo(json.dumps({"files": results, "total": overall}, ensure_ascii=False))
+        return
+    console = _console()
+    for r in results:
+        console.print(
+            f"{r['file']}: {r['tokens']} tokens, {metrics_line(r['cross_entropy'], loaded.tokenizer.level)}, "
+            f"perplexity {r['perplexity']:.3f}, {r['unknown_tokens']} unknown"
+        )
+    if len(results) > 1:
+        console.print(
+            f"total: {count} tokens, {metrics_line(total / count, loaded.tokenizer.level)}"
+        )
+
+
+@cli.command()
+@click.argument("model")
+@click.option("--json", "as_json", is_flag=True)
+def info(model, as_json) -> None:
+    """Configuration, vocabulary, parameters and training summary of MODEL."""
+    from rnnrepl.render import summary_table, visible
+
+    loaded = load(model)
+    tok = loaded.tokenizer
+    data = {
+        "path": str(loaded.path),
+        "config": loaded.config.to_dict(),
+        "level": tok.level,
+        "vocab_size": tok.size,
+        "lowercase": tok.lowercase,
+        "parameters": loaded.model.num_parameters(),
+        "training": loaded.training,
+    }
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False))
+        return
+    c = loaded.config
+    sample = " ".join(visible(t) for t in tok.tokens[1:41])
+    rows = [
+        ("file", str(loaded.path)),
+        (
+            "model",
+            f"{c.arch} {c.layers}x{c.hidden}, embed {c.embed}"
+            + (f", window {c.window}" if c.arch == "window" else "")
+            + (", tied" if c.tie else "")
+            + f", dropout {c.dropout:g}",
+        ),
+        ("parameters", f"{data['parameters']:,}"),
+        (
+            "tokens",
+            f"{tok.level} level, {tok.size:,} ({'lowercased, ' if tok.lowercase else ''}first: {sample})",
+        ),
+    ]
+    rows += [
+        (k, json.dumps(v, ensure_ascii=False) if not isinstance(v, str) else v)
+        for k, v in loaded.training.items()
+    ]
+    _console().print(summary_table("rnnrepl model", rows))
+
+
+@cli.command()
+@click.argument("model", default="shakespeare-char")
+def chat(model) -> None:
+    """Interactive REPL: live next-token probabilities as you type."""
+    from rnnrepl.repl import run_repl
+
+    run_repl(model)
+
+
+# ---- entry point -----------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI with the exit-code contract of RELIABILITY.md."""
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL) if hasattr(signal, "SIGPIPE") else None
+    try:
+        cli.main(args=argv, prog_name="rnnrepl", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except RnnreplError as exc:
+        _fail(str(exc), exc.exit_code)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT):
+            _fail(f"{exc.strerror} ({exc.filename})", 5)
+        _internal(exc)
+    except Exception as exc:  # a bug: one line unless --debug
+        _internal(exc)
+
+
+def _fail(message: str, code: int) -> None:
+    if DEBUG["on"]:
+        traceback.print_exc()
+    sys.stderr.write(f"rnnrepl: error: {message}\n")
+    sys.exit(code)
+
+
+def _internal(exc: BaseException) -> None:
+    if DEBUG["on"]:
+        traceback.print_exc()
+    first = (str(exc).splitlines() or [""])[0]
+    sys.stderr.write(
+        f"rnnrepl: error: internal error: {type(exc).__name__}: {first} — re-run with --debug for a traceback\n"
+    )
+    sys.exit(1)
+
+
+def is_tty() -> bool:
+    return sys.stdout.isatty() and os.environ.get("TERM") != "dumb"
+
+
+__all__ = ["cli", "main", "parse_duration", "Path"]

@@ -1,0 +1,257 @@
+"""`rnnrepl train`: options -> configs, corpus -> tokens, a rich progress display, signals."""
+
+from __future__ import annotations
+
+import math
+import shlex
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.live import Live
+
+from rnnrepl import autosize
+from rnnrepl.config import ModelConfig, TrainConfig
+from rnnrepl.errors import InputDataError, UsageError
+
+MODEL_KEYS = ("arch", "layers", "hidden", "embed", "window", "dropout", "tie")
+TRAIN_KEYS = ("seq_len", "batch_size", "lr")
+
+
+class StopFlag:
+    """First SIGINT/SIGTERM: finish the step and save. Second SIGINT: stop at once."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+
+    def install(self) -> None:
+        signal.signal(signal.SIGINT, self._handle)
+        signal.signal(signal.SIGTERM, self._handle)
+
+    def _handle(self, signum, frame) -> None:
+        if self.signal is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.signal = signum
+
+    def __call__(self) -> bool:
+        return self.signal is not None
+
+
+def prepare_data(opts: dict, err: Console):
+    """Read inputs, build the tokenizer, encode, split. Returns (tokenizer, train_ids, val_ids, summary)."""
+    from rnnrepl.corpus import (
+        count_symbols,
+        encode_corpus,
+        expand_inputs,
+        load_corpus,
+        split_train_val,
+    )
+    from rnnrepl.vocab import build_tokenizer
+
+    files = expand_inputs(list(opts["inputs"]))
+    text, report = load_corpus(files, encoding=opts["encoding"], stdin=sys.stdin.buffer)
+    if report.crlf_normalised:
+        err.print(f"note: normalised {report.crlf_normalised} CRLF/CR line endings to LF")
+    counts = count_symbols(text, opts["level"], opts["lowercase"])
+    tok = build_tokenizer(
+        opts["level"], counts, opts["lowercase"], opts["min_freq"], opts["max_vocab"]
+    )
+    ids = encode_corpus(text, tok)
+    if opts["val_file"]:
+        val_text, _ = load_corpus([opts["val_file"]], encoding=opts["encoding"])
+        train_ids, val_ids = ids, encode_corpus(val_text, tok)
+    else:
+        train_ids, val_ids = split_train_val(ids, opts["val_fraction"])
+    unk = float((train_ids == 0).mean()) if len(train_ids) else 0.0
+    summary = {
+        "corpus_files": [str(f) for f in files][:20],
+        "corpus_chars": report.chars,
+        "corpus_sha256": _sha(text),
+        "train_tokens": int(len(train_ids)),
+        "val_tokens": int(len(val_ids)),
+        "unknown_rate": round(unk, 6),
+    }
+    del text
+    return tok, train_ids, val_ids, summary
+
+
+def _sha(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def make_configs(opts: dict, tok, n_train: int, n_val: int) -> tuple[ModelConfig, TrainConfig]:
+    given = {k: opts[k] for k in (*MODEL_KEYS, *TRAIN_KEYS) if opts.get(k) is not None}
+    settings = autosize.suggest(opts["level"], opts["arch"], n_train, opts["time_limit"])
+    if "seq_len" not in given and "batch_size" not in given:
+        settings = autosize.fit_to_corpus(settings, n_train, n_val)
+    settings.update(given)
+    if opts["embeddings"] and opts.get("embed") is None:
+        from rnnrepl.embeddings import vector_dim
+
+        settings["embed"] = vector_dim(opts["embeddings"])
+    stop_given = any(opts[k] for k in ("steps", "epochs", "time_limit"))
+    try:
+        model_cfg = ModelConfig(vocab_size=tok.size, **{k: settings[k] for k in MODEL_KEYS})
+        train_cfg = TrainConfig(
+            seq_len=settings["seq_len"],
+            batch_size=settings["batch_size"],
+            optimizer=opts["optimizer"],
+            lr=settings["lr"],
+            clip=opts["clip"],
+            steps=opts["steps"],
+            epochs=opts["epochs"],
+            time_limit=opts["time_limit"] if stop_given else autosize.DEFAULT_TIME,
+            val_fraction=opts["val_fraction"],
+            eval_every=opts["eval_every"] or 200,
+            patience=opts["patience"],
+            seed=opts["seed"],
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return model_cfg, train_cfg
+
+
+def check_sizes(train_cfg: TrainConfig, n_train: int, n_val: int) -> None:
+    need = train_cfg.batch_size * (train_cfg.seq_len + 1)
+    if n_train < need:
+        raise InputDataError(
+            f"training text too short: {n_train} tokens, need at least {need} "
+            f"(batch {train_cfg.batch_size} x span {train_cfg.seq_len} + 1)",
+            hint="use a smaller --batch-size/--seq-len or more text",
+        )
+    if n_val < 2:
+        raise InputDataError(
+            f"validation text too short: {n_val} tokens, need at least 2",
+            hint="raise --val-fraction or pass --val FILE",
+        )
+
+
+def run_train(opts: dict[str, Any], out: Console, err: Console, argv: list[str]) -> int:
+    from rnnrepl import checkpoint as ckpt
+    from rnnrepl import train as tr
+    from rnnrepl.cli import resolve_device
+
+    if sum(1 for k in ("steps", "epochs") if opts[k]) > 1:
+        raise UsageError("give at most one of --epochs and --steps (--time may be combined)")
+    device = resolve_device(opts["device"])
+    tok, train_ids, val_ids, summary = prepare_data(opts, err)
+    model_cfg, train_cfg = make_configs(opts, tok, len(train_ids), len(val_ids))
+    check_sizes(train_cfg, len(train_ids), len(val_ids))
+    out_path = tr.model_file(opts["output"])
+    summary |= {
+        "command": _command_line(argv),
+        "train_config": train_cfg.to_dict(),
+        "level": tok.level,
+    }
+    with ckpt.OutputLock(out_path):
+        model = tr.new_model(model_cfg, train_cfg.seed, device)
+        if opts["embeddings"]:
+            _init_embeddings(opts, tok, model, err)
+        stop = StopFlag()
+        trainer = tr.Trainer(
+            model, tok, train_ids, val_ids, train_cfg, out_path, summary, should_stop=stop
+        )
+        if opts["resume"]:
+            if not trainer.state_path.exists():
+                raise UsageError(
+                    f"nothing to resume: {trainer.state_path} does not exist",
+                    hint="train without --resume",
+                )
+            trainer.load_state(allow_different=opts["warm_start"])
+        elif trainer.state_path.exists() or out_path.exists():
+            err.print(f"note: {out_path} exists and will be replaced by this run's best model")
+        _announce(err, model, tok, train_cfg, summary, device)
+        stop.install()
+        result = _run_with_display(trainer, tok.level, err)
+    return _report(result, tok.level, out, err, stop, argv)
+
+
+def _init_embeddings(opts, tok, model, err: Console) -> None:
+    from rnnrepl.embeddings import load_vectors
+
+    if tok.level != "word":
+        raise UsageError("--embeddings needs --level word")
+    found = load_vectors(
+        opts["embeddings"], tok.index, model.embed.weight.data, lowercase=tok.lowercase
+    )
+    err.print(f"embeddings: {found:,} of {tok.size:,} words initialised from {opts['embeddings']}")
+
+
+def _announce(err: Console, model, tok, cfg: TrainConfig, summary: dict, device: str) -> None:
+    c = model.cfg
+    budget = []
+    if cfg.steps:
+        budget.append(f"{cfg.steps} steps")
+    if cfg.epochs:
+        budget.append(f"{cfg.epochs:g} epochs")
+    if cfg.time_limit:
+        budget.append(f"{cfg.time_limit:g}s")
+    err.print(
+        f"{tok.level} level, vocabulary {tok.size:,}, {summary['train_tokens']:,} train / "
+        f"{summary['val_tokens']:,} val tokens (unknown {100 * summary['unknown_rate']:.2f}%)\n"
+        f"{c.arch} {c.layers}x{c.hidden} embed {c.embed}{' tied' if c.tie else ''} dropout {c.dropout:g}: "
+        f"{model.num_parameters():,} parameters on {device}; batch {cfg.batch_size} x {cfg.seq_len}, "
+        f"{cfg.optimizer} lr {cfg.lr:g}; budget {' / '.join(budget)}"
+    )
+
+
+def _run_with_display(trainer, level: str, err: Console):
+    from rnnrepl.render import metrics_line, progress_line, sample_panel
+
+    last = {"t": 0.0}
+    with Live(console=err, auto_refresh=False, transient=True, redirect_stdout=False) as live:
+
+        def on_event(ev) -> None:
+            if ev.kind == "step":
+                now = time.monotonic()
+                if now - last["t"] >= 0.25:
+                    last["t"] = now
+                    live.update(progress_line(ev, level), refresh=True)
+            elif ev.kind == "eval":
+                err.print(
+                    f"step {ev.step}: val {metrics_line(ev.val_loss, level)} (best {ev.best_val:.4f})"
+                )
+            elif ev.kind == "sample":
+                err.print(sample_panel(ev.step, ev.text))
+            elif ev.kind == "nan":
+                err.print(f"warning: {ev.text}")
+
+        trainer.on_event = on_event
+        return trainer.run()
+
+
+def _report(result, level: str, out: Console, err: Console, stop: StopFlag, argv: list[str]) -> int:
+    from rnnrepl.render import duration, metrics_line, summary_table
+
+    rows = [
+        ("steps", f"{result.steps:,} ({result.epochs:.2f} epochs, {result.tokens_seen:,} tokens)"),
+        ("time", duration(result.elapsed)),
+        ("last train loss", metrics_line(result.last_loss, level)),
+        ("best val loss", metrics_line(result.best_val, level)),
+        ("model", str(result.model_path)),
+        ("resume state", str(result.state_path)),
+    ]
+    err.print(summary_table("training summary", rows))
+    if result.interrupted:
+        cmd = _command_line(argv)
+        if "--resume" not in cmd:
+            cmd += " --resume"
+        err.print(f"interrupted: checkpoint saved. Resume with:\n  {cmd}")
+        return 143 if stop.signal == signal.SIGTERM else 130
+    if not math.isfinite(result.best_val):
+        return 6
+    out.print(f"saved {result.model_path}")
+    return 0
+
+
+def _command_line(argv: list[str]) -> str:
+    args = [a for a in argv[1:]]
+    return "rnnrepl " + " ".join(shlex.quote(a) for a in args) if args else "rnnrepl train"
+
+
+__all__ = ["run_train", "Path"]

@@ -1,0 +1,52 @@
+"""Pure next-token selection: temperature, top-k, top-p (nucleus), greedy.
+
+Shared by generation, the REPL and the sample previews shown during training.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from rnnrepl.config import SampleConfig
+
+
+def filtered_probs(logits: Tensor, cfg: SampleConfig) -> Tensor:
+    """Probabilities after temperature, top-k and top-p, over the last dimension.
+
+    Temperature 0 puts all the mass on the argmax. top-k keeps the k most likely tokens; top-p
+    keeps the smallest set of most likely tokens whose mass reaches p. The result sums to 1.
+    """
+    logits = logits.float()
+    if cfg.temperature == 0:
+        probs = torch.zeros_like(logits)
+        probs.scatter_(-1, logits.argmax(dim=-1, keepdim=True), 1.0)
+        return probs
+    probs = torch.softmax(logits / cfg.temperature, dim=-1)
+    vocab = probs.shape[-1]
+    if 0 < cfg.top_k < vocab:
+        kth = probs.topk(cfg.top_k, dim=-1).values[..., -1:]
+        probs = torch.where(probs >= kth, probs, torch.zeros_like(probs))
+        # Ties at the k-th value could keep more than k: keep exactly the first k of a stable sort.
+        if int((probs > 0).sum(-1).max()) > cfg.top_k:
+            order = probs.argsort(dim=-1, descending=True, stable=True)
+            keep = torch.zeros_like(probs, dtype=torch.bool)
+            keep.scatter_(-1, order[..., : cfg.top_k], True)
+            probs = torch.where(keep, probs, torch.zeros_like(probs))
+    if cfg.top_p < 1.0:
+        sorted_p, order = probs.sort(dim=-1, descending=True, stable=True)
+        before = sorted_p.cumsum(-1) - sorted_p  # mass strictly before each token
+        keep_sorted = before < cfg.top_p * sorted_p.sum(-1, keepdim=True)
+        keep = torch.zeros_like(keep_sorted).scatter(-1, order, keep_sorted)
+        probs = torch.where(keep, probs, torch.zeros_like(probs))
+    return probs / probs.sum(-1, keepdim=True)
+
+
+def pick(logits: Tensor, cfg: SampleConfig, generator: torch.Generator | None = None) -> Tensor:
+    """Sample one token id per row of (..., vocab) logits."""
+    probs = filtered_probs(logits, cfg)
+    if cfg.temperature == 0:
+        return probs.argmax(dim=-1)
+    flat = probs.reshape(-1, probs.shape[-1])
+    ids = torch.multinomial(flat, 1, generator=generator)
+    return ids.reshape(probs.shape[:-1])

@@ -1,0 +1,461 @@
+"""The training loop: truncated BPTT over contiguous streams, clipping, warmup + cosine schedule,
+periodic validation, best-by-validation checkpoint, early stopping, exact resume, NaN recovery.
+
+It prints nothing: it reports through one callback that receives ``Event``s.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from rnnrepl import checkpoint as ckpt
+from rnnrepl.config import ModelConfig, SampleConfig, TrainConfig
+from rnnrepl.errors import CheckpointError, NumericalError, ResourceError
+from rnnrepl.models import LanguageModel, State, build_model
+from rnnrepl.sampling import pick
+
+
+@dataclass
+class Event:
+    kind: str  # "step" | "eval" | "sample" | "saved" | "nan"
+    step: int
+    total_steps: int | None
+    epoch: int
+    elapsed: float
+    loss: float = math.nan
+    val_loss: float = math.nan
+    best_val: float = math.nan
+    lr: float = 0.0
+    tokens_per_s: float = 0.0
+    eta: float | None = None
+    text: str = ""
+
+
+@dataclass
+class TrainResult:
+    steps: int
+    epochs: float
+    elapsed: float
+    best_val: float
+    last_loss: float
+    model_path: Path
+    state_path: Path
+    interrupted: bool = False
+    stopped_early: bool = False
+    tokens_seen: int = 0
+    history: list[tuple[int, float, float]] = field(default_factory=list)  # (step, loss, val)
+
+
+@dataclass
+class Progress:
+    """Everything that makes a resumed run continue exactly where it stopped."""
+
+    step: int = 0
+    epoch: int = 0
+    pos: int = 0  # span index within the epoch
+    offset: int = 0  # this epoch's random start offset into the streams
+    best_val: float = math.inf
+    bad_evals: int = 0
+    elapsed: float = 0.0
+    tokens_seen: int = 0
+    lr_scale: float = 1.0
+    last_loss: float = math.nan
+
+
+def batchify(ids: np.ndarray, batch: int) -> Tensor:
+    """Cut the token stream into `batch` contiguous streams, one per row.
+
+    ┌ a g m s ┐  each row is read left to right in spans of seq_len; the state carried from one
+    │ b h n t │  span to the next is exactly the context the model would have seen, which is
+    └ c i o u ┘  what truncated BPTT approximates.
+    """
+    n = len(ids) // batch
+    data = torch.from_numpy(np.ascontiguousarray(ids[: n * batch]).astype(np.int32, copy=False))
+    return data.view(batch, n)  # (batch, n), int32 to keep large corpora compact
+
+
+def spans_per_epoch(streams: Tensor, seq_len: int, offset: int = 0) -> int:
+    return max(0, (streams.shape[1] - 1 - offset) // seq_len)
+
+
+def fingerprint(ids: np.ndarray, tokenizer, cfg: ModelConfig) -> str:
+    h = hashlib.sha256()
+    h.update(np.ascontiguousarray(ids).tobytes())
+    h.update(repr(sorted(tokenizer.to_dict().items())).encode())
+    h.update(repr(sorted(cfg.to_dict().items())).encode())
+    return h.hexdigest()
+
+
+def lr_at(cfg: TrainConfig, step: int, progress_frac: float) -> float:
+    """Linear warmup, then cosine decay to min_lr_ratio * lr over the run's budget."""
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    frac = min(1.0, max(0.0, progress_frac))
+    return cfg.lr * (
+        cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * frac))
+    )
+
+
+def make_optimizer(model: LanguageModel, cfg: TrainConfig) -> torch.optim.Optimizer:
+    params = model.parameters()
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay or 0.01)
+    return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+@torch.inference_mode()
+def evaluate(
+    model: LanguageModel, ids: np.ndarray, seq_len: int = 256, batch: int = 16
+) -> tuple[float, int]:
+    """Mean cross entropy (nats per token) over `ids` and the number of tokens scored.
+
+    The text is cut into `batch` contiguous streams (state carried across spans); the few tokens
+    left over at the end are scored in a final single-row pass, so every token but the first counts.
+    """
+    was_training = model.training
+    model.eval()
+    device = model.embed.weight.device
+    total, count = 0.0, 0
+    batch = max(1, min(batch, (len(ids) - 1) // max(1, seq_len)))
+    n = len(ids) // batch
+    streams = torch.from_numpy(np.ascontiguousarray(ids[: n * batch]).astype(np.int64)).view(
+        batch, n
+    )
+    state = None
+    for i in range(0, n - 1, seq_len):
+        x = streams[:, i : i + seq_len].to(device)
+        y = streams[:, i + 1 : i + 1 + seq_len].to(device)
+        logits, state = model(x[:, : y.shape[1]], state)
+        loss = torch.nn.functional.cross_entropy(
+            logits.flatten(0, 1).float(), y.flatten(), reduction="sum"
+        )
+        total += loss.item()
+        count += y.numel()
+    model.train(was_training)
+    return (total / count if count else math.nan), count
+
+
+def sample_text(
+    model: LanguageModel, tokenizer, n: int, seed: int, temperature: float = 0.8
+) -> str:
+    """A short preview from the current weights, with its own generator (training RNG untouched)."""
+    was_training = model.training
+    model.eval()
+    gen = torch.Generator().manual_seed(seed)
+    cfg = SampleConfig(temperature=temperature)
+    device = model.embed.weight.device
+    out: list[int] = []
+    with torch.inference_mode():
+        start = tokenizer.encode("\n")[-1:] or [0]
+        logits, state = model(torch.tensor([start], device=device))
+        for _ in range(n):
+            nxt = int(pick(logits[0, -1].cpu(), cfg, gen))
+            out.append(nxt)
+            logits, state = model(torch.tensor([[nxt]], device=device), state)
+    model.train(was_training)
+    return tokenizer.decode(out)
+
+
+class Trainer:
+    """One training run. `should_stop()` is polled after every step (Ctrl-C, SIGTERM)."""
+
+    def __init__(
+        self,
+        model: LanguageModel,
+        tokenizer,
+        train_ids: np.ndarray,
+        val_ids: np.ndarray,
+        cfg: TrainConfig,
+        out: Path,
+        summary: dict,
+        on_event: Callable[[Event], None] = lambda e: None,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> None:
+        self.model, self.tokenizer, self.cfg = model, tokenizer, cfg
+        self.out = model_file(out)
+        self.train_ids, self.val_ids = train_ids, val_ids
+        self.summary, self.on_event, self.should_stop = summary, on_event, should_stop
+        self.streams = batchify(train_ids, cfg.batch_size)
+        self.opt = make_optimizer(model, cfg)
+        self.data_gen = torch.Generator().manual_seed(cfg.seed + 1)
+        self.progress = Progress()
+        self.state: State | None = None
+        self.state_path = ckpt.state_path_for(out)
+        self.fp = fingerprint(train_ids, tokenizer, model.cfg)
+        self.history: list[tuple[int, float, float]] = []
+        self._good: tuple[dict, dict] | None = None
+
+    # ---- budget -----------------------------------------------------------------------------
+    def total_steps(self) -> int | None:
+        per_epoch = spans_per_epoch(self.streams, self.cfg.seq_len)
+        limits = []
+        if self.cfg.steps:
+            limits.append(self.cfg.steps)
+        if self.cfg.epochs:
+            limits.append(max(1, int(self.cfg.epochs * per_epoch)))
+        return min(limits) if limits else None
+
+    def fraction_done(self) -> float:
+        p, total = self.progress, self.total_steps()
+        fracs = [p.step / total] if total else []
+        if self.cfg.time_limit:
+            fracs.append(p.elapsed / self.cfg.time_limit)
+        return max(fracs) if fracs else 0.0
+
+    def finished(self) -> bool:
+        total = self.total_steps()
+        if total is not None and self.progress.step >= total:
+            return True
+        return bool(self.cfg.time_limit and self.progress.elapsed >= self.cfg.time_limit)
+
+    # ---- resume -----------------------------------------------------------------------------
+    def save_state(self) -> None:
+        tensors = {
+            f"model.{k}": v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()
+        }
+        opt_tensors, opt_meta = ckpt.optimizer_to_tensors(self.opt)
+        tensors.update(opt_tensors)
+        if self.state is not None:
+            tensors.update(
+                {f"hidden.{i}": s.detach().cpu().contiguous() for i, s in enumerate(self.state)}
+            )
+        tensors["rng.torch"] = torch.get_rng_state()
+        tensors["rng.data"] = self.data_gen.get_state()
+        meta = {
+            "progress": self.progress.__dict__
+            | {"best_val": _finite_or_none(self.progress.best_val)},
+            "optimizer": opt_meta,
+            "fingerprint": self.fp,
+            "model_config": self.model.cfg.to_dict(),
+            "train_config": self.cfg.to_dict(),
+            "hidden": self.state is not None,
+            "history": self.history,
+        }
+        ckpt.save_state(self.state_path, tensors, meta)
+
+    def load_state(self, allow_different: bool = False) -> None:
+        tensors, meta = ckpt.load_state(self.state_path)
+        try:
+            if meta["fingerprint"] != self.fp and not allow_different:
+                raise CheckpointError(
+                    "cannot resume: the data, tokenizer or model differ from the interrupted run",
+                    path=str(self.state_path),
+                    hint="train with the same files and options, or without --resume to start anew",
+                )
+            model_sd = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
+            self.model.load_state_dict(model_sd, strict=True)
+            ckpt.optimizer_from_tensors(self.opt, tensors, meta["optimizer"])
+            device = self.model.embed.weight.device
+            if meta.get("hidden"):
+                n = sum(1 for k in tensors if k.startswith("hidden."))
+                self.state = tuple(tensors[f"hidden.{i}"].to(device) for i in range(n))
+            torch.set_rng_state(tensors["rng.torch"])
+            self.data_gen.set_state(tensors["rng.data"])
+            prog = dict(meta["progress"])
+            prog["best_val"] = math.inf if prog.get("best_val") is None else prog["best_val"]
+            self.progress = Progress(**prog)
+            self.history = [tuple(h) for h in meta.get("history", [])]
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise CheckpointError(
+                f"resume state is incomplete or inconsistent: {exc}", path=str(self.state_path)
+            ) from None
+
+    # ---- the loop ---------------------------------------------------------------------------
+    def run(self) -> TrainResult:
+        cfg, p, model = self.cfg, self.progress, self.model
+        model.train()
+        device = model.embed.weight.device
+        started = time.monotonic() - p.elapsed
+        window_tokens, window_start = 0, time.monotonic()
+        interrupted = stopped_early = False
+        nan_streak = 0
+        while not self.finished():
+            if self.should_stop():
+                interrupted = True
+                break
+            if (
+                p.pos >= spans_per_epoch(self.streams, cfg.seq_len, p.offset)
+                or p.pos == 0
+                and p.step == 0
+            ):
+                if p.step > 0:
+                    p.epoch += 1
+                p.pos, self.state = 0, None
+                p.offset = int(torch.randint(0, cfg.seq_len, (1,), generator=self.data_gen))
+                if spans_per_epoch(self.streams, cfg.seq_len, p.offset) == 0:
+                    p.offset = 0
+            i = p.offset + p.pos * cfg.seq_len
+            x = self.streams[:, i : i + cfg.seq_len].to(device, torch.long)
+            y = self.streams[:, i + 1 : i + 1 + cfg.seq_len].to(device, torch.long)
+            lr = lr_at(cfg, p.step, self.fraction_done()) * p.lr_scale
+            for g in self.opt.param_groups:
+                g["lr"] = lr
+            try:
+                value, state = self._step(x, y)
+            except torch.OutOfMemoryError:
+                raise ResourceError(
+                    f"out of memory training {model.num_parameters():,} parameters at batch "
+                    f"{cfg.batch_size} x {cfg.seq_len} tokens",
+                    hint="lower --batch-size, --seq-len or --hidden",
+                ) from None
+            if state is None:
+                nan_streak = self._recover_nan(nan_streak, p)
+                p.pos += 1
+                continue
+            nan_streak = 0
+            self.state = model.detach_state(state)
+            p.step += 1
+            p.pos += 1
+            p.tokens_seen += y.numel()
+            p.last_loss = value
+            window_tokens += y.numel()
+            p.elapsed = time.monotonic() - started
+            rate = window_tokens / max(1e-9, time.monotonic() - window_start)
+            self._emit("step", loss=value, lr=lr, tokens_per_s=rate)
+            if p.step % cfg.eval_every == 0 or self.finished():
+                if self._evaluate_and_save():
+                    stopped_early = True
+                    break
+                window_tokens, window_start = 0, time.monotonic()
+        p.elapsed = time.monotonic() - started
+        evaluated_now = bool(self.history) and self.history[-1][0] == p.step
+        if interrupted and self.out.exists():
+            self.save_state()  # be quick: the best model is already on disk
+        elif p.step > 0 and not evaluated_now:
+            self._evaluate_and_save()
+        return TrainResult(
+            steps=p.step,
+            epochs=p.epoch + p.pos / max(1, spans_per_epoch(self.streams, cfg.seq_len)),
+            elapsed=p.elapsed,
+            best_val=p.best_val,
+            last_loss=p.last_loss,
+            model_path=self.out,
+            state_path=self.state_path,
+            interrupted=interrupted,
+            stopped_early=stopped_early,
+            tokens_seen=p.tokens_seen,
+            history=self.history,
+        )
+
+    def _step(self, x: Tensor, y: Tensor) -> tuple[float, State | None]:
+        """One optimisation step; (loss, new state), or (nan, None) when the loss is not finite."""
+        logits, state = self.model(x, self.state)
+        loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1).float(), y.flatten())
+        value = loss.item()
+        if not math.isfinite(value):
+            return value, None
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.cfg.clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip)
+        self.opt.step()
+        return value, state
+
+    def _evaluate_and_save(self) -> bool:
+        """Validate, keep the best model, save resume state. True when early stopping triggers."""
+        p, cfg = self.progress, self.cfg
+        val_ids = self.val_ids[: cfg.eval_tokens] if cfg.eval_tokens else self.val_ids
+        val, _ = evaluate(self.model, val_ids, seq_len=max(cfg.seq_len, 64))
+        self.history.append((p.step, p.last_loss, val))
+        improved = math.isfinite(val) and val < p.best_val
+        if improved:
+            p.best_val, p.bad_evals = val, 0
+            summary = self.summary | {
+                "steps": p.step,
+                "val_loss": val,
+                "train_loss": p.last_loss,
+                "elapsed": round(p.elapsed, 1),
+                "tokens_seen": p.tokens_seen,
+            }
+            ckpt.save_model(self.out, self.model, self.tokenizer, summary)
+            self._good = self._snapshot()
+        else:
+            p.bad_evals += 1
+        self.save_state()
+        self._emit("eval", val_loss=val)
+        if cfg.sample_every >= 0:
+            text = sample_text(
+                self.model, self.tokenizer, 120 if self.tokenizer.level == "char" else 30, p.step
+            )
+            self._emit("sample", text=text)
+        return bool(cfg.patience and p.bad_evals >= cfg.patience)
+
+    def _snapshot(self) -> tuple[dict, dict]:
+        return (
+            {k: v.detach().clone() for k, v in self.model.state_dict().items()},
+            ckpt.optimizer_to_tensors(self.opt),
+        )
+
+    def _recover_nan(self, streak: int, p: Progress) -> int:
+        """Skip a non-finite step; if it persists, roll back to the last good weights at half lr."""
+        self.opt.zero_grad(set_to_none=True)
+        self.state = None
+        streak += 1
+        self._emit("nan", text=f"non-finite loss at step {p.step}; step skipped")
+        if streak < 3:
+            return streak
+        if self._good is None or p.lr_scale < 1 / 16:
+            raise NumericalError(
+                f"loss stayed NaN/Inf after {streak} skipped steps and {int(-math.log2(p.lr_scale))} rollbacks",
+                hint="lower --lr (e.g. half), or a smaller --clip",
+            )
+        weights, (opt_t, opt_m) = self._good
+        self.model.load_state_dict(weights)
+        ckpt.optimizer_from_tensors(self.opt, opt_t, opt_m)
+        p.lr_scale /= 2
+        self._emit("nan", text=f"rolled back to the best weights; learning rate x{p.lr_scale:g}")
+        return 0
+
+    def _emit(self, kind: str, **kw) -> None:
+        p = self.progress
+        eta = None
+        frac = self.fraction_done()
+        if frac > 0:
+            eta = max(0.0, p.elapsed * (1 - frac) / frac)
+        self.on_event(
+            Event(
+                kind,
+                p.step,
+                self.total_steps(),
+                p.epoch,
+                p.elapsed,
+                best_val=p.best_val,
+                eta=eta,
+                **kw,
+            )
+        )
+
+
+def model_file(out: Path | str) -> Path:
+    """Where a model named by -o lives: DIR/DIR.safetensors for a directory, else NAME.safetensors."""
+    out = Path(out)
+    if out.is_dir():
+        return out / f"{out.name}{ckpt.MODEL_SUFFIX}"
+    return (
+        out if out.name.endswith(ckpt.MODEL_SUFFIX) else out.with_name(out.name + ckpt.MODEL_SUFFIX)
+    )
+
+
+def _finite_or_none(x: float) -> float | None:
+    return x if math.isfinite(x) else None
+
+
+def new_model(cfg: ModelConfig, seed: int, device: str) -> LanguageModel:
+    torch.manual_seed(seed)
+    try:
+        return build_model(cfg).to(device)
+    except (RuntimeError, MemoryError) as exc:  # torch.OutOfMemoryError is a RuntimeError
+        raise ResourceError(
+            f"cannot allocate the model on {device}: {exc}".splitlines()[0]
+        ) from None

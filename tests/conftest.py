@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory, monkeypatch):
+    """Never touch the user's history or config: HOME and XDG dirs point into a temp dir."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local" / "share"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(home / ".local" / "state"))
+
+@pytest.fixture
+def shared_data() -> Path:
+    """The real corpora in ../shared/data (tiny Shakespeare, WikiText-2, PTB), or a skip."""
+    if not (SHARED_DATA / "tinyshakespeare" / "input.txt").is_file():
+        pytest.skip(f"real corpora not found at {SHARED_DATA} (a fresh clone has no ../shared)")
+    return SHARED_DATA
+
+@pytest.fixture
+def tiny_text() -> str:
+    return "the cat sat on the mat. the dog sat on the log.\n" * 40
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+os.environ.setdefault("RNNREPL_TEST", "1")

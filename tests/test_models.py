@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+from rnnrepl.config import ARCHS, ModelConfig
+from rnnrepl.models import build_model
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("tie", [False, True])
+@pytest.mark.parametrize("layers", [1, 2])
+def test_whole_sequence_equals_token_by_token(arch, tie, layers):
+    """The contract the REPL relies on: one call == feeding one token at a time with the state."""
+    torch.manual_seed(0)
+    cfg = ModelConfig(vocab_size=13, arch=arch, embed=6, hidden=10, layers=layers, tie=tie, window=4, dropout=0.3)
+    model = build_model(cfg).eval()
+    ids = torch.randint(0, 13, (3, 9))
+    whole, state_whole = model(ids)
+    state, steps = None, []
+    for t in range(ids.shape[1]):
+        out, state = model(ids[:, t : t + 1], state)
+        steps.append(out)
+    assert whole.shape == (3, 9, 13)
+    torch.testing.assert_close(whole, torch.cat(steps, 1), atol=1e-5, rtol=0)
+    for a, b in zip(state_whole, state, strict=True):
+        torch.testing.assert_close(a.float(), b.float(), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_state_helpers_select_and_stack(arch):
+    cfg = ModelConfig(vocab_size=7, arch=arch, embed=4, hidden=5, layers=2, window=3)
+    model = build_model(cfg).eval()
+    ids = torch.randint(0, 7, (2, 5))
+    _, state = model(ids)
+    rows = [model.select_state(state, i) for i in range(2)]
+    restacked = model.stack_state(rows)
+    for a, b in zip(state, restacked, strict=True):
+        assert torch.equal(a, b)
+    # Continuing from a selected row equals continuing that row of the batch.
+    nxt = torch.randint(0, 7, (2, 1))
+    batch_out, _ = model(nxt, state)
+    row_out, _ = model(nxt[1:], rows[1])
+    torch.testing.assert_close(batch_out[1:], row_out, atol=1e-6, rtol=0)
+
+
+def test_tied_model_shares_the_embedding():
+    cfg = ModelConfig(vocab_size=9, arch="lstm", embed=4, hidden=8, tie=True)
+    model = build_model(cfg)
+    assert model.decoder is None and model.proj is not None
+    assert "decoder.weight" not in model.state_dict()
+    untied = build_model(ModelConfig(vocab_size=9, arch="lstm", embed=4, hidden=8))
+    assert model.num_parameters() < untied.num_parameters()
+
+
+def test_init_state_follows_batch_and_dtype():
+    model = build_model(ModelConfig(vocab_size=5, arch="lstm", embed=3, hidden=4, layers=3))
+    h, c = model.init_state(6)
+    assert h.shape == c.shape == (3, 6, 4)
+    (ctx,) = build_model(ModelConfig(vocab_size=5, arch="window", embed=3, hidden=4, window=5)).init_state(2)
+    assert ctx.shape == (2, 4) and bool((ctx == 5).all())
+
+
+@pytest.mark.parametrize("bad", [{"arch": "transformer"}, {"hidden": 0}, {"dropout": 1.0}, {"layers": -1}])
+def test_bad_configs_are_refused(bad):
+    with pytest.raises(ValueError):
+        ModelConfig(vocab_size=5, **bad)
