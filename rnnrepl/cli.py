@@ -250,7 +250,7 @@ def score(model, text, file, k, as_json) -> None:
         click.echo(
             json.dumps(
                 {
-                    "tokens": [
+                    "steps": [
                         {
                             "token": r.token,
                             "prob": r.prob,

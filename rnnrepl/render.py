@@ -22,10 +22,9 @@ def visible(token: str) -> str:
         return _NAMED[token]
     out = []
     for ch in token:
-        cat = unicodedata.category(ch)
         if ch in _NAMED and len(token) > 1:
             out.append(_NAMED[ch])
-        elif cat in ("Cc", "Cf", "Cs", "Co", "Zl", "Zp") or cat == "Cn":
+        elif _is_control(ch):
             out.append(f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
         else:
             out.append(ch)
@@ -33,17 +32,12 @@ def visible(token: str) -> str:
 
 
 def safe_text(text: str) -> str:
-    """Generated text for a terminal: keep newlines and tabs, escape every other control char."""
-    return "".join(
-        ch
-        if ch in "\n\t"
-        else visible(ch)
-        if ch in _NAMED
-        or unicodedata.category(ch)[0] == "C"
-        or unicodedata.category(ch) in ("Zl", "Zp")
-        else ch
-        for ch in text
-    )
+    """Generated text for a terminal: spaces, newlines and tabs kept; other controls escaped."""
+    return "".join(ch if ch in " \n\t" or not _is_control(ch) else visible(ch) for ch in text)
+
+
+def _is_control(ch: str) -> bool:
+    return unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp")
 
 
 def topk_bars(items: list[tuple[str, float]], width: int = 30) -> Table:

@@ -1,0 +1,73 @@
+"""Small builders shared by tests: tiny corpora, tiny trained models, CLI invocation."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+TOY = "the cat sat on the mat. the dog sat on the log.\n"
+
+
+def run_cli(
+    *args: str, stdin: str | None = None, timeout: float = 120, env: dict | None = None
+) -> subprocess.CompletedProcess:
+    """Run `python -m rnnrepl ARGS` in a fresh process; text mode; never raises on failure."""
+    full_env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "NO_COLOR": "1",
+        "COLUMNS": "100",
+        **(env or {}),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "rnnrepl", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=full_env,
+        cwd=str(REPO),
+    )
+
+
+def train_opts(inputs: list[str], output: str, **over) -> dict:
+    """The option dict `rnnrepl train` builds, for driving cli_train functions in-process."""
+    opts = {
+        "inputs": tuple(inputs),
+        "output": output,
+        "level": "char",
+        "arch": "lstm",
+        "layers": 1,
+        "hidden": 16,
+        "embed": 8,
+        "window": None,
+        "dropout": None,
+        "tie": None,
+        "seq_len": 16,
+        "batch_size": 4,
+        "optimizer": "adam",
+        "lr": 1e-2,
+        "clip": 1.0,
+        "epochs": None,
+        "steps": 20,
+        "time_limit": None,
+        "val_fraction": 0.1,
+        "val_file": None,
+        "min_freq": 1,
+        "max_vocab": 0,
+        "lowercase": False,
+        "embeddings": None,
+        "eval_every": 10,
+        "patience": 0,
+        "seed": 3,
+        "device": "cpu",
+        "encoding": None,
+        "resume": False,
+        "warm_start": False,
+    }
+    opts.update(over)
+    return opts

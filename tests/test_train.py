@@ -1,0 +1,193 @@
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from rich.console import Console
+
+from rnnrepl import checkpoint as ckpt
+from rnnrepl import cli_train
+from rnnrepl import train as tr
+from rnnrepl.config import ModelConfig, TrainConfig
+from tests.helpers import TOY, run_cli, train_opts
+
+QUIET = Console(file=open("/dev/null", "w"))  # noqa: SIM115
+
+
+def build(tmp_path, text=TOY * 60, **over):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(text)
+    opts = train_opts([str(corpus)], str(tmp_path / "model"), **over)
+    tok, train_ids, val_ids, summary = cli_train.prepare_data(opts, QUIET)
+    model_cfg, train_cfg = cli_train.make_configs(opts, tok, len(train_ids), len(val_ids))
+    return opts, tok, train_ids, val_ids, summary, model_cfg, train_cfg
+
+
+def trainer_for(tmp_path, stop_after=None, **over):
+    opts, tok, train_ids, val_ids, summary, model_cfg, train_cfg = build(tmp_path, **over)
+    model = tr.new_model(model_cfg, train_cfg.seed, "cpu")
+    count = {"n": 0}
+
+    def should_stop():
+        count["n"] += 1
+        return stop_after is not None and count["n"] > stop_after
+
+    return tr.Trainer(
+        model,
+        tok,
+        train_ids,
+        val_ids,
+        train_cfg,
+        tmp_path / "model",
+        summary,
+        should_stop=should_stop,
+    )
+
+
+def test_tiny_corpus_is_learned_quickly(tmp_path):
+    trainer = trainer_for(tmp_path, steps=150, hidden=64, embed=16, eval_every=50)
+    result = trainer.run()
+    log_vocab = math.log(trainer.tokenizer.size)
+    assert result.best_val < 0.25 * log_vocab, (result.best_val, log_vocab)
+    assert result.model_path.exists() and result.state_path.exists()
+    loaded = ckpt.load_model(result.model_path)
+    assert loaded.training["val_loss"] == pytest.approx(result.best_val)
+
+
+@pytest.mark.parametrize("arch", ["lstm", "gru", "rnn", "window"])
+def test_every_architecture_trains(tmp_path, arch):
+    trainer = trainer_for(tmp_path, arch=arch, steps=60, hidden=32, eval_every=30, window=4)
+    first = tr.evaluate(trainer.model, trainer.val_ids)[0]
+    result = trainer.run()
+    assert result.best_val < first - 0.5
+
+
+def test_word_level_trains_with_tied_weights(tmp_path):
+    trainer = trainer_for(
+        tmp_path, level="word", tie=True, hidden=24, embed=24, steps=80, seq_len=8, eval_every=40
+    )
+    result = trainer.run()
+    assert result.best_val < math.log(trainer.tokenizer.size) / 2
+
+
+def _state_tensors(path):
+    tensors, meta = ckpt.load_state(path)
+    return {k: v for k, v in tensors.items() if k.startswith(("model.", "opt."))}, meta
+
+
+def test_interrupted_and_resumed_in_a_fresh_process_equals_straight_run(tmp_path):
+    """N steps, stop, resume in another process to 2N == 2N steps straight: bitwise."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    over = {"steps": 24, "eval_every": 7, "dropout": 0.2, "layers": 2}
+    trainer = trainer_for(a, stop_after=11, **over)
+    part = trainer.run()
+    assert part.interrupted and part.steps == 11
+    corpus = str(a / "corpus.txt")
+    args = [
+        "train",
+        corpus,
+        "-o",
+        str(a / "model"),
+        "--steps",
+        "24",
+        "--eval-every",
+        "7",
+        "--dropout",
+        "0.2",
+        "--layers",
+        "2",
+        "--hidden",
+        "16",
+        "--embed",
+        "8",
+        "--seq-len",
+        "16",
+        "--batch-size",
+        "4",
+        "--lr",
+        "0.01",
+        "--seed",
+        "3",
+        "--device",
+        "cpu",
+    ]
+    resumed = run_cli(*args, "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    (b / "corpus.txt").write_text((a / "corpus.txt").read_text())
+    straight = run_cli(*[x if x != str(a / "model") else str(b / "model") for x in args])
+    assert straight.returncode == 0, straight.stderr
+    ta, meta_a = _state_tensors(a / "model.state.safetensors")
+    tb, meta_b = _state_tensors(b / "model.state.safetensors")
+    assert meta_a["progress"]["step"] == meta_b["progress"]["step"] == 24
+    assert ta.keys() == tb.keys()
+    for k in ta:
+        assert torch.equal(ta[k], tb[k]), k
+
+
+def test_resume_with_different_data_is_refused(tmp_path):
+    trainer_for(tmp_path, stop_after=3).run()
+    other = trainer_for(tmp_path, text=TOY.upper() * 60)
+    with pytest.raises(Exception, match="differ"):
+        other.load_state()
+
+
+def test_early_stopping_and_best_checkpoint(tmp_path):
+    trainer = trainer_for(tmp_path, steps=400, eval_every=5, patience=2, lr=0.5, optimizer="sgd")
+    result = trainer.run()
+    vals = [v for _, _, v in result.history]
+    assert result.stopped_early or result.steps == 400
+    assert result.best_val == pytest.approx(min(vals))
+
+
+def test_nan_loss_is_skipped_then_rolled_back_then_fails(tmp_path):
+    trainer = trainer_for(tmp_path, steps=30, eval_every=5)
+    events = []
+    trainer.on_event = events.append
+    calls = {"n": 0}
+    real_forward = trainer.model.forward
+
+    def poisoned(ids, state=None):
+        calls["n"] += 1
+        logits, st = real_forward(ids, state)
+        if trainer.model.training and trainer.progress.step >= 12:
+            logits = logits * float("nan")
+        return logits, st
+
+    trainer.model.forward = poisoned
+    from rnnrepl.errors import NumericalError
+
+    with pytest.raises(NumericalError):
+        trainer.run()
+    assert any("rolled back" in e.text for e in events if e.kind == "nan")
+    assert ckpt.load_model(tmp_path / "model.safetensors").training["steps"] <= 12
+
+
+def test_lr_schedule_warmup_then_cosine():
+    cfg = TrainConfig(lr=1.0, warmup=10, min_lr_ratio=0.1)
+    assert tr.lr_at(cfg, 0, 0) == pytest.approx(0.1)
+    assert tr.lr_at(cfg, 10, 0.0) == pytest.approx(1.0)
+    assert tr.lr_at(cfg, 50, 0.5) == pytest.approx(0.55)
+    assert tr.lr_at(cfg, 99, 1.0) == pytest.approx(0.1)
+
+
+def test_batchify_keeps_streams_contiguous():
+    ids = np.arange(23, dtype=np.int32)
+    streams = tr.batchify(ids, 4)
+    assert streams.shape == (4, 5)
+    assert streams[1].tolist() == [5, 6, 7, 8, 9]
+
+
+def test_evaluate_matches_manual_cross_entropy():
+    torch.manual_seed(0)
+    model = tr.build_model(ModelConfig(vocab_size=7, embed=4, hidden=8, layers=1)).eval()
+    ids = np.random.default_rng(0).integers(0, 7, 50).astype(np.int32)
+    loss, count = tr.evaluate(model, ids, seq_len=8, batch=1)
+    x = torch.tensor(ids[:-1], dtype=torch.long)[None]
+    with torch.no_grad():
+        logits, _ = model(x)
+    expect = torch.nn.functional.cross_entropy(logits[0], torch.tensor(ids[1:], dtype=torch.long))
+    assert count == 49
+    assert loss == pytest.approx(expect.item(), rel=1e-5)
