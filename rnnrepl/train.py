@@ -191,7 +191,7 @@ class Trainer:
         self.data_gen = torch.Generator().manual_seed(cfg.seed + 1)
         self.progress = Progress()
         self.state: State | None = None
-        self.state_path = ckpt.state_path_for(out)
+        self.state_path = ckpt.state_path_for(self.out)
         self.fp = fingerprint(train_ids, tokenizer, model.cfg)
         self.history: list[tuple[int, float, float]] = []
         self._good: tuple[dict, dict] | None = None
