@@ -289,10 +289,15 @@ def _model_in_dir(directory: Path) -> Path:
 
 
 def _bundled_dir() -> Path | None:
+    """Installed: the package `rnnrepl.bundled` (mapped from checkpoints/). Source checkout:
+    the repository's checkpoints/ directory beside the package."""
     try:
-        root = Path(str(resources.files("rnnrepl") / "bundled"))
+        root = Path(str(resources.files("rnnrepl.bundled")))
+        if root.is_dir():
+            return root
     except (ModuleNotFoundError, TypeError):
-        return None
+        pass
+    root = Path(__file__).resolve().parent.parent / "checkpoints"
     return root if root.is_dir() else None
 
 

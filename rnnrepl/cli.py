@@ -15,7 +15,8 @@ from pathlib import Path
 import click
 
 from rnnrepl.config import ARCHS, LEVELS, OPTIMIZERS
-from rnnrepl.errors import InputDataError, ResourceError, RnnreplError, UsageError
+from rnnrepl.devices import resolve_device
+from rnnrepl.errors import InputDataError, RnnreplError, UsageError
 
 DEBUG = {"on": False}
 
@@ -66,23 +67,6 @@ def load(spec: str, device: str = "cpu"):
     from rnnrepl.checkpoint import load_model
 
     return load_model(spec, device=resolve_device(device))
-
-
-def resolve_device(device: str) -> str:
-    import torch
-
-    if device == "auto":
-        if torch.cuda.is_available():
-            return "cuda"
-        mps = getattr(torch.backends, "mps", None)
-        return "mps" if mps is not None and mps.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ResourceError("CUDA is not available on this machine", hint="use --device cpu")
-    if device == "mps" and not (
-        getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
-    ):
-        raise ResourceError("MPS is not available on this machine", hint="use --device cpu")
-    return device
 
 
 def read_prompt_file(path: str) -> str:
@@ -148,6 +132,13 @@ def read_prompt_file(path: str) -> str:
     "--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto", show_default=True
 )
 @click.option("--encoding", help="Text encoding of the inputs (default: UTF-8, or per BOM).")
+@click.option(
+    "--precision",
+    type=click.Choice(["auto", "fp32", "bf16"]),
+    default="auto",
+    show_default=True,
+    help="bf16 autocast for speed; auto = bf16 where the CPU/GPU computes it natively.",
+)
 @click.option("--resume", is_flag=True, help="Continue an interrupted run of the same -o.")
 @click.option("--warm-start", is_flag=True, help="With --resume: allow different data.")
 def train(**opts) -> None:
@@ -377,11 +368,68 @@ def info(model, as_json) -> None:
 
 @cli.command()
 @click.argument("model", default="shakespeare-char")
-def chat(model) -> None:
-    """Interactive REPL: live next-token probabilities as you type."""
+@click.option("-k", "--k", "k", type=click.IntRange(1, 50), default=10, show_default=True,
+              help="Rows in the live top-k panel.")  # fmt: skip
+@click.option("--temperature", type=click.FloatRange(0), default=0.8, show_default=True)
+@click.option("--top-k", type=click.IntRange(0), default=0, help="Sampling top-k (0 = off).")
+@click.option("--top-p", type=click.FloatRange(0, 1, min_open=True), default=1.0)
+@click.option("-n", "--max-tokens", type=click.IntRange(0), default=200, show_default=True)
+@click.option("--seed", type=int)
+@click.option("--stop", help="Stop generating once the text contains this string.")
+@click.option(
+    "--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="cpu", show_default=True
+)
+def chat(model, k, temperature, top_k, top_p, max_tokens, seed, stop, device) -> None:
+    """Interactive REPL: live next-token probabilities as you type.
+
+    On a pipe (stdin or stdout not a terminal) each input line is a prompt and only its
+    continuation is written to stdout.
+    """
+    from rnnrepl.config import SampleConfig
     from rnnrepl.repl import run_repl
 
-    run_repl(model)
+    sample = SampleConfig(
+        temperature=temperature,
+        top_k=top_k,
+        top_p=top_p,
+        max_tokens=max_tokens,
+        seed=seed,
+        stop=stop,
+    )
+    run_repl(model, sample=sample, k=k, device=device)
+
+
+# ---- corpora ---------------------------------------------------------------------------------
+@cli.group(name="corpus")
+def corpus_group() -> None:
+    """Well-known public corpora: list them, fetch one (sha256-verified)."""
+
+
+_catalog_option = click.option(
+    "--catalog", type=click.Path(dir_okay=False), help="Use this catalog JSON instead of rnnrepl's."
+)
+
+
+@corpus_group.command(name="list")
+@click.option("--json", "as_json", is_flag=True)
+@_catalog_option
+def corpus_list(as_json, catalog) -> None:
+    """Name, download size, licence and description of each known corpus."""
+    from rnnrepl.cli_corpora import run_list
+
+    run_list(as_json, catalog, _console())
+
+
+@corpus_group.command(name="fetch")
+@click.argument("name")
+@click.option("--dir", "directory", type=click.Path(file_okay=False), help="Default: data/NAME.")
+@click.option("--mirror", metavar="URL", help="Fetch each file from URL/FILENAME instead.")
+@_catalog_option
+def corpus_fetch(name, directory, mirror, catalog) -> None:
+    """Download corpus NAME, verify its sha256, unpack it, print the train command to run."""
+    from rnnrepl.cli_corpora import run_fetch
+
+    run_fetch(name, directory, mirror, catalog, _console(), _console(stderr=True))
 
 
 # ---- entry point -----------------------------------------------------------------------------

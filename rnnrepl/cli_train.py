@@ -110,6 +110,7 @@ def make_configs(opts: dict, tok, n_train: int, n_val: int) -> tuple[ModelConfig
             eval_every=opts["eval_every"] or 200,
             patience=opts["patience"],
             seed=opts["seed"],
+            precision=opts.get("precision_resolved", "fp32"),
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
@@ -134,11 +135,12 @@ def check_sizes(train_cfg: TrainConfig, n_train: int, n_val: int) -> None:
 def run_train(opts: dict[str, Any], out: Console, err: Console, argv: list[str]) -> int:
     from rnnrepl import checkpoint as ckpt
     from rnnrepl import train as tr
-    from rnnrepl.cli import resolve_device
+    from rnnrepl.devices import resolve_device, resolve_precision
 
     if sum(1 for k in ("steps", "epochs") if opts[k]) > 1:
         raise UsageError("give at most one of --epochs and --steps (--time may be combined)")
     device = resolve_device(opts["device"])
+    opts["precision_resolved"] = resolve_precision(opts.get("precision", "auto"), device)
     tok, train_ids, val_ids, summary = prepare_data(opts, err)
     model_cfg, train_cfg = make_configs(opts, tok, len(train_ids), len(val_ids))
     check_sizes(train_cfg, len(train_ids), len(val_ids))
@@ -196,7 +198,7 @@ def _announce(err: Console, model, tok, cfg: TrainConfig, summary: dict, device:
         f"{summary['val_tokens']:,} val tokens (unknown {100 * summary['unknown_rate']:.2f}%)\n"
         f"{c.arch} {c.layers}x{c.hidden} embed {c.embed}{' tied' if c.tie else ''} dropout {c.dropout:g}: "
         f"{model.num_parameters():,} parameters on {device}; batch {cfg.batch_size} x {cfg.seq_len}, "
-        f"{cfg.optimizer} lr {cfg.lr:g}; budget {' / '.join(budget)}"
+        f"{cfg.optimizer} lr {cfg.lr:g}, {cfg.precision}; budget {' / '.join(budget)}"
     )
 
 

@@ -11,6 +11,7 @@ from rnnrepl.errors import CheckpointError
 ARCHS = ("lstm", "gru", "rnn", "window")
 LEVELS = ("char", "word")
 OPTIMIZERS = ("adam", "adamw", "sgd")
+PRECISIONS = ("fp32", "bf16")
 
 T = TypeVar("T")
 
@@ -86,6 +87,7 @@ class TrainConfig:
     seed: int = 1337
     sample_every: int = 0  # 0 = at each evaluation
     threads: int = 0  # 0 = torch's default
+    precision: str = "fp32"  # "bf16": bfloat16 autocast for the forward pass (weights stay fp32)
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -94,6 +96,8 @@ class TrainConfig:
             raise ValueError("seq_len and batch_size must be positive")
         if not self.lr > 0:
             raise ValueError("lr must be positive")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}")
         if not 0.0 < self.val_fraction < 1.0:
             raise ValueError("val_fraction must be in (0, 1)")
 

@@ -314,7 +314,9 @@ class Trainer:
                 p.pos += 1
                 continue
             nan_streak = 0
-            self.state = model.detach_state(state)
+            self.state = tuple(
+                s.float() if s.is_floating_point() else s for s in model.detach_state(state)
+            )
             p.step += 1
             p.pos += 1
             p.tokens_seen += y.numel()
@@ -350,7 +352,11 @@ class Trainer:
 
     def _step(self, x: Tensor, y: Tensor) -> tuple[float, State | None]:
         """One optimisation step; (loss, new state), or (nan, None) when the loss is not finite."""
-        logits, state = self.model(x, self.state)
+        device_type = x.device.type
+        with torch.autocast(
+            device_type, dtype=torch.bfloat16, enabled=self.cfg.precision == "bf16"
+        ):
+            logits, state = self.model(x, self.state)
         loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1).float(), y.flatten())
         value = loss.item()
         if not math.isfinite(value):

@@ -1,0 +1,40 @@
+"""Which device and precision to compute on: explicit choices checked, "auto" resolved."""
+
+from __future__ import annotations
+
+from rnnrepl.errors import ResourceError
+
+
+def resolve_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        mps = getattr(torch.backends, "mps", None)
+        return "mps" if mps is not None and mps.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ResourceError("CUDA is not available on this machine", hint="use --device cpu")
+    if device == "mps" and not (
+        getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
+    ):
+        raise ResourceError("MPS is not available on this machine", hint="use --device cpu")
+    return device
+
+
+def resolve_precision(precision: str, device: str) -> str:
+    """auto -> bf16 where it is native (AVX-512 BF16 / AMX CPUs, CUDA with bf16), else fp32."""
+    if precision != "auto":
+        return precision
+    import torch
+
+    if device == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    if device != "cpu":
+        return "fp32"
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            flags = f.read(1 << 20)
+    except OSError:
+        return "fp32"
+    return "bf16" if "avx512_bf16" in flags or "amx_bf16" in flags else "fp32"
