@@ -14,7 +14,9 @@ import os
 import secrets
 import socket
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from rnnrepl.errors import ResourceError
 
@@ -42,6 +44,42 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             raise resource_error(exc, path) from exc
         raise
     _fsync_dir(path)
+
+
+@contextlib.contextmanager
+def atomic_file(path: Path) -> Iterator[BinaryIO]:
+    """Stream into `path` atomically: the body writes to a temp file in the same directory, which
+    replaces `path` (flushed, fsynced) only if the body returns. If the body raises (a failed check
+    included), the temp file is removed, the exception goes on, and `path` is untouched."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise resource_error(exc, path) from None
+    _sweep_temps(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    except OSError as exc:
+        raise resource_error(exc, path) from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            yield f
+            _durable(lambda: (f.flush(), os.fsync(f.fileno())), path)
+        _durable(lambda: os.replace(tmp, path), path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path)
+
+
+def _durable(step: Callable[[], object], path: Path) -> None:
+    """Run one finishing step of a write; its OSError (disk full, ...) becomes a ResourceError."""
+    try:
+        step()
+    except OSError as exc:
+        raise resource_error(exc, path) from exc
 
 
 def _fsync_dir(path: Path) -> None:

@@ -243,7 +243,9 @@ def _report(result, level: str, out: Console, err: Console, stop: StopFlag, argv
         cmd = _command_line(argv)
         if "--resume" not in cmd:
             cmd += " --resume"
-        err.print(f"interrupted: checkpoint saved. Resume with:\n  {cmd}")
+        err.print("interrupted: checkpoint saved. Resume with:")
+        err.file.write(f"  {cmd}\n")  # unwrapped and unstyled, so it can be copied as is
+        err.file.flush()
         return 143 if stop.signal == signal.SIGTERM else 130
     if not math.isfinite(result.best_val):
         return 6

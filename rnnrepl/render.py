@@ -93,8 +93,8 @@ def summary_table(title: str, rows: list[tuple[str, str]]) -> Table:
     table = Table(
         title=title, show_header=False, title_justify="left", show_edge=False, pad_edge=False
     )
-    table.add_column(style="bold")
-    table.add_column()
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")
     for key, value in rows:
         table.add_row(key, Text(value))
     return table

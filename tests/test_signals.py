@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from rnnrepl import checkpoint as ckpt
+from tests.helpers import REPO, TOY, run_cli
+
+
+def start_training(tmp_path, *extra: str) -> subprocess.Popen:
+    corpus = tmp_path / "toy.txt"
+    corpus.write_text(TOY * 200)
+    args = [
+        sys.executable,
+        "-m",
+        "rnnrepl",
+        "train",
+        str(corpus),
+        "-o",
+        str(tmp_path / "m"),
+        "--time",
+        "20s",
+        "--hidden",
+        "32",
+        "--embed",
+        "8",
+        "--layers",
+        "1",
+        "--seq-len",
+        "16",
+        "--batch-size",
+        "4",
+        "--eval-every",
+        "20",
+        *extra,
+    ]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "NO_COLOR": "1"}
+    return subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=str(REPO)
+    )
+
+
+def wait_for_state(tmp_path, proc, timeout=60.0) -> None:
+    state = tmp_path / "m.state.safetensors"
+    deadline = time.monotonic() + timeout
+    while not state.exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "training never saved a state"
+        time.sleep(0.1)
+    time.sleep(0.5)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_saves_prints_resume_command_and_resume_works(tmp_path, sig, code):
+    proc = start_training(tmp_path)
+    wait_for_state(tmp_path, proc)
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == code, err
+    assert "Traceback" not in err
+    match = re.search(r"Resume with:\n\s+(rnnrepl .*--resume)", err)
+    assert match, err
+    tensors, meta = ckpt.load_state(tmp_path / "m.state.safetensors")
+    stopped_at = meta["progress"]["step"]
+    assert stopped_at > 0
+    ckpt.load_model(tmp_path / "m.safetensors")
+    args = shlex.split(match.group(1))[1:]
+    resumed = run_cli(*args, timeout=90)
+    assert resumed.returncode == 0, resumed.stderr
+    _, meta2 = ckpt.load_state(tmp_path / "m.state.safetensors")
+    assert meta2["progress"]["step"] > stopped_at
+
+
+def test_second_trainer_on_the_same_output_is_refused(tmp_path):
+    proc = start_training(tmp_path)
+    try:
+        wait_for_state(tmp_path, proc)
+        other = run_cli(
+            "train",
+            str(tmp_path / "toy.txt"),
+            "-o",
+            str(tmp_path / "m"),
+            "--steps",
+            "5",
+            "--hidden",
+            "8",
+            "--embed",
+            "4",
+            "--seq-len",
+            "8",
+            "--batch-size",
+            "2",
+        )
+        assert other.returncode == 5, other.stderr
+        assert "another training" in other.stderr or "in use" in other.stderr
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)
