@@ -7,6 +7,7 @@ import pytest
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
+
 @pytest.fixture(autouse=True)
 def _isolated_home(tmp_path_factory, monkeypatch):
     """Never touch the user's history or config: HOME and XDG dirs point into a temp dir."""
@@ -16,6 +17,7 @@ def _isolated_home(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
     monkeypatch.setenv("XDG_STATE_HOME", str(home / ".local" / "state"))
 
+
 @pytest.fixture
 def shared_data() -> Path:
     """The real corpora in ../shared/data (tiny Shakespeare, WikiText-2, PTB), or a skip."""
@@ -23,12 +25,15 @@ def shared_data() -> Path:
         pytest.skip(f"real corpora not found at {SHARED_DATA} (a fresh clone has no ../shared)")
     return SHARED_DATA
 
+
 @pytest.fixture
 def tiny_text() -> str:
     return "the cat sat on the mat. the dog sat on the log.\n" * 40
 
+
 def write(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     return path
+
 
 os.environ.setdefault("RNNREPL_TEST", "1")

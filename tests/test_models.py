@@ -13,7 +13,9 @@ from rnnrepl.models import build_model
 def test_whole_sequence_equals_token_by_token(arch, tie, layers):
     """The contract the REPL relies on: one call == feeding one token at a time with the state."""
     torch.manual_seed(0)
-    cfg = ModelConfig(vocab_size=13, arch=arch, embed=6, hidden=10, layers=layers, tie=tie, window=4, dropout=0.3)
+    cfg = ModelConfig(
+        vocab_size=13, arch=arch, embed=6, hidden=10, layers=layers, tie=tie, window=4, dropout=0.3
+    )
     model = build_model(cfg).eval()
     ids = torch.randint(0, 13, (3, 9))
     whole, state_whole = model(ids)
@@ -57,11 +59,15 @@ def test_init_state_follows_batch_and_dtype():
     model = build_model(ModelConfig(vocab_size=5, arch="lstm", embed=3, hidden=4, layers=3))
     h, c = model.init_state(6)
     assert h.shape == c.shape == (3, 6, 4)
-    (ctx,) = build_model(ModelConfig(vocab_size=5, arch="window", embed=3, hidden=4, window=5)).init_state(2)
+    (ctx,) = build_model(
+        ModelConfig(vocab_size=5, arch="window", embed=3, hidden=4, window=5)
+    ).init_state(2)
     assert ctx.shape == (2, 4) and bool((ctx == 5).all())
 
 
-@pytest.mark.parametrize("bad", [{"arch": "transformer"}, {"hidden": 0}, {"dropout": 1.0}, {"layers": -1}])
+@pytest.mark.parametrize(
+    "bad", [{"arch": "transformer"}, {"hidden": 0}, {"dropout": 1.0}, {"layers": -1}]
+)
 def test_bad_configs_are_refused(bad):
     with pytest.raises(ValueError):
         ModelConfig(vocab_size=5, **bad)

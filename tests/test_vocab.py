@@ -31,8 +31,33 @@ def test_char_unknown_symbols_never_raise(text):
     assert all((ch in "abc") == (i != 0) for ch, i in zip(text, ids, strict=True))
 
 
-WORD_TOKENS = ["a", "bb", "end", "U.S.", "@-@", "<unk>", ".", ",", "(", ")", "'", "it's", "-", "—",
-               "...", "\n", "[", "!", "x-y", "é", "N", "'s", "n't", "?", ":"]
+WORD_TOKENS = [
+    "a",
+    "bb",
+    "end",
+    "U.S.",
+    "@-@",
+    "<unk>",
+    ".",
+    ",",
+    "(",
+    ")",
+    "'",
+    "it's",
+    "-",
+    "—",
+    "...",
+    "\n",
+    "[",
+    "!",
+    "x-y",
+    "é",
+    "N",
+    "'s",
+    "n't",
+    "?",
+    ":",
+]
 
 
 @settings(max_examples=400)
@@ -59,7 +84,15 @@ def test_word_text_round_trip_up_to_spacing(text):
 def test_word_split_punctuation_and_markers():
     assert word_pieces("The end.") == ["The", "end", "."]
     assert word_pieces("(see it's x-y) U.S. @-@ <unk> ...") == [
-        "(", "see", "it's", "x-y", ")", "U.S.", "@-@", "<unk>", "...",
+        "(",
+        "see",
+        "it's",
+        "x-y",
+        ")",
+        "U.S.",
+        "@-@",
+        "<unk>",
+        "...",
     ]
     assert list(iter_word_tokens("a b\n\nc")) == ["a", "b", "\n", "\n", "c"]
 
