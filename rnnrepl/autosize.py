@@ -86,3 +86,11 @@ def fit_to_corpus(settings: dict[str, Any], n_train: int, n_val: int) -> dict[st
     while s["seq_len"] > 8 and n_train < s["batch_size"] * (s["seq_len"] * 4 + 1):
         s["seq_len"] //= 2
     return s
+
+
+def cutoffs(vocab_size: int, softmax: str = "auto") -> tuple[int, ...]:
+    """Adaptive-softmax clusters: the ~2k most frequent tokens, the next ~8k, then the rest."""
+    if softmax == "full" or (softmax == "auto" and vocab_size <= 8000):
+        return ()
+    bounds = tuple(c for c in (2000, 10000) if c < vocab_size - 1)
+    return bounds or (max(1, vocab_size // 2),)

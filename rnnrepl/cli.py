@@ -90,6 +90,13 @@ def read_prompt_file(path: str) -> str:
 @click.option("--window", type=click.IntRange(1, 1024), help="Context tokens of the window model.")
 @click.option("--dropout", type=click.FloatRange(0, 1, max_open=True))
 @click.option("--tie/--no-tie", default=None, help="Share embedding and output weights.")
+@click.option(
+    "--softmax",
+    type=click.Choice(["auto", "full", "adaptive"]),
+    default="auto",
+    show_default=True,
+    help="Output layer; auto = adaptive for word vocabularies over 8,000 tokens.",
+)
 @click.option("--seq-len", type=click.IntRange(1, 100000), help="BPTT span length in tokens.")
 @click.option("--batch-size", type=click.IntRange(1, 100000))
 @click.option("--optimizer", type=click.Choice(OPTIMIZERS), default="adam", show_default=True)
@@ -138,6 +145,9 @@ def read_prompt_file(path: str) -> str:
     default="auto",
     show_default=True,
     help="bf16 autocast for speed; auto = bf16 where the CPU/GPU computes it natively.",
+)
+@click.option(
+    "--half", is_flag=True, help="Store the model in fp16 (half the size; loads as fp32)."
 )
 @click.option("--resume", is_flag=True, help="Continue an interrupted run of the same -o.")
 @click.option("--warm-start", is_flag=True, help="With --resume: allow different data.")

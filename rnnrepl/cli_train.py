@@ -94,9 +94,16 @@ def make_configs(opts: dict, tok, n_train: int, n_val: int) -> tuple[ModelConfig
         from rnnrepl.embeddings import vector_dim
 
         settings["embed"] = vector_dim(opts["embeddings"])
+    settings["cutoffs"] = autosize.cutoffs(tok.size, opts.get("softmax", "auto"))
+    if settings["cutoffs"]:
+        if given.get("tie"):
+            raise UsageError("--tie needs --softmax full (an adaptive softmax is not tied)")
+        settings["tie"] = False
     stop_given = any(opts[k] for k in ("steps", "epochs", "time_limit"))
     try:
-        model_cfg = ModelConfig(vocab_size=tok.size, **{k: settings[k] for k in MODEL_KEYS})
+        model_cfg = ModelConfig(
+            vocab_size=tok.size, cutoffs=settings["cutoffs"], **{k: settings[k] for k in MODEL_KEYS}
+        )
         train_cfg = TrainConfig(
             seq_len=settings["seq_len"],
             batch_size=settings["batch_size"],
@@ -158,6 +165,7 @@ def run_train(opts: dict[str, Any], out: Console, err: Console, argv: list[str])
         trainer = tr.Trainer(
             model, tok, train_ids, val_ids, train_cfg, out_path, summary, should_stop=stop
         )
+        trainer.half = bool(opts.get("half"))
         if opts["resume"]:
             if not trainer.state_path.exists():
                 raise UsageError(

@@ -42,6 +42,8 @@ class ModelConfig:
     dropout: float = 0.0
     tie: bool = False
     window: int = 8  # context length of the fixed-window (Bengio 2003) model
+    # Adaptive softmax cluster boundaries (Grave et al. 2017) for large vocabularies; () = full softmax.
+    cutoffs: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHS:
@@ -56,9 +58,20 @@ class ModelConfig:
             raise ValueError("model dimensions are implausibly large")
         if self.layers > 64 or self.window > 4096:
             raise ValueError("layers or window implausibly large")
+        object.__setattr__(self, "cutoffs", tuple(self.cutoffs))
+        if self.cutoffs:
+            if self.tie:
+                raise ValueError("tied weights and an adaptive softmax do not combine")
+            bounds = (0, *self.cutoffs, self.vocab_size)
+            if any(
+                not isinstance(c, int) or a >= c for a, c in zip(bounds, bounds[1:], strict=False)
+            ):
+                raise ValueError("cutoffs must be increasing integers below vocab_size")
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        data = dataclasses.asdict(self)
+        data["cutoffs"] = list(self.cutoffs)
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:

@@ -34,16 +34,27 @@ class LanguageModel(nn.Module):
         feat = self.feature_size()
         # Tying needs the decoder input to be `embed` wide; project when the body is wider.
         self.proj = nn.Linear(feat, cfg.embed) if cfg.tie and feat != cfg.embed else None
-        self.decoder = None if cfg.tie else nn.Linear(feat, cfg.vocab_size, bias=False)
-        self.decoder_bias = nn.Parameter(torch.zeros(cfg.vocab_size))
+        self.asm = None
+        if cfg.cutoffs:
+            # Frequent words get a full softmax, rarer clusters smaller projections: the
+            # output layer stops dominating the cost of a 30k-word vocabulary.
+            self.asm = nn.AdaptiveLogSoftmaxWithLoss(
+                feat, cfg.vocab_size, list(cfg.cutoffs), div_value=4.0
+            )
+        full = not cfg.tie and not cfg.cutoffs
+        self.decoder = nn.Linear(feat, cfg.vocab_size, bias=False) if full else None
+        self.decoder_bias = None if cfg.cutoffs else nn.Parameter(torch.zeros(cfg.vocab_size))
         nn.init.normal_(self.embed.weight, std=0.1 if cfg.tie else 1.0)
 
     def feature_size(self) -> int:
         return self.cfg.hidden
 
     def head(self, h: Tensor) -> Tensor:
-        """(batch, time, feat) -> (batch, time, vocab) logits."""
+        """(batch, time, feat) -> (batch, time, vocab) logits (log-probabilities when adaptive)."""
         h = self.drop(h)
+        if self.asm is not None:
+            b, t, f = h.shape
+            return self.asm.log_prob(h.reshape(b * t, f).float()).view(b, t, -1)
         if self.cfg.tie:
             if self.proj is not None:
                 h = self.proj(h)
@@ -54,6 +65,23 @@ class LanguageModel(nn.Module):
     def forward(self, ids: Tensor, state: State | None = None) -> tuple[Tensor, State]:
         h, state = self.features(ids, state)
         return self.head(h), state
+
+    def loss(
+        self, ids: Tensor, targets: Tensor, state: State | None = None
+    ) -> tuple[Tensor, State]:
+        """Mean cross entropy of `targets` (batch, time) given `ids`, and the new state.
+
+        Equal to cross_entropy(forward(ids)) but, with an adaptive softmax, computes only the
+        clusters the targets fall in instead of the full distribution.
+        """
+        if self.asm is None:
+            logits, state = self(ids, state)
+            return nn.functional.cross_entropy(
+                logits.flatten(0, 1).float(), targets.flatten()
+            ), state
+        h, state = self.features(ids, state)
+        h = self.drop(h)
+        return self.asm(h.flatten(0, 1).float(), targets.flatten()).loss, state
 
     def features(self, ids: Tensor, state: State | None) -> tuple[Tensor, State]:
         raise NotImplementedError

@@ -18,10 +18,10 @@ import torch
 from torch import Tensor
 
 from rnnrepl import checkpoint as ckpt
-from rnnrepl.config import ModelConfig, SampleConfig, TrainConfig
+from rnnrepl.config import ModelConfig, TrainConfig
 from rnnrepl.errors import CheckpointError, NumericalError, ResourceError
+from rnnrepl.evaluation import evaluate, sample_text
 from rnnrepl.models import LanguageModel, State, build_model
-from rnnrepl.sampling import pick
 
 
 @dataclass
@@ -114,59 +114,6 @@ def make_optimizer(model: LanguageModel, cfg: TrainConfig) -> torch.optim.Optimi
     return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
-@torch.inference_mode()
-def evaluate(
-    model: LanguageModel, ids: np.ndarray, seq_len: int = 256, batch: int = 16
-) -> tuple[float, int]:
-    """Mean cross entropy (nats per token) over `ids` and the number of tokens scored.
-
-    The text is cut into `batch` contiguous streams (state carried across spans); the few tokens
-    left over at the end are scored in a final single-row pass, so every token but the first counts.
-    """
-    was_training = model.training
-    model.eval()
-    device = model.embed.weight.device
-    total, count = 0.0, 0
-    batch = max(1, min(batch, (len(ids) - 1) // max(1, seq_len)))
-    n = len(ids) // batch
-    streams = torch.from_numpy(np.ascontiguousarray(ids[: n * batch]).astype(np.int64)).view(
-        batch, n
-    )
-    state = None
-    for i in range(0, n - 1, seq_len):
-        x = streams[:, i : i + seq_len].to(device)
-        y = streams[:, i + 1 : i + 1 + seq_len].to(device)
-        logits, state = model(x[:, : y.shape[1]], state)
-        loss = torch.nn.functional.cross_entropy(
-            logits.flatten(0, 1).float(), y.flatten(), reduction="sum"
-        )
-        total += loss.item()
-        count += y.numel()
-    model.train(was_training)
-    return (total / count if count else math.nan), count
-
-
-def sample_text(
-    model: LanguageModel, tokenizer, n: int, seed: int, temperature: float = 0.8
-) -> str:
-    """A short preview from the current weights, with its own generator (training RNG untouched)."""
-    was_training = model.training
-    model.eval()
-    gen = torch.Generator().manual_seed(seed)
-    cfg = SampleConfig(temperature=temperature)
-    device = model.embed.weight.device
-    out: list[int] = []
-    with torch.inference_mode():
-        start = tokenizer.encode("\n")[-1:] or [0]
-        logits, state = model(torch.tensor([start], device=device))
-        for _ in range(n):
-            nxt = int(pick(logits[0, -1].cpu(), cfg, gen))
-            out.append(nxt)
-            logits, state = model(torch.tensor([[nxt]], device=device), state)
-    model.train(was_training)
-    return tokenizer.decode(out)
-
-
 class Trainer:
     """One training run. `should_stop()` is polled after every step (Ctrl-C, SIGTERM)."""
 
@@ -195,6 +142,7 @@ class Trainer:
         self.fp = fingerprint(train_ids, tokenizer, model.cfg)
         self.history: list[tuple[int, float, float]] = []
         self._good: tuple[dict, dict] | None = None
+        self.half = False  # store the best model in fp16
 
     # ---- budget -----------------------------------------------------------------------------
     def total_steps(self) -> int | None:
@@ -356,8 +304,7 @@ class Trainer:
         with torch.autocast(
             device_type, dtype=torch.bfloat16, enabled=self.cfg.precision == "bf16"
         ):
-            logits, state = self.model(x, self.state)
-        loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1).float(), y.flatten())
+            loss, state = self.model.loss(x, y, self.state)
         value = loss.item()
         if not math.isfinite(value):
             return value, None
@@ -384,7 +331,7 @@ class Trainer:
                 "elapsed": round(p.elapsed, 1),
                 "tokens_seen": p.tokens_seen,
             }
-            ckpt.save_model(self.out, self.model, self.tokenizer, summary)
+            ckpt.save_model(self.out, self.model, self.tokenizer, summary, half=self.half)
             self._good = self._snapshot()
         else:
             p.bad_evals += 1

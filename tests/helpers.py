@@ -60,6 +60,8 @@ def train_opts(inputs: list[str], output: str, **over) -> dict:
         "min_freq": 1,
         "max_vocab": 0,
         "lowercase": False,
+        "softmax": "auto",
+        "precision": "fp32",
         "embeddings": None,
         "eval_every": 10,
         "patience": 0,

@@ -71,3 +71,41 @@ def test_init_state_follows_batch_and_dtype():
 def test_bad_configs_are_refused(bad):
     with pytest.raises(ValueError):
         ModelConfig(vocab_size=5, **bad)
+
+
+@pytest.mark.parametrize("arch", ["lstm", "window"])
+@pytest.mark.parametrize("cutoffs", [(), (4, 9)])
+def test_loss_equals_cross_entropy_of_forward(arch, cutoffs):
+    """model.loss (cheap with an adaptive softmax) == cross entropy of the full distribution."""
+    torch.manual_seed(1)
+    cfg = ModelConfig(vocab_size=20, arch=arch, embed=6, hidden=12, cutoffs=cutoffs, window=3)
+    model = build_model(cfg).eval()
+    ids = torch.randint(0, 20, (2, 7))
+    targets = torch.randint(0, 20, (2, 7))
+    loss, _ = model.loss(ids, targets)
+    logits, _ = model(ids)
+    expect = torch.nn.functional.cross_entropy(logits.flatten(0, 1), targets.flatten())
+    torch.testing.assert_close(loss, expect, atol=1e-5, rtol=1e-5)
+    # Log-probabilities of the adaptive head are a proper distribution.
+    assert torch.allclose(torch.softmax(logits, -1).sum(-1), torch.ones(2, 7), atol=1e-5)
+
+
+def test_adaptive_softmax_is_incremental_too():
+    torch.manual_seed(2)
+    model = build_model(ModelConfig(vocab_size=30, embed=6, hidden=10, cutoffs=(5, 15))).eval()
+    ids = torch.randint(0, 30, (1, 6))
+    whole, _ = model(ids)
+    state, outs = None, []
+    for t in range(6):
+        out, state = model(ids[:, t : t + 1], state)
+        outs.append(out)
+    torch.testing.assert_close(whole, torch.cat(outs, 1), atol=1e-5, rtol=0)
+
+
+def test_adaptive_softmax_refuses_tying_and_bad_cutoffs():
+    with pytest.raises(ValueError):
+        ModelConfig(vocab_size=30, cutoffs=(5, 15), tie=True)
+    with pytest.raises(ValueError):
+        ModelConfig(vocab_size=30, cutoffs=(15, 5))
+    with pytest.raises(ValueError):
+        ModelConfig(vocab_size=30, cutoffs=(5, 30))
