@@ -286,16 +286,18 @@ def _nul_hint(data: bytes, nul: int) -> str:
 def load_corpus(
     specs: Sequence[str], encoding: str | None = None, stdin: BinaryIO | None = None
 ) -> tuple[str, TextReport]:
-    """All inputs as one text, each ending with a newline; refuses text nothing can learn from."""
+    """All inputs as one text, a newline between files that lack one (the last file is kept as
+    it is, so a one-file corpus is exactly that file); refuses text nothing can learn from."""
     if encoding is not None:
         check_encoding(encoding)
     report = TextReport()
     parts: list[str] = []
     for path in expand_inputs(specs):
         text, one = read_text(path, encoding, stdin)
-        parts.append(text)
-        if text and not text.endswith("\n"):
+        if parts and not parts[-1].endswith("\n"):
             parts.append("\n")
+        if text:
+            parts.append(text)
         report.files.append(path)
         report.bytes += one.bytes
         report.crlf_normalised += one.crlf_normalised

@@ -244,12 +244,12 @@ def test_glob_and_duplicates(tmp_path):
 # --- the corpus ---------------------------------------------------------------------------------
 
 
-def test_load_corpus_joins_files_each_ending_in_newline(tmp_path):
+def test_load_corpus_puts_a_newline_between_files(tmp_path):
     a = write(tmp_path / "a.txt", "first")
     b = write(tmp_path / "b.txt", b"second\r\n")
     e = write(tmp_path / "e.txt", "")
     text, report = load_corpus([a, e, b, "-"], stdin=io.BytesIO(b"third"))
-    assert text == "first\nsecond\nthird\n"
+    assert text == "first\nsecond\nthird"
     assert report.files == [a, e, b, "-"] and report.chars == len(text)
     assert report.bytes == 5 + 8 + 5 and report.crlf_normalised == 1
     assert set(report.encodings.values()) == {"utf-8"}
@@ -272,7 +272,7 @@ def test_unusable_corpus_messages(tmp_path, content, pattern):
 
 def test_two_symbols_are_enough(tmp_path):
     f = write(tmp_path / "c.txt", "ab")
-    assert load_corpus([f])[0] == "ab\n"
+    assert load_corpus([f])[0] == "ab"  # a single file is taken exactly as it is
 
 
 # --- tokens -------------------------------------------------------------------------------------
