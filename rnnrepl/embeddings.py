@@ -11,6 +11,13 @@ from rnnrepl.errors import InputDataError
 
 def vector_dim(path: str | Path) -> int:
     """The vector size of a GloVe/word2vec text file (word2vec's 'COUNT DIM' header skipped)."""
+    try:
+        return _vector_dim(path)
+    except UnicodeDecodeError:
+        raise InputDataError("the embeddings file is not UTF-8 text", path=str(path)) from None
+
+
+def _vector_dim(path: str | Path) -> int:
     with _open(path) as f:
         for n, line in enumerate(f):
             parts = line.rstrip("\n").split(" ")

@@ -191,3 +191,56 @@ def test_evaluate_matches_manual_cross_entropy():
     expect = torch.nn.functional.cross_entropy(logits[0], torch.tensor(ids[1:], dtype=torch.long))
     assert count == 49
     assert loss == pytest.approx(expect.item(), rel=1e-5)
+
+
+def test_pretrained_word_vectors_initialise_the_embedding(tmp_path):
+    vectors = tmp_path / "glove.txt"
+    vectors.write_text("the 0.5 0.25 -1 2\ncat 1 1 1 1\nunseen 9 9 9 9\n")
+    opts, tok, train_ids, val_ids, summary, model_cfg, train_cfg = build(
+        tmp_path, level="word", embeddings=str(vectors), embed=None
+    )
+    assert model_cfg.embed == 4  # taken from the file
+    model = tr.new_model(model_cfg, 0, "cpu")
+    cli_train._init_embeddings(opts, tok, model, QUIET)
+    assert model.embed.weight[tok.index["the"]].tolist() == [0.5, 0.25, -1.0, 2.0]
+    assert model.embed.weight[tok.index["cat"]].tolist() == [1.0, 1.0, 1.0, 1.0]
+
+
+def test_word2vec_header_and_bad_rows(tmp_path):
+    from rnnrepl.embeddings import load_vectors, vector_dim
+    from rnnrepl.errors import InputDataError
+
+    good = tmp_path / "w2v.txt"
+    good.write_text("2 3\nthe 1 2 3\ncat 4 5 6\n")
+    assert vector_dim(good) == 3
+    weight = torch.zeros(4, 3)
+    assert load_vectors(good, {"cat": 2}, weight) == 1
+    assert weight[2].tolist() == [4.0, 5.0, 6.0]
+    bad = tmp_path / "bad.txt"
+    bad.write_text("the 1 2\ncat 1 x 3\n")
+    with pytest.raises(InputDataError, match="line 2"):
+        load_vectors(bad, {"cat": 1}, torch.zeros(2, 3))
+
+
+def test_training_from_stdin(tmp_path):
+    r = run_cli(
+        "train",
+        "-",
+        "-o",
+        str(tmp_path / "s"),
+        "--steps",
+        "5",
+        "--hidden",
+        "8",
+        "--embed",
+        "4",
+        "--seq-len",
+        "8",
+        "--batch-size",
+        "2",
+        "--eval-every",
+        "5",
+        stdin=TOY * 30,
+    )
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "s.safetensors").exists()
