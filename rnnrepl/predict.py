@@ -4,8 +4,9 @@ per-token scoring. Used by every command that loads a model, and by the REPL.
 
 from __future__ import annotations
 
+import bisect
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -14,7 +15,9 @@ from torch import Tensor
 from rnnrepl.checkpoint import LoadedModel
 from rnnrepl.config import SampleConfig
 from rnnrepl.models import State
+from rnnrepl.prefix_cache import IncrementalEncoder, StateCache, Superseded
 from rnnrepl.sampling import pick
+from rnnrepl.vocab import join_words, word_pieces
 
 CHUNK = 256  # tokens per batched forward call when feeding long text
 
@@ -51,8 +54,9 @@ class ScoreSummary:
 
 
 class Predictor:
-    """Wraps a loaded model for inference. Keeps a cache of states along the current context so
-    that extending, shortening or editing the end of the context costs O(changed tokens)."""
+    """Wraps a loaded model for inference. Keeps states along the current context (see
+    ``prefix_cache``) so that extending, shortening or editing the end of the context costs
+    O(changed tokens), with memory bounded however long the context grows."""
 
     def __init__(self, loaded: LoadedModel) -> None:
         self.loaded = loaded
@@ -61,66 +65,87 @@ class Predictor:
         self.device = self.model.embed.weight.device
         start = self.tok.index.get("\n")
         self.start_id = 0 if start is None else start  # a text starts after a line break
-        self._ids: list[int] = []  # cached context (after the start token)
-        self._states: dict[int, tuple[State, Tensor]] = {}  # position -> (state, next logits)
-        self.reset()
+        self._cache = StateCache(self._step, self.start_id)
+        self._enc = IncrementalEncoder(self.tok)
+        self._synced = True  # the cache holds exactly the encoder's last ids
+        self._sorted: list[tuple[str, int]] | None = None
 
     # ---- the prefix cache -----------------------------------------------------------------
-    def reset(self) -> None:
+    def _step(self, ids: list[int], state: State | None) -> tuple[Tensor, State]:
+        """Feed `ids` in one call: (logits after the last one, (vocab,), state)."""
         with torch.inference_mode():
-            logits, state = self.model(torch.tensor([[self.start_id]], device=self.device))
-        self._ids = []
-        self._states = {0: (state, logits[0, -1])}
+            out, state = self.model(torch.tensor([ids], device=self.device), state)
+        return out[0, -1].clone(), state  # clone: a view would pin the whole (1, t, vocab) output
 
-    def logits_for(self, ids: list[int]) -> Tensor:
+    def reset(self) -> None:
+        self._cache.reset()
+        self._enc.reset()
+        self._synced = True
+
+    @property
+    def tokens_fed(self) -> int:
+        """Tokens run through the model by the cache so far (a cost counter)."""
+        return self._cache.fed
+
+    def logits_for(self, ids: list[int], interrupt: Callable[[], bool] | None = None) -> Tensor:
         """Next-token logits after the start token followed by `ids`, reusing cached states."""
-        common = 0
-        for a, b in zip(self._ids, ids, strict=False):
-            if a != b:
-                break
-            common += 1
-        base = max(p for p in self._states if p <= common)
-        for p in [p for p in self._states if p > base]:
-            del self._states[p]
-        self._ids = list(ids)
-        state, logits = self._states[base]
-        pos = base
-        with torch.inference_mode():
-            while pos < len(ids):
-                n = min(CHUNK, len(ids) - pos) if len(ids) - pos > 8 else 1
-                x = torch.tensor([ids[pos : pos + n]], device=self.device)
-                out, state = self.model(x, state)
-                pos += n
-                logits = out[0, -1]
-                self._states[pos] = (state, logits)
-        return logits
+        self._synced = False
+        return self._cache.logits(ids, interrupt=interrupt)
 
     def state_for(self, ids: list[int]) -> tuple[State, Tensor]:
-        self.logits_for(ids)
-        return self._states[len(ids)]
+        logits = self.logits_for(ids)
+        return self._cache.state(len(ids)), logits
+
+    def split(self, text: str) -> tuple[list[int], str]:
+        """tokenizer.split_partial(text), incrementally: (complete ids (read-only), partial)."""
+        if text != self._enc.text:
+            self._synced = False  # the encoder moves on without the cache
+        ids, partial, _ = self._enc.split(text)
+        return ids, partial
+
+    @property
+    def unknown_count(self) -> int:
+        """How many of the complete tokens of the last split text are <unk>."""
+        return self._enc.unknown
 
     # ---- distributions --------------------------------------------------------------------
-    def distribution(self, text: str) -> tuple[Tensor, str]:
+    def distribution(
+        self, text: str, interrupt: Callable[[], bool] | None = None
+    ) -> tuple[Tensor, str]:
         """(probabilities over the vocabulary for what follows `text`, the partial word).
 
         At word level a half-typed word restricts the distribution to the words it begins,
-        renormalised — next-word completion.
+        renormalised — next-word completion. `interrupt` is polled between batched calls while
+        a long text is fed; when it returns True, ``Superseded`` is raised (the cache keeps the
+        work done so far).
         """
-        ids, partial = self.tok.split_partial(text)
-        probs = torch.softmax(self.logits_for(ids).float(), dim=-1)
+        ids, partial, stable = self._enc.split(text)
+        known = stable if self._synced else 0
+        self._synced = False  # until the cache has really moved to these ids
+        logits = self._cache.logits(ids, known=known, interrupt=interrupt)
+        self._synced = True
+        probs = torch.softmax(logits.float(), dim=-1)
         if partial:
-            mask = self.prefix_mask(partial)
-            if mask.any():
-                probs = torch.where(mask, probs, torch.zeros_like(probs))
-                probs = probs / probs.sum()
+            idx = self.prefix_ids(partial)
+            if len(idx):
+                kept = probs[idx]
+                probs = torch.zeros_like(probs).index_copy_(0, idx, kept / kept.sum())
         return probs, partial
 
+    def prefix_ids(self, partial: str) -> Tensor:
+        """Ids of the tokens (never <unk>) that start with `partial`, by binary search."""
+        if self._sorted is None:
+            self._sorted = sorted((t, i) for i, t in enumerate(self.tok.tokens) if i)
+        p = partial.lower() if self.tok.lowercase else partial
+        lo = bisect.bisect_left(self._sorted, (p, -1))
+        hi = bisect.bisect_left(self._sorted, (p + "\U0010ffff", -1), lo)
+        ids = [i for t, i in self._sorted[lo:hi] if t.startswith(p)]
+        return torch.tensor(ids, dtype=torch.long, device=self.device)
+
     def prefix_mask(self, partial: str) -> Tensor:
-        lower = self.tok.lowercase
-        p = partial.lower() if lower else partial
-        return torch.tensor(
-            [t.startswith(p) and t != "<unk>" for t in self.tok.tokens], device=self.device
-        )
+        mask = torch.zeros(self.tok.size, dtype=torch.bool, device=self.device)
+        mask[self.prefix_ids(partial)] = True
+        return mask
 
     def top_k(self, text: str, k: int = 10) -> list[tuple[str, float]]:
         probs, _ = self.distribution(text)
@@ -131,16 +156,66 @@ class Predictor:
         values, idx = probs.topk(k)
         return [
             (self.tok.token_text(int(i)), float(v))
-            for v, i in zip(values, idx, strict=True)
+            for v, i in zip(values.tolist(), idx.tolist(), strict=True)
             if v > 0
         ]
+
+    # ---- ghost text -------------------------------------------------------------------------
+    def complete(
+        self, text: str, max_tokens: int = 24, interrupt: Callable[[], bool] | None = None
+    ) -> list[str]:
+        """Greedy continuation of `text` to the end of the current word, as token pieces.
+
+        Mid-word: the rest of that word. At a word boundary: the separator and the next word.
+        Never crosses a line break. Runs after ``distribution(text)`` without moving the cache.
+        """
+        probs, partial = self.distribution(text, interrupt)
+        if self.tok.level == "word":
+            return self._complete_word(text, probs, partial)
+        ids = self._enc.ids
+        state, logits = self._cache.state(len(ids)), self._cache.last[1]
+        pieces: list[str] = []
+        in_word = False
+        for _ in range(max_tokens):
+            nxt = int(logits.argmax())
+            ch = self.tok.token_text(nxt)
+            word = ch.isalnum() or ch in "_'’-"
+            if nxt == 0 or ch == "\n" or (in_word and not word):
+                break
+            in_word = in_word or word
+            pieces.append(ch)
+            if interrupt is not None and interrupt():
+                raise Superseded
+            logits, state = self._step([nxt], state)
+        return pieces if in_word else []
+
+    def _complete_word(self, text: str, probs: Tensor, partial: str) -> list[str]:
+        """Word level: the rest of the half-typed word, or the next word after a whole one."""
+        best = int(probs.argmax())
+        word = self.tok.token_text(best)
+        typed = partial.lower() if self.tok.lowercase else partial
+        if best == 0 or word == "\n":
+            return []
+        if not partial:
+            return [self.piece(best, text)]
+        if not word.startswith(typed):
+            return []
+        if word != typed:
+            return [word[len(typed) :]]
+        ids = self._enc.ids
+        logits, _ = self._step([best], self._cache.state(len(ids)))
+        nxt = int(logits.argmax())
+        if nxt == 0 or self.tok.token_text(nxt) == "\n":
+            return []
+        return [self.piece(nxt, text)]
 
     # ---- generation -----------------------------------------------------------------------
     def stream(self, text: str, cfg: SampleConfig) -> Iterator[Step]:
         """Sample a continuation of `text`, one Step at a time, as it is produced.
 
         Stops after cfg.max_tokens tokens or once the generated text contains cfg.stop (the stop
-        string itself is not yielded beyond the token that completed it).
+        string itself is not yielded beyond the token that completed it). Each step extends the
+        prefix cache by one token, so the REPL's next keystroke after a stream costs nothing.
         """
         gen = torch.Generator()
         if cfg.seed is not None:
@@ -148,40 +223,51 @@ class Predictor:
         else:
             gen.seed()
         ids = self.tok.encode(text)
-        state, logits = self.state_for(ids)
-        produced = ""
-        with torch.inference_mode():
-            for _ in range(cfg.max_tokens):
-                probs = torch.softmax(logits.float(), dim=-1)
-                nxt = int(pick(logits.cpu(), cfg, gen))
-                piece = self.piece(nxt, produced)
-                produced += piece
-                yield Step(nxt, piece, float(probs[nxt]))
-                if cfg.stop and cfg.stop in produced:
-                    return
-                out, state = self.model(torch.tensor([[nxt]], device=self.device), state)
-                logits = out[0, -1]
+        logits = self.logits_for(ids)
+        version = self._cache.version
+        before, produced = text[-200:], ""
+        for _ in range(cfg.max_tokens):
+            probs = torch.softmax(logits.float(), dim=-1)
+            nxt = int(pick(logits.cpu(), cfg, gen))
+            piece = self.piece(nxt, before)
+            before = (before + piece)[-200:]
+            produced += piece
+            yield Step(nxt, piece, float(probs[nxt]))
+            if cfg.stop and cfg.stop in produced[-(len(cfg.stop) + len(piece)) :]:
+                return
+            ids.append(nxt)
+            if self._cache.version == version:  # nobody moved the cache since our last step
+                self._synced = False
+                logits = self._cache.extend(nxt)
+            else:
+                logits = self.logits_for(ids)
+            version = self._cache.version
 
     def piece(self, token_id: int, before: str) -> str:
         """The text a token adds after `before` (word level inserts spaces as decode would)."""
-        if self.tok.level == "char":
-            return self.tok.token_text(token_id)
         text = self.tok.token_text(token_id)
-        if text == "\n" or not before or before.endswith("\n"):
+        if self.tok.level == "char" or text == "\n" or not before or before[-1].isspace():
             return text
-        joined = self.tok.decode([0, token_id])  # "<unk>" + separator + token
-        return joined[len("<unk>") :]
+        tail = before.rpartition("\n")[2][-200:]
+        pieces = word_pieces(tail)
+        if not pieces:
+            return text
+        return join_words([pieces[-1], text])[len(pieces[-1]) :]
 
     def generate(self, text: str, cfg: SampleConfig) -> str:
         return "".join(step.text for step in self.stream(text, cfg))
 
     # ---- scoring --------------------------------------------------------------------------
-    def score(self, text: str, k: int = 5) -> tuple[list[TokenScore], ScoreSummary]:
-        """p and J_t = -log p of every token of `text` given everything before it."""
+    def score(
+        self, text: str, k: int = 5, context: str = ""
+    ) -> tuple[list[TokenScore], ScoreSummary]:
+        """p and J_t = -log p of every token of `text` given everything before it (`context`,
+        then `text`'s own earlier tokens)."""
         ids = self.tok.encode(text)
+        origin = self.state_for(self.tok.encode(context)) if context else None
         scores: list[TokenScore] = []
         total = 0.0
-        for pos, logp in self._log_probs(ids):
+        for pos, logp in self._log_probs(ids, origin=origin):
             actual = ids[pos]
             loss = -float(logp[actual])
             probs = logp.exp()
@@ -200,16 +286,23 @@ class Predictor:
             total -= float(logp.gather(-1, torch.tensor(ids[pos[0] : pos[1]]).unsqueeze(-1)).sum())
         return ScoreSummary(len(ids), total / len(ids) if ids else math.nan)
 
-    def _log_probs(self, ids: list[int], chunked: bool = False):
-        """Yield (position, log-probs predicting ids[position]) — or (span, block) when chunked."""
-        state = None
-        prev = self.start_id
+    def _log_probs(self, ids: list[int], chunked: bool = False, origin=None):
+        """Yield (position, log-probs predicting ids[position]) — or (span, block) when chunked.
+
+        Starts after the start token, or from `origin` = (state, logits) after some context.
+        """
+        state, first = origin if origin is not None else (None, None)
+        prev = None if origin is not None else self.start_id
         with torch.inference_mode():
             for start in range(0, len(ids), CHUNK):
                 block = ids[start : start + CHUNK]
-                x = torch.tensor([[prev, *block[:-1]]], device=self.device)
-                out, state = self.model(x, state)
-                logp = torch.log_softmax(out[0].float(), dim=-1).cpu()
+                inputs = block[:-1] if prev is None else [prev, *block[:-1]]
+                rows = [] if prev is not None else [first.unsqueeze(0)]  # (1, vocab)
+                if inputs:
+                    out, state = self.model(torch.tensor([inputs], device=self.device), state)
+                    rows.append(out[0])  # (t, vocab)
+                logits = rows[0] if len(rows) == 1 else torch.cat(rows)
+                logp = torch.log_softmax(logits.float(), dim=-1).cpu()
                 prev = block[-1]
                 if chunked:
                     yield (start, start + len(block)), logp

@@ -1,0 +1,213 @@
+"""The REPL's state without any UI: settings, the growing document, what the panel shows.
+
+Nothing here imports prompt_toolkit, rich or torch, so it is cheap to import at start-up and
+easy to test. ``compute_view`` runs on the worker thread; everything else on the UI thread.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rnnrepl.config import SampleConfig
+
+K_MAX = 50  # rows the panel can show
+SETTING_NAMES = ("temperature", "top_k", "top_p", "k", "max_tokens", "seed", "stop")
+_OFF = ("none", "off", "-")
+
+
+class SettingError(ValueError):
+    """A /set value that cannot be used; the message says why."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Sampling settings for Enter, and the panel's size."""
+
+    sample: SampleConfig = field(default_factory=SampleConfig)
+    k: int = 10
+
+
+def apply_setting(settings: Settings, name: str, value: str) -> Settings:
+    """A copy of `settings` with one setting changed, from its text (as typed after /set)."""
+    name = name.lower().replace("-", "_")
+    if name not in SETTING_NAMES:
+        raise SettingError(f"unknown setting {name!r}; one of: {', '.join(SETTING_NAMES)}")
+    if name == "k":
+        k = _parse(int, name, value)
+        if not 1 <= k <= K_MAX:
+            raise SettingError(f"k must be between 1 and {K_MAX}, not {k}")
+        return dataclasses.replace(settings, k=k)
+    parsed: Any
+    if name == "seed":
+        parsed = None if value.lower() in _OFF else _parse(int, name, value)
+    elif name == "stop":
+        parsed = None if value.lower() in _OFF or not value else unescape(value)
+    elif name in ("top_k", "max_tokens"):
+        parsed = _parse(int, name, value)
+    else:
+        parsed = _parse(float, name, value)
+    try:
+        return dataclasses.replace(settings, sample=settings.sample.replace(**{name: parsed}))
+    except ValueError as exc:
+        raise SettingError(str(exc)) from None
+
+
+def _parse(kind: type, name: str, value: str) -> Any:
+    try:
+        number = kind(value)
+    except ValueError:
+        what = "an integer" if kind is int else "a number"
+        raise SettingError(f"{name} must be {what}, not {value!r}") from None
+    if kind is float and number != number:  # NaN passes every range check
+        raise SettingError(f"{name} must be a number, not {value!r}")
+    return number
+
+
+def unescape(text: str) -> str:
+    r"""'\n' -> newline, '\t' -> tab, '\\' -> backslash; anything else stays as typed."""
+    out, i = [], 0
+    while i < len(text):
+        pair = text[i : i + 2]
+        if pair in ("\\n", "\\t", "\\\\"):
+            out.append({"\\n": "\n", "\\t": "\t", "\\\\": "\\"}[pair])
+            i += 2
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
+
+
+def describe_settings(settings: Settings) -> list[tuple[str, str]]:
+    s = settings.sample
+    return [
+        ("temperature", f"{s.temperature:g}"),
+        ("top_k", f"{s.top_k}" + (" (off)" if s.top_k == 0 else "")),
+        ("top_p", f"{s.top_p:g}"),
+        ("k", f"{settings.k} (rows in the panel)"),
+        ("max_tokens", f"{s.max_tokens}"),
+        ("seed", "none" if s.seed is None else str(s.seed)),
+        ("stop", "none" if s.stop is None else repr(s.stop)),
+    ]
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the status line and /show say about the loaded model (plain data)."""
+
+    name: str
+    path: str
+    level: str
+    arch: str
+    parameters: int
+    vocab_size: int
+    training: dict = field(default_factory=dict)
+
+
+def model_info(loaded) -> ModelInfo:
+    c = loaded.config
+    name = Path(str(loaded.path)).name
+    name = name[: -len(".safetensors")] if name.endswith(".safetensors") else name
+    if c.arch == "window":
+        arch = f"window {c.window}, hidden {c.hidden}"
+    else:
+        arch = f"{c.arch} {c.layers}×{c.hidden}"
+    return ModelInfo(
+        name=name,
+        path=str(loaded.path),
+        level=loaded.tokenizer.level,
+        arch=arch,
+        parameters=loaded.model.num_parameters(),
+        vocab_size=loaded.tokenizer.size,
+        training=dict(loaded.training),
+    )
+
+
+def inference_threads(parameters: int, cpus: int | None = None) -> int:
+    """Threads for one-token-at-a-time inference. A small model's step is a few matrix-vector
+    products: thread start-up and contention cost more than they save (a 16-unit LSTM ran
+    100x slower with 2 busy OpenMP threads than with 1). OMP_NUM_THREADS, if set, wins."""
+    if os.environ.get("OMP_NUM_THREADS"):
+        return 0  # leave torch's own choice alone
+    cpus = cpus or os.cpu_count() or 1
+    return 1 if parameters < 20_000_000 else min(4, cpus)
+
+
+@dataclass(frozen=True)
+class View:
+    """What the panel shows for one text, computed off the UI thread."""
+
+    text: str  # the text the prediction is for (document + input up to the cursor)
+    top: tuple[tuple[str, float], ...]
+    partial: str  # word level: the half-typed word the distribution is restricted to
+    tokens: int  # complete tokens in the context
+    unknown: int  # how many of them are <unk>
+    ghost: tuple[str, ...] | None = None  # greedy rest of the word, as tokens; None: pending
+    error: str = ""  # the model failed on this text
+
+
+def compute_view(predictor, text: str, k: int, interrupt: Callable[[], bool]) -> View:
+    """Top-k next tokens after `text` (word level: completions of the partial word)."""
+    probs, partial = predictor.distribution(text, interrupt)
+    ids, _ = predictor.split(text)
+    top = tuple(predictor.top_of(probs, k))
+    return View(text, top, partial, len(ids), predictor.unknown_count)
+
+
+def with_ghost(predictor, view: View, interrupt: Callable[[], bool]) -> View:
+    """`view` plus its ghost text (a few more model steps, so computed after the panel)."""
+    pieces = predictor.complete(view.text, interrupt=interrupt)
+    return dataclasses.replace(view, ghost=tuple(pieces))
+
+
+@dataclass
+class Turn:
+    """One Enter: what the user added to the document, then what the model wrote."""
+
+    start: int  # length of the document before this turn
+    user: str
+    model: str = ""
+    ended: str = ""  # why the stream ended: "", "stopped", or an error
+
+
+class Document:
+    """The session's one growing text: the user's and the model's words are both context."""
+
+    def __init__(self) -> None:
+        self.text = ""
+        self.turns: list[Turn] = []
+
+    def begin(self, user: str) -> Turn:
+        turn = Turn(len(self.text), user)
+        self.turns.append(turn)
+        self.text += user
+        return turn
+
+    def add(self, piece: str) -> None:
+        """Append generated text to the current turn."""
+        self.turns[-1].model += piece
+        self.text += piece
+
+    def undo(self) -> Turn | None:
+        """Drop the last turn; the document is exactly what it was before it."""
+        if not self.turns:
+            return None
+        turn = self.turns.pop()
+        self.text = self.text[: turn.start]
+        return turn
+
+    def reset(self) -> None:
+        self.text = ""
+        self.turns.clear()
+
+
+def history_path() -> Path:
+    """$XDG_DATA_HOME/rnnrepl/history (default ~/.local/share/rnnrepl/history)."""
+    base = os.environ.get("XDG_DATA_HOME", "")
+    if not os.path.isabs(base):  # the spec says relative values are to be ignored
+        base = str(Path.home() / ".local" / "share")
+    return Path(base) / "rnnrepl" / "history"

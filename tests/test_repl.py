@@ -1,0 +1,395 @@
+"""The REPL's logic driven through prompt-toolkit's pipe input, without a terminal."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import torch
+
+from rnnrepl.config import SampleConfig
+from rnnrepl.errors import CheckpointError
+from rnnrepl.prefix_cache import SPACING
+from rnnrepl.repl_state import Settings
+from tests.repl_support import (
+    CHAIN,
+    CHAIN_ALPHABET,
+    bigram,
+    char_vocab,
+    running_repl,
+    save,
+    wait_for,
+    word_model,
+)
+
+torch.set_num_threads(1)
+
+ESC, CTRL_C, CTRL_D, TAB, RIGHT = "\x1b", "\x03", "\x04", "\t", "\x1b[C"
+CHAR = bigram(char_vocab(CHAIN_ALPHABET), CHAIN)
+GREEDY = Settings(SampleConfig(temperature=0.0, max_tokens=12))
+ENDLESS = Settings(SampleConfig(temperature=0.0, max_tokens=10_000_000))
+
+
+@pytest.fixture
+def repl():
+    with running_repl(CHAR, GREEDY) as driver:
+        yield driver
+
+
+def test_panel_and_status_follow_every_keystroke(repl):
+    repl.view_for("")
+    assert "d" in repl.panel() and "%" in repl.panel()
+    repl.type("do")
+    repl.view_for("do")
+    panel = repl.panel()
+    assert panel.splitlines()[0].startswith("next token")
+    first = panel.splitlines()[1]
+    assert first.split()[0] == "g" and first.endswith("100.0%")
+    status = repl.status()
+    for part in ("bigram", "char", "T 0", "top-k off", "top-p 1", "k 10", "ctx 2 tok"):
+        assert part in status
+    repl.type("g,")
+    repl.view_for("dog,")
+    assert repl.panel().splitlines()[1].split()[0] == "␣"  # whitespace shown visibly
+    assert "ctx 4 tok" in repl.status()
+
+
+def test_newline_token_is_shown_visibly(repl):
+    repl.type("sun.")
+    repl.view_for("sun.")
+    assert repl.panel().splitlines()[1].split()[0] == "⏎"
+
+
+def test_ghost_text_tab_right_and_alt_f(repl):
+    repl.type("dog")
+    assert repl.view_for("dog").ghost == (",", " ", "s", "u", "n")
+    repl.type(ESC + "f")  # Alt-F: one token
+    wait_for(lambda: repl.repl.buffer.text == "dog,")
+    repl.view_for("dog,")
+    repl.type(TAB)
+    wait_for(lambda: repl.repl.buffer.text == "dog, sun")
+    repl.type(CTRL_C + "d")
+    repl.view_for("d")
+    repl.type(RIGHT)
+    wait_for(lambda: repl.repl.buffer.text == "dog")
+
+
+def test_right_moves_the_cursor_when_it_is_not_at_the_end(repl):
+    repl.type("dog" + "\x1b[D")  # left
+    wait_for(lambda: repl.repl.buffer.cursor_position == 2)
+    repl.view_for("do")
+    assert repl.repl.ghost() == ()  # ghost text only at the end of the input
+    repl.type(RIGHT)
+    wait_for(lambda: repl.repl.buffer.cursor_position == 3)
+    assert repl.repl.buffer.text == "dog"
+
+
+def test_enter_streams_a_continuation_into_one_growing_document(repl):
+    repl.type("do\r")
+    wait_for(lambda: repl.repl.doc.turns)
+    repl.idle()
+    assert repl.repl.doc.text == "do" + "g, sun.\ndog,"
+    turn = repl.repl.doc.turns[-1]
+    assert (turn.user, turn.model, turn.ended) == ("do", "g, sun.\ndog,", "")
+    assert "dog, sun." in repl.output()
+    repl.type("\r")  # Enter on an empty line continues
+    wait_for(lambda: len(repl.repl.doc.turns) == 2)
+    repl.idle()
+    assert repl.repl.doc.text == "dog, sun.\ndog," + " sun.\ndog, s"
+    repl.view_for(repl.repl.doc.text)  # the panel predicts after everything
+    assert repl.repl.buffer.text == ""
+
+
+def test_ctrl_c_stops_the_stream_at_once_and_keeps_the_text():
+    with running_repl(CHAR, ENDLESS) as repl:
+        repl.type("d\r")
+        wait_for(lambda: len(repl.repl.doc.text) > 200, what="some generated text")
+        repl.type(CTRL_C)
+        repl.idle()
+        turn = repl.repl.doc.turns[-1]
+        assert turn.ended == "stopped" and len(turn.model) > 200
+        kept = repl.repl.doc.text
+        assert kept == "d" + turn.model and "[stopped]" in repl.output()
+        time.sleep(0.2)
+        assert repl.repl.doc.text == kept  # nothing arrives after the stop
+        repl.type("x")
+        wait_for(lambda: repl.repl.buffer.text == "x")  # back at the prompt
+
+
+def test_ctrl_c_on_the_prompt_clears_the_line(repl):
+    repl.type("dog, s")
+    wait_for(lambda: repl.repl.buffer.text == "dog, s")
+    repl.type(CTRL_C)
+    wait_for(lambda: repl.repl.buffer.text == "")
+    assert repl.thread.is_alive()
+
+
+@pytest.mark.parametrize("keys", [CTRL_D, "/quit\r"])
+def test_ctrl_d_and_quit_exit_with_status_zero(keys):
+    with running_repl(CHAR, GREEDY) as repl:
+        repl.type(keys)
+        repl.thread.join(10)
+        assert repl.result == [0]
+
+
+def test_ctrl_d_with_text_does_not_exit(repl):
+    repl.type("dog" + "\x01" + CTRL_D)  # Ctrl-A, Ctrl-D: delete a character
+    wait_for(lambda: repl.repl.buffer.text == "og")
+    assert repl.thread.is_alive()
+
+
+def test_multiline_input_with_escape_enter(repl):
+    repl.type("dog," + ESC + "\r" + "sun")
+    wait_for(lambda: repl.repl.buffer.text == "dog,\nsun")
+    assert not repl.repl.doc.turns
+
+
+def test_set_changes_settings_and_the_panel(repl):
+    repl.type("/set k 3\r/set temperature 0.5\r/set top_p 0.9\r/set stop \\n\r/set seed 7\r")
+    wait_for(lambda: repl.repl.settings.sample.seed == 7)
+    s = repl.repl.settings
+    assert (s.k, s.sample.temperature, s.sample.top_p, s.sample.stop) == (3, 0.5, 0.9, "\n")
+    wait_for(lambda: len(repl.panel().splitlines()) == 4, what="a 3-row panel")
+    assert "T 0.5" in repl.status() and "k 3" in repl.status()
+
+
+@pytest.mark.parametrize(
+    "line, why",
+    [
+        ("/set temperature -1", "temperature must be >= 0"),
+        ("/set k 0", "k must be between 1 and 50"),
+        ("/set top_p 2", "top_p must be in (0, 1]"),
+        ("/set top_k x", "top_k must be an integer"),
+        ("/set seed 1.5", "seed must be an integer"),
+        ("/set temperature nan", "temperature must be a number"),
+        ("/set colour red", "unknown setting 'colour'"),
+        ("/frobnicate", "unknown command /frobnicate"),
+        ("/score", "usage: /score TEXT"),
+    ],
+)
+def test_bad_commands_say_why_and_change_nothing(repl, line, why):
+    repl.type(line + "\r")
+    wait_for(lambda: why in repl.output(), what=why)
+    assert repl.repl.settings == GREEDY
+    assert repl.thread.is_alive()
+
+
+def test_slash_commands_complete_with_tab(repl):
+    repl.type("/se")
+    wait_for(lambda: repl.repl.buffer.text == "/se")
+    repl.type(TAB)
+    wait_for(lambda: repl.repl.buffer.text == "/set")
+    repl.type(" tem")
+    state = lambda: repl.repl.buffer.complete_state  # noqa: E731
+    wait_for(lambda: state() and state().original_document.text == "/set tem", what="the menu")
+    repl.type(TAB)
+    wait_for(lambda: repl.repl.buffer.text == "/set temperature")
+
+
+def test_show_and_help(repl):
+    repl.type("/show\r/help\r")
+    wait_for(lambda: "Alt-Enter" in repl.output())
+    out = repl.output()
+    for text in ("temperature", "max_tokens", "bigram.safetensors", "window 1", "/undo", "Ctrl-R"):
+        assert text in out
+
+
+def test_undo_drops_the_last_turn_and_reuses_the_cached_state(repl):
+    repl.type("dog\r")
+    wait_for(lambda: repl.repl.doc.turns)
+    repl.idle()
+    first = repl.repl.doc.text
+    repl.type(" and\r")
+    wait_for(lambda: len(repl.repl.doc.turns) == 2)
+    repl.idle()
+    repl.view_for(repl.repl.doc.text)
+    predictor = repl.repl.worker.predictor
+    fed = predictor.tokens_fed
+    repl.type("/undo\r")
+    wait_for(lambda: len(repl.repl.doc.turns) == 1)
+    assert repl.repl.doc.text == first
+    repl.view_for(first)
+    assert predictor.tokens_fed - fed <= SPACING + 1  # no re-read of the context
+    repl.type("/undo\r/undo\r")
+    wait_for(lambda: "nothing to undo" in repl.output())
+    assert repl.repl.doc.text == ""
+
+
+def test_reset_clears_the_document(repl):
+    repl.type("dog\r")
+    wait_for(lambda: repl.repl.doc.turns)
+    repl.idle()
+    repl.type("/reset\r")
+    wait_for(lambda: repl.repl.doc.text == "")
+    assert repl.view_for("").tokens == 0
+
+
+def test_score_shows_a_table_and_the_mean_loss_in_the_current_context(repl):
+    repl.type("dog\r")
+    wait_for(lambda: repl.repl.doc.turns)
+    repl.idle()
+    repl.type("/score sun\r")
+    wait_for(lambda: "mean J" in repl.output())
+    out = repl.output()
+    assert "3 tokens" in out and "perplexity" in out and "J_t" in out
+
+
+def test_save_writes_the_transcript(repl, tmp_path):
+    repl.type("dog\r")
+    wait_for(lambda: repl.repl.doc.turns)
+    repl.idle()
+    target = tmp_path / "t.txt"
+    repl.type(f"/save {target}\r")
+    wait_for(lambda: target.exists() and "wrote" in repl.output())
+    assert target.read_text(encoding="utf-8") == repl.repl.doc.text
+    repl.type(f"/save {tmp_path / 'missing' / 'x.txt'}\r")
+    wait_for(lambda: "cannot write" in repl.output())
+
+
+def test_model_switches_and_a_bad_path_is_reported(repl, tmp_path):
+    other = save(word_model(["hello", "world"], {"world": 5.0}), tmp_path / "words")
+    repl.type("dog\r")
+    wait_for(lambda: repl.repl.doc.turns)
+    repl.idle()
+    repl.type(f"/model {tmp_path / 'nope'}\r")
+    wait_for(lambda: "error: model not found" in repl.output())
+    assert repl.repl.info.name == "bigram"
+    repl.type(f"/model {other}\r")
+    wait_for(lambda: repl.repl.info.name == "words")
+    assert repl.repl.info.level == "word"
+    view = repl.view_for(repl.repl.doc.text)  # the document is kept as context
+    assert view.top[0][0] == "world" and "words" in repl.status()
+
+
+def test_word_level_panel_completes_the_partial_word():
+    loaded = word_model(["the", "cat", "car", "dog"], {"cat": 3.0, "car": 2.0, "dog": 5.0})
+    with running_repl(loaded, GREEDY) as repl:
+        repl.type("the ca")
+        view = repl.view_for("the ca")
+        assert view.partial == "ca" and [t for t, _ in view.top] == ["cat", "car"]
+        panel = repl.panel()
+        assert panel.splitlines()[0].startswith("completions of ca")
+        assert "73.1%" in panel and "26.9%" in panel  # renormalised over cat, car
+        assert view.ghost == ("t",)
+        repl.type(TAB)
+        wait_for(lambda: repl.repl.buffer.text == "the cat")
+
+
+def test_unknown_characters_are_read_as_unk_with_a_notice(repl):
+    repl.type("d€g")
+    view = repl.view_for("d€g")
+    assert view.unknown == 1
+    assert "1 unknown token" in repl.panel()
+    repl.type("\r")
+    wait_for(lambda: repl.repl.doc.turns)
+    repl.idle()
+    assert repl.repl.doc.turns[-1].ended == ""
+
+
+def test_empty_prompt_works_without_space_or_newline_in_the_vocabulary():
+    loaded = bigram(char_vocab("abc"), {"a": "b", "b": "c", "c": "a"}, bias={"a": 1.0})
+    with running_repl(loaded, GREEDY) as repl:
+        repl.view_for("")
+        repl.type("\r")
+        wait_for(lambda: repl.repl.doc.turns)
+        repl.idle()
+        assert repl.repl.doc.text == "abcabcabcabc"
+
+
+def test_markup_and_escape_sequences_in_the_vocabulary_are_shown_harmlessly():
+    hostile = ["[bold]", "\x1b[2J\x1b[31m", "evil\u202ecod", "[/]", "\x07"]
+    bias = {t: 5.0 - i for i, t in enumerate(hostile)}
+    table = dict.fromkeys(hostile, "[bold]")
+    with running_repl(word_model(hostile, bias, table), GREEDY) as repl:
+        repl.view_for("")
+        panel = repl.panel()
+        assert "[bold]" in panel and "[/]" in panel
+        assert "\\x1b[2J\\x1b[31m" in panel and "evil\\u202ecod" in panel and "\\x07" in panel
+        fragments = repl.repl.panel_control()
+        assert not any(ch in text for _, text, *_ in fragments for ch in "\x1b\x07\u202e")
+        repl.type("\r")
+        wait_for(lambda: repl.repl.doc.turns)
+        repl.idle()
+        out = repl.output()
+        assert "[bold]" in out and "\x1b" not in out
+        status = repl.status()
+        assert "\x1b" not in status
+
+
+def test_history_is_saved_in_the_xdg_data_dir(tmp_path, monkeypatch):
+    from rnnrepl.repl import file_history
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    with running_repl(CHAR, GREEDY, history=file_history()) as repl:
+        repl.type("dog\r")
+        wait_for(lambda: repl.repl.doc.turns)
+        repl.idle()
+        repl.type("\x1b[A")  # Up: the previous input comes back
+        wait_for(lambda: repl.repl.buffer.text == "dog")
+    assert "+dog" in (tmp_path / "data" / "rnnrepl" / "history").read_text()
+
+
+def test_the_model_never_runs_on_the_ui_thread_and_stale_requests_are_skipped(monkeypatch):
+    import rnnrepl.repl_worker as worker
+
+    loaded = bigram(char_vocab(CHAIN_ALPHABET), CHAIN)
+    threads: set[str] = set()
+    forward = loaded.model.forward
+
+    def slow_forward(*args, **kwargs):
+        threads.add(threading.current_thread().name)
+        time.sleep(0.1)
+        return forward(*args, **kwargs)
+
+    texts: list[str] = []
+    compute = worker.compute_view
+    monkeypatch.setattr(
+        worker, "compute_view", lambda p, text, *a: texts.append(text) or compute(p, text, *a)
+    )
+    loaded.model.forward = slow_forward
+    with running_repl(loaded, GREEDY) as repl:
+        repl.view_for("")
+        start = time.monotonic()
+        repl.type("dog, sun")
+        wait_for(lambda: repl.repl.buffer.text == "dog, sun")
+        typed = time.monotonic() - start
+        repl.view_for("dog, sun")
+    assert threads == {"rnnrepl-model"}
+    assert typed < 0.8  # 8 keys would take >= 0.8 s if each waited for the model
+    assert texts[-1] == "dog, sun" and len(texts) < 1 + 8  # superseded requests were skipped
+
+
+def test_a_missing_model_fails_before_any_ui(tmp_path):
+    from rnnrepl.repl import model_loader
+
+    with pytest.raises(CheckpointError, match="model not found"):
+        model_loader(str(tmp_path / "nothing-here"), "cpu")
+
+
+def test_a_corrupt_model_given_on_the_command_line_ends_the_app_with_its_error(tmp_path):
+    from rnnrepl.repl import ReplApp
+
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"\x00" * 64)
+    from prompt_toolkit.input import create_pipe_input
+    from prompt_toolkit.output import DummyOutput
+
+    from rnnrepl.repl import model_loader
+
+    with create_pipe_input() as pipe:
+        app = ReplApp(model_loader(str(bad), "cpu"), input=pipe, output=DummyOutput(), emit=print)
+        with pytest.raises(CheckpointError):
+            app.run(handle_sigint=False)
+
+
+def test_ctrl_r_searches_the_history(repl):
+    for line in ("/set k 5", "/set k 4"):
+        repl.type(line + "\r")
+    wait_for(lambda: repl.repl.settings.k == 4)
+    repl.type("\x12" + "k 5")  # Ctrl-R, then the text to find
+    wait_for(lambda: repl.repl.app.layout.search_target_buffer_control is not None)
+    repl.type("\r")  # accept the search result
+    wait_for(lambda: repl.repl.buffer.text == "/set k 5", what="the search result")
+    repl.type("\r")  # then run it
+    wait_for(lambda: repl.repl.settings.k == 5)

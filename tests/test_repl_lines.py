@@ -1,0 +1,103 @@
+"""`rnnrepl chat` on a pipe: line mode, plain text, no prompt-toolkit, no escape codes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.helpers import REPO, run_cli
+from tests.repl_support import CHAIN, CHAIN_ALPHABET, bigram, char_vocab, save
+
+
+@pytest.fixture(scope="module")
+def chain_model(tmp_path_factory) -> str:
+    path = save(bigram(char_vocab(CHAIN_ALPHABET), CHAIN), tmp_path_factory.mktemp("m") / "chain")
+    return str(path)
+
+
+def test_each_line_is_a_prompt_and_only_continuations_reach_stdout(chain_model):
+    r = run_cli(
+        "chat", chain_model, "--temperature", "0", "-n", "5",
+        stdin="do\n\n//x\n", env={"TERM": "xterm-256color", "NO_COLOR": ""},
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "g, su\ndog, \n" + r.stdout.splitlines()[2] + "\n"
+    assert r.stdout.count("\n") == 3
+    assert "\x1b" not in r.stdout and "\x1b" not in r.stderr
+    assert "unknown" in r.stderr  # "/x" holds "x" and "/", which the vocabulary lacks
+
+
+def test_unknown_characters_get_a_notice_on_stderr(chain_model):
+    r = run_cli("chat", chain_model, "--temperature", "0", "-n", "3", stdin="d€g\n")
+    assert r.returncode == 0
+    assert r.stdout.count("\n") == 1
+    assert "1 unknown token" in r.stderr
+
+
+def test_set_works_in_line_mode_and_bad_values_are_reported(chain_model):
+    stdin = "/set max_tokens 2\ndo\n/set k 0\n/show\n/undo\n/quit\ndo\n"
+    r = run_cli("chat", chain_model, "--temperature", "0", stdin=stdin)
+    assert r.returncode == 0
+    assert r.stdout == "g,\n"  # /quit stops before the last prompt
+    assert "k must be between 1 and 50" in r.stderr
+    assert "max_tokens: 2" in r.stderr and "/undo is not available" in r.stderr
+
+
+def test_empty_input_exits_zero(chain_model):
+    r = run_cli("chat", chain_model, stdin="")
+    assert (r.returncode, r.stdout) == (0, "")
+
+
+def test_a_missing_model_is_the_cli_one_line_error(tmp_path):
+    r = run_cli("chat", str(tmp_path / "nope"), stdin="hello\n")
+    assert r.returncode == 4
+    assert r.stderr.startswith("rnnrepl: error: model not found") and r.stderr.count("\n") == 1
+    assert r.stdout == ""
+
+
+def test_output_into_a_closed_pipe_ends_quietly(chain_model, tmp_path):
+    err = tmp_path / "err.txt"
+    cmd = f"yes do | {sys.executable} -m rnnrepl chat {chain_model} -n 50 2>{err} | head -n 2"
+    r = subprocess.run(
+        ["sh", "-c", cmd],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=str(REPO),
+        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+    )
+    assert r.returncode == 0
+    assert len(r.stdout.splitlines()) == 2
+    assert err.read_text() == ""
+
+
+def test_line_mode_never_imports_prompt_toolkit(chain_model):
+    code = (
+        "import sys, io\n"
+        "from rnnrepl.config import SampleConfig\n"
+        "from rnnrepl.repl import run_repl\n"
+        "sys.stdin = io.StringIO('do\\n')\n"
+        f"run_repl({chain_model!r}, SampleConfig(temperature=0, max_tokens=5))\n"
+        "assert not any(m.startswith('prompt_toolkit') for m in sys.modules), 'imported'\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=str(REPO),
+        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "g, su\n"
+
+
+def test_output_the_console_cannot_encode_never_raises(chain_model):
+    r = run_cli(
+        "chat", chain_model, "--temperature", "0", "-n", "3",
+        stdin="d€\n", env={"PYTHONIOENCODING": "ascii"},
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "\\ufffd" * 3 + "\n"  # <unk> is written as an escape, not an error

@@ -1,0 +1,53 @@
+"""The panel and status line are pure functions of (view, settings): golden text."""
+
+from __future__ import annotations
+
+from rnnrepl.config import SampleConfig
+from rnnrepl.panel import panel, status, to_ansi, to_plain, turn_text
+from rnnrepl.repl_state import ModelInfo, Settings, Turn, View
+
+INFO = ModelInfo("notes", "/m/notes.safetensors", "word", "lstm 2×512", 10, 50)
+VIEW = View("the ca", (("cat", 0.75), ("car", 0.25)), "ca", 1, 0, ("t",))
+
+
+def test_panel_golden():
+    text = to_plain(panel(VIEW, Settings(k=10), width=40), width=40)
+    assert text.splitlines() == [
+        "completions of ca",
+        "cat ████████████████████         75.0%",  # 27 cells of bar at width 40
+        "car ██████▌                      25.0%",
+    ]
+
+
+def test_panel_shows_k_rows_whitespace_and_cuts_long_tokens():
+    view = View("x", ((" ", 0.5), ("\n", 0.3), ("a" * 40, 0.1), ("b", 0.1)), "", 1, 0)
+    lines = to_plain(panel(view, Settings(k=3), width=60), width=60).splitlines()
+    assert lines[0] == "next token" and len(lines) == 4
+    assert lines[1].split()[0] == "␣" and lines[2].split()[0] == "⏎"
+    assert lines[3].startswith("a" * 15 + "…")
+
+
+def test_status_line_names_everything_and_fits_one_line():
+    settings = Settings(SampleConfig(temperature=0.7, top_k=40, top_p=0.9), k=5)
+    line = to_plain(status(INFO, settings, VIEW), width=200).strip()
+    assert line == "notes · word · T 0.7 · top-k 40 · top-p 0.9 · k 5 · ctx 1 tok"
+    cropped = to_ansi(status(INFO, settings, VIEW, busy="generating…"), width=30, one_line=True)
+    assert "\n" not in cropped
+
+
+def test_no_color_keeps_styles_but_drops_colours(monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    text = to_ansi(panel(VIEW, Settings(), 60), 60)
+    assert "\x1b[1m" in text  # bold stays
+    assert "\x1b[3" not in text and "\x1b[9" not in text  # no foreground colours
+    monkeypatch.delenv("NO_COLOR")
+    assert "\x1b[36m" in to_ansi(panel(VIEW, Settings(), 60), 60)
+
+
+def test_hostile_text_never_reaches_the_terminal_raw():
+    turn = Turn(0, "[bold]me\x1b[2J", "\x1b]0;owned\x07 \u202eevil", "stopped")
+    out = to_ansi(turn_text(turn), 80)
+    assert "[bold]me" in out and "\\x1b[2J" in out and "\\x07" in out and "\\u202e" in out
+    assert "\x07" not in out and "\u202e" not in out and "\x1b]" not in out
+    info = ModelInfo("[red]x\x1b[5m", "p", "char", "lstm", 1, 2)
+    assert "\x1b[5m" not in to_ansi(status(info, Settings(), None), 80)

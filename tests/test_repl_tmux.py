@@ -1,0 +1,92 @@
+"""End to end in a real terminal: tmux runs `rnnrepl chat`, we type and read the screen."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.helpers import REPO
+from tests.repl_support import CHAIN, CHAIN_ALPHABET, bigram, char_vocab, save
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed"),
+]
+
+
+class Tmux:
+    def __init__(self, socket: str) -> None:
+        self.socket = socket
+
+    def __call__(self, *args: str) -> str:
+        cmd = ["tmux", "-L", self.socket, *args]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=30).stdout
+
+    def screen(self) -> str:
+        return self("capture-pane", "-p", "-t", "repl")
+
+    def wait(self, predicate, what: str, timeout: float = 60.0) -> str:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            screen = self.screen()
+            if predicate(screen):
+                return screen
+            time.sleep(0.1)
+        raise AssertionError(f"timed out waiting for {what}; screen:\n{self.screen()}")
+
+
+def _top_row(screen: str) -> str:
+    """The first bar of the panel: the line after 'next token'."""
+    lines = screen.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("next token") and i + 1 < len(lines):
+            return lines[i + 1]
+    return ""
+
+
+def test_type_watch_the_panel_generate_interrupt_and_quit(tmp_path):
+    model = save(bigram(char_vocab(CHAIN_ALPHABET), CHAIN), tmp_path / "chain")
+    env = {
+        "PYTHONPATH": str(REPO),
+        "HOME": str(tmp_path),
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+        "TERM": "xterm-256color",
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+    }
+    command = " ".join(
+        [
+            "env -i",
+            *(f"{k}={shlex.quote(v)}" for k, v in env.items()),
+            shlex.quote(sys.executable),
+            "-m rnnrepl chat",
+            shlex.quote(str(model)),
+            "--temperature 0 --max-tokens 10000000",
+            "; echo EXIT=$?; sleep 60",
+        ]
+    )
+    tmux = Tmux(f"rnnrepl-test-{os.getpid()}")
+    tmux("new-session", "-d", "-s", "repl", "-x", "100", "-y", "30", command)
+    try:
+        tmux.wait(lambda s: "chain · char" in s and "%" in s, "the panel")
+        assert _top_row(tmux.screen()).split()[0] == "d"  # after the start token
+        tmux("send-keys", "-t", "repl", "-l", "do")
+        screen = tmux.wait(lambda s: _top_row(s).startswith("g "), "the panel to change")
+        assert "100.0%" in _top_row(screen) and "ctx 2 tok" in screen
+        tmux.wait(lambda s: "› dog\n" in s, "ghost text after the cursor")
+        tmux("send-keys", "-t", "repl", "Enter")
+        tmux.wait(lambda s: "generating" in s and s.count("dog, sun.") >= 3, "streamed text")
+        tmux("send-keys", "-t", "repl", "C-c")
+        screen = tmux.wait(lambda s: "[stopped]" in s and "generating" not in s, "the stop")
+        tmux("send-keys", "-t", "repl", "-l", "/quit")
+        tmux("send-keys", "-t", "repl", "Enter")
+        screen = tmux.wait(lambda s: "EXIT=" in s, "the exit")
+        assert "EXIT=0" in screen
+        assert "Traceback" not in screen
+    finally:
+        tmux("kill-server")
