@@ -14,6 +14,7 @@ from torch import Tensor
 
 from rnnrepl.checkpoint import LoadedModel
 from rnnrepl.config import SampleConfig
+from rnnrepl.fastpath import fast_step
 from rnnrepl.models import State
 from rnnrepl.prefix_cache import IncrementalEncoder, StateCache, Superseded
 from rnnrepl.sampling import pick
@@ -65,6 +66,7 @@ class Predictor:
         self.device = self.model.embed.weight.device
         start = self.tok.index.get("\n")
         self.start_id = 0 if start is None else start  # a text starts after a line break
+        self._fast = fast_step(self.model)  # fused batch-1 single-token step (typing, generation)
         self._cache = StateCache(self._step, self.start_id)
         self._enc = IncrementalEncoder(self.tok)
         self._synced = True  # the cache holds exactly the encoder's last ids
@@ -73,8 +75,9 @@ class Predictor:
     # ---- the prefix cache -----------------------------------------------------------------
     def _step(self, ids: list[int], state: State | None) -> tuple[Tensor, State]:
         """Feed `ids` in one call: (logits after the last one, (vocab,), state)."""
+        model = self._fast if len(ids) == 1 else self.model
         with torch.inference_mode():
-            out, state = self.model(torch.tensor([ids], device=self.device), state)
+            out, state = model(torch.tensor([ids], device=self.device), state)
         return out[0, -1].clone(), state  # clone: a view would pin the whole (1, t, vocab) output
 
     def reset(self) -> None:
