@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import errno
-import json
-import math
 import os
 import re
 import signal
@@ -14,17 +12,15 @@ from pathlib import Path
 
 import click
 
+from rnnrepl.cli_common import console, load, read_prompt_file
 from rnnrepl.config import ARCHS, LEVELS, OPTIMIZERS
-from rnnrepl.devices import resolve_device
-from rnnrepl.errors import InputDataError, RnnreplError, UsageError
+from rnnrepl.errors import RnnreplError, UsageError
 
 DEBUG = {"on": False}
 
 
 def _console(stderr: bool = False):
-    from rich.console import Console
-
-    return Console(stderr=stderr, highlight=False)
+    return console(stderr)
 
 
 def parse_duration(text: str) -> float:
@@ -63,19 +59,6 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 # ---- loading helpers -------------------------------------------------------------------------
-def load(spec: str, device: str = "cpu"):
-    from rnnrepl.checkpoint import load_model
-
-    return load_model(spec, device=resolve_device(device))
-
-
-def read_prompt_file(path: str) -> str:
-    from rnnrepl.corpus import read_text
-
-    text, _ = read_text(path)
-    return text
-
-
 # ---- train -----------------------------------------------------------------------------------
 @cli.command()
 @click.argument("inputs", nargs=-1, required=True)
@@ -210,25 +193,9 @@ def generate(
 @click.option("--json", "as_json", is_flag=True)
 def predict(model, text, k, as_json) -> None:
     """Top-k next tokens after TEXT, with probabilities."""
-    from rnnrepl.predict import Predictor
-    from rnnrepl.render import topk_bars
+    from rnnrepl.cli_inspect import run_predict
 
-    predictor = Predictor(load(model))
-    probs, partial = predictor.distribution(text)
-    items = predictor.top_of(probs, k)
-    if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "text": text,
-                    "partial": partial,
-                    "top": [{"token": t, "prob": p} for t, p in items],
-                },
-                ensure_ascii=False,
-            )
-        )
-        return
-    _console().print(topk_bars(items))
+    run_predict(model, text, k, as_json)
 
 
 @cli.command()
@@ -239,50 +206,9 @@ def predict(model, text, k, as_json) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def score(model, text, file, k, as_json) -> None:
     """Per token: p of the actual token, J_t = -log p, the top-k; then mean J, ppl, bpc."""
-    from rnnrepl.predict import Predictor
-    from rnnrepl.render import metrics_line, score_table
+    from rnnrepl.cli_inspect import run_score
 
-    if (text is None) == (file is None):
-        raise UsageError("give TEXT or -f FILE (exactly one)")
-    loaded = load(model)
-    text = read_prompt_file(file) if file else text
-    rows, summary = Predictor(loaded).score(text, k)
-    if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "steps": [
-                        {
-                            "token": r.token,
-                            "prob": r.prob,
-                            "loss": r.loss,
-                            "top": [[t, p] for t, p in r.topk],
-                        }
-                        for r in rows
-                    ],
-                    **_metrics(summary.mean_loss, summary.tokens, loaded.tokenizer.level),
-                },
-                ensure_ascii=False,
-            )
-        )
-        return
-    console = _console()
-    console.print(score_table(rows, k))
-    console.print(
-        f"{summary.tokens} tokens, mean J = {metrics_line(summary.mean_loss, loaded.tokenizer.level)}, "
-        f"perplexity {summary.perplexity:.3f}"
-    )
-
-
-def _metrics(mean: float, tokens: int, level: str) -> dict:
-    finite = math.isfinite(mean)
-    return {
-        "tokens": tokens,
-        "cross_entropy": mean if finite else None,
-        "perplexity": math.exp(mean) if finite else None,
-        "bits_per_token": mean / math.log(2) if finite else None,
-        **({"bits_per_char": mean / math.log(2) if finite else None} if level == "char" else {}),
-    }
+    run_score(model, text, file, k, as_json)
 
 
 @cli.command(name="eval")
@@ -292,43 +218,9 @@ def _metrics(mean: float, tokens: int, level: str) -> dict:
 @click.option("--encoding")
 def eval_cmd(model, files, as_json, encoding) -> None:
     """Cross entropy, perplexity and bits per token (char) of FILES under MODEL."""
-    from rnnrepl.corpus import read_text
-    from rnnrepl.predict import Predictor
-    from rnnrepl.render import metrics_line
+    from rnnrepl.cli_inspect import run_eval
 
-    loaded = load(model)
-    predictor = Predictor(loaded)
-    results, total, count = [], 0.0, 0
-    for path in files:
-        text, _ = read_text(path, encoding=encoding)
-        ids = loaded.tokenizer.encode(text)
-        if not ids:
-            raise InputDataError("nothing to evaluate: the file is empty", path=path)
-        s = predictor.mean_loss(ids)
-        unk = sum(1 for i in ids if i == 0)
-        results.append(
-            {
-                "file": path,
-                **_metrics(s.mean_loss, s.tokens, loaded.tokenizer.level),
-                "unknown_tokens": unk,
-            }
-        )
-        total += s.mean_loss * s.tokens
-        count += s.tokens
-    overall = _metrics(total / count, count, loaded.tokenizer.level)
-    if as_json:
-        click.echo(json.dumps({"files": results, "total": overall}, ensure_ascii=False))
-        return
-    console = _console()
-    for r in results:
-        console.print(
-            f"{r['file']}: {r['tokens']} tokens, {metrics_line(r['cross_entropy'], loaded.tokenizer.level)}, "
-            f"perplexity {r['perplexity']:.3f}, {r['unknown_tokens']} unknown"
-        )
-    if len(results) > 1:
-        console.print(
-            f"total: {count} tokens, {metrics_line(total / count, loaded.tokenizer.level)}"
-        )
+    run_eval(model, files, as_json, encoding)
 
 
 @cli.command()
@@ -336,44 +228,9 @@ def eval_cmd(model, files, as_json, encoding) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def info(model, as_json) -> None:
     """Configuration, vocabulary, parameters and training summary of MODEL."""
-    from rnnrepl.render import summary_table, visible
+    from rnnrepl.cli_inspect import run_info
 
-    loaded = load(model)
-    tok = loaded.tokenizer
-    data = {
-        "path": str(loaded.path),
-        "config": loaded.config.to_dict(),
-        "level": tok.level,
-        "vocab_size": tok.size,
-        "lowercase": tok.lowercase,
-        "parameters": loaded.model.num_parameters(),
-        "training": loaded.training,
-    }
-    if as_json:
-        click.echo(json.dumps(data, ensure_ascii=False))
-        return
-    c = loaded.config
-    sample = " ".join(visible(t) for t in tok.tokens[1:41])
-    rows = [
-        ("file", str(loaded.path)),
-        (
-            "model",
-            f"{c.arch} {c.layers}x{c.hidden}, embed {c.embed}"
-            + (f", window {c.window}" if c.arch == "window" else "")
-            + (", tied" if c.tie else "")
-            + f", dropout {c.dropout:g}",
-        ),
-        ("parameters", f"{data['parameters']:,}"),
-        (
-            "tokens",
-            f"{tok.level} level, {tok.size:,} ({'lowercased, ' if tok.lowercase else ''}first: {sample})",
-        ),
-    ]
-    rows += [
-        (k, json.dumps(v, ensure_ascii=False) if not isinstance(v, str) else v)
-        for k, v in loaded.training.items()
-    ]
-    _console().print(summary_table("rnnrepl model", rows))
+    run_info(model, as_json)
 
 
 @cli.command()
