@@ -73,10 +73,12 @@ def test_signal_saves_prints_resume_command_and_resume_works(tmp_path, sig, code
     assert stopped_at > 0
     ckpt.load_model(tmp_path / "m.safetensors")
     args = shlex.split(match.group(1))[1:]
-    resumed = run_cli(*args, timeout=90)
+    assert args[-1] == "--resume" and "--time" in args
+    # The printed command resumes the 120 s budget; a step limit ends the test sooner.
+    resumed = run_cli(*args, "--steps", str(stopped_at + 10), timeout=120)
     assert resumed.returncode == 0, resumed.stderr
     _, meta2 = ckpt.load_state(tmp_path / "m.state.safetensors")
-    assert meta2["progress"]["step"] > stopped_at
+    assert meta2["progress"]["step"] == stopped_at + 10
 
 
 def test_second_trainer_on_the_same_output_is_refused(tmp_path):
