@@ -54,7 +54,8 @@ class LanguageModel(nn.Module):
         h = self.drop(h)
         if self.asm is not None:
             b, t, f = h.shape
-            return self.asm.log_prob(h.reshape(b * t, f).float()).view(b, t, -1)
+            with torch.autocast(h.device.type, enabled=False):  # its index_copy_ needs one dtype
+                return self.asm.log_prob(h.reshape(b * t, f).float()).view(b, t, -1)
         if self.cfg.tie:
             if self.proj is not None:
                 h = self.proj(h)
@@ -81,7 +82,8 @@ class LanguageModel(nn.Module):
             ), state
         h, state = self.features(ids, state)
         h = self.drop(h)
-        return self.asm(h.flatten(0, 1).float(), targets.flatten()).loss, state
+        with torch.autocast(h.device.type, enabled=False):  # its index_copy_ needs one dtype
+            return self.asm(h.flatten(0, 1).float(), targets.flatten()).loss, state
 
     def features(self, ids: Tensor, state: State | None) -> tuple[Tensor, State]:
         raise NotImplementedError

@@ -109,3 +109,13 @@ def test_adaptive_softmax_refuses_tying_and_bad_cutoffs():
         ModelConfig(vocab_size=30, cutoffs=(15, 5))
     with pytest.raises(ValueError):
         ModelConfig(vocab_size=30, cutoffs=(5, 30))
+
+
+def test_adaptive_softmax_trains_under_bf16_autocast():
+    torch.manual_seed(3)
+    model = build_model(ModelConfig(vocab_size=30, embed=6, hidden=10, cutoffs=(5, 15)))
+    ids = torch.randint(0, 30, (2, 5))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss, _ = model.loss(ids, ids)
+    loss.backward()
+    assert torch.isfinite(loss) and model.embed.weight.grad is not None
