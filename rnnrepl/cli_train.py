@@ -213,15 +213,20 @@ def _announce(err: Console, model, tok, cfg: TrainConfig, summary: dict, device:
 def _run_with_display(trainer, level: str, err: Console):
     from rnnrepl.render import metrics_line, progress_line, sample_panel
 
-    last = {"t": 0.0}
+    last = {"t": time.monotonic()}
+    # A terminal gets a live line redrawn 4 times a second; a log file a plain line every 30 s.
+    every = 0.25 if err.is_terminal else 30.0
     with Live(console=err, auto_refresh=False, transient=True, redirect_stdout=False) as live:
 
         def on_event(ev) -> None:
             if ev.kind == "step":
                 now = time.monotonic()
-                if now - last["t"] >= 0.25:
+                if now - last["t"] >= every:
                     last["t"] = now
-                    live.update(progress_line(ev, level), refresh=True)
+                    if err.is_terminal:
+                        live.update(progress_line(ev, level), refresh=True)
+                    else:
+                        err.print(progress_line(ev, level))
             elif ev.kind == "eval":
                 err.print(
                     f"step {ev.step}: val {metrics_line(ev.val_loss, level)} (best {ev.best_val:.4f})"
