@@ -1,0 +1,241 @@
+"""The side to beat: the LSTM language model anyone would write from pytorch/examples.
+
+pytorch/examples word_language_model (main.py, model.py, data.py), LSTM branch only:
+nn.Embedding -> nn.LSTM -> nn.Linear (optionally tied), uniform(-0.1, 0.1) init, contiguous
+streams from `batchify`, spans of `bptt` tokens from `get_batch`, the hidden state detached
+between spans (`repackage_hidden`) and reset at each epoch, gradient-norm clipping. Two changes,
+both asked for by the benchmark (issue 5): Adam instead of the example's plain SGD at lr 20, and a
+wall-clock budget instead of a number of epochs. fp32, torch's default threads and kernels (the
+oneDNN LSTM). No validation during training (it would eat the budget): the final weights are
+scored once, over the whole validation split, by bench/evaluate.py — the same evaluator that
+scores rnnrepl's models (batch 1, state carried, as `rnnrepl eval`).
+
+Choices where the example has none (char level): emsize 64 (char-rnn feeds a 65-wide one-hot;
+a 64-wide embedding has the same capacity), nhid 512, 2 layers, batch 64, bptt 128, Adam lr 2e-3
+(char-rnn's default). Word level keeps the example's defaults: emsize = nhid = 200, 2 layers,
+dropout 0.2, batch 20, bptt 35, clip 0.25, full softmax; Adam at torch's default lr 1e-3.
+
+    python bench/reference.py char --time 71 [--out ref.json]
+    python bench/reference.py word --time 960 --tied
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from common import SHAKESPEARE, VAL_FRACTION, WIKI
+from evaluate import sequence_loss
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+
+@dataclass(frozen=True)
+class RefConfig:
+    level: str = "char"
+    emsize: int = 64
+    nhid: int = 512
+    nlayers: int = 2
+    dropout: float = 0.2
+    tied: bool = False
+    batch_size: int = 64
+    bptt: int = 128
+    lr: float = 2e-3
+    clip: float = 0.25
+    seed: int = 1337
+
+
+CHAR = RefConfig()
+WORD = RefConfig(level="word", emsize=200, nhid=200, batch_size=20, bptt=35, lr=1e-3)
+
+
+class RNNModel(nn.Module):
+    """word_language_model's RNNModel, LSTM only; returns logits (the example's log_softmax +
+    NLLLoss is the same loss as cross_entropy on logits)."""
+
+    def __init__(self, ntoken: int, cfg: RefConfig) -> None:
+        super().__init__()
+        self.ntoken, self.cfg = ntoken, cfg
+        self.drop = nn.Dropout(cfg.dropout)
+        self.encoder = nn.Embedding(ntoken, cfg.emsize)
+        self.rnn = nn.LSTM(cfg.emsize, cfg.nhid, cfg.nlayers, dropout=cfg.dropout)
+        self.decoder = nn.Linear(cfg.nhid, ntoken)
+        if cfg.tied:
+            if cfg.nhid != cfg.emsize:
+                raise ValueError("When using the tied flag, nhid must be equal to emsize")
+            self.decoder.weight = self.encoder.weight
+        nn.init.uniform_(self.encoder.weight, -0.1, 0.1)
+        nn.init.zeros_(self.decoder.bias)
+        nn.init.uniform_(self.decoder.weight, -0.1, 0.1)
+
+    def forward(self, input: Tensor, hidden: tuple[Tensor, Tensor]):
+        emb = self.drop(self.encoder(input))  # (bptt, batch, emsize)
+        output, hidden = self.rnn(emb, hidden)  # (bptt, batch, nhid)
+        return self.decoder(self.drop(output)), hidden  # (bptt, batch, ntoken)
+
+    def init_hidden(self, bsz: int) -> tuple[Tensor, Tensor]:
+        weight = next(self.parameters())
+        shape = (self.cfg.nlayers, bsz, self.cfg.nhid)
+        return (weight.new_zeros(shape), weight.new_zeros(shape))
+
+
+# ---- data, as data.py and main.py do it ---------------------------------------------------------
+@dataclass
+class Data:
+    train: Tensor  # (n,) token ids
+    val: Tensor
+    vocab: list[str]
+    start_id: int  # what a text starts after: "\n" (char) or "<eos>" (word)
+
+
+def char_data(path: Path = SHAKESPEARE) -> Data:
+    """Characters; first 90% train, last 10% validation by position."""
+    text = path.read_text(encoding="utf-8")
+    vocab = sorted(set(text))
+    index = {c: i for i, c in enumerate(vocab)}
+    ids = torch.tensor([index[c] for c in text], dtype=torch.long)
+    k = int(len(ids) * (1 - VAL_FRACTION))
+    return Data(ids[:k], ids[k:], vocab, index["\n"])
+
+
+def word_data(root: Path = WIKI) -> Data:
+    """data.py's Corpus: words split on whitespace, '<eos>' closing each line; the dictionary
+    is built over train, valid and test, as the example does."""
+    index: dict[str, int] = {}
+
+    def tokenize(path: Path) -> Tensor:
+        ids = []
+        with open(path, encoding="utf8") as f:
+            for line in f:
+                for word in line.split() + ["<eos>"]:
+                    ids.append(index.setdefault(word, len(index)))
+        return torch.tensor(ids, dtype=torch.long)
+
+    train, val = tokenize(root / "train.txt"), tokenize(root / "valid.txt")
+    tokenize(root / "test.txt")
+    return Data(train, val, list(index), index["<eos>"])
+
+
+def batchify(data: Tensor, bsz: int) -> Tensor:
+    """┌ a g m s ┐
+    │ b h n t │  -> (n // bsz, bsz): column j is the j-th contiguous stream
+    └ c i o u ┘"""
+    nbatch = data.size(0) // bsz
+    return data.narrow(0, 0, nbatch * bsz).view(bsz, -1).t().contiguous()
+
+
+def get_batch(source: Tensor, i: int, bptt: int) -> tuple[Tensor, Tensor]:
+    seq_len = min(bptt, len(source) - 1 - i)
+    return source[i : i + seq_len], source[i + 1 : i + 1 + seq_len].reshape(-1)
+
+
+def repackage_hidden(h):
+    """Wraps hidden states in new Tensors, to detach them from their history."""
+    if isinstance(h, Tensor):
+        return h.detach()
+    return tuple(repackage_hidden(v) for v in h)
+
+
+class TBPTT:
+    """main.py's train() loop, one span per step(), wrapping around epochs."""
+
+    def __init__(self, model: RNNModel, train_ids: Tensor, cfg: RefConfig) -> None:
+        self.model, self.cfg = model, cfg
+        self.data = batchify(train_ids, cfg.batch_size)  # (n, batch)
+        self.opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        self.pos, self.steps, self.tokens, self.epochs = 0, 0, 0, 0
+        self.hidden = model.init_hidden(cfg.batch_size)
+        self.last_loss = math.nan
+
+    def step(self) -> None:
+        if self.pos >= self.data.size(0) - 1:  # next epoch: main.py calls train() afresh
+            self.pos, self.epochs = 0, self.epochs + 1
+            self.hidden = self.model.init_hidden(self.cfg.batch_size)
+        self.model.train()
+        data, targets = get_batch(self.data, self.pos, self.cfg.bptt)
+        self.model.zero_grad()
+        self.hidden = repackage_hidden(self.hidden)
+        output, self.hidden = self.model(data, self.hidden)
+        loss = F.cross_entropy(output.view(-1, self.model.ntoken), targets)
+        loss.backward()
+        nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip)
+        self.opt.step()
+        self.last_loss = loss.item()  # main.py reads it every step too
+        self.pos += self.cfg.bptt
+        self.steps += 1
+        self.tokens += targets.numel()
+
+    def train_for(self, seconds: float) -> float:
+        start = time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            self.step()
+        return time.perf_counter() - start
+
+
+def evaluate(model: RNNModel, ids: Tensor, start_id: int) -> tuple[float, int]:
+    """Mean nats per token over all of `ids` (bench/evaluate.py, the same as for rnnrepl)."""
+    model.eval()
+
+    def forward(x: Tensor, state):  # (1, time) in, (1, time, vocab) out
+        hidden = state if state is not None else model.init_hidden(1)
+        out, hidden = model(x.t(), hidden)
+        return out.transpose(0, 1), hidden
+
+    return sequence_loss(forward, ids, start_id, model.ntoken)
+
+
+def run(cfg: RefConfig, seconds: float, val_tokens: int = 0) -> dict:
+    """Train for `seconds` of wall time, then score the validation split (or its first
+    `val_tokens` tokens). Data preparation is not part of the budget."""
+    torch.manual_seed(cfg.seed)
+    data = char_data() if cfg.level == "char" else word_data()
+    model = RNNModel(len(data.vocab), cfg)
+    loop = TBPTT(model, data.train, cfg)
+    trained = loop.train_for(seconds)
+    val = data.val[:val_tokens] if val_tokens else data.val
+    start = time.perf_counter()
+    loss, count = evaluate(model, val, data.start_id)
+    return {
+        "config": dataclasses.asdict(cfg),
+        "vocab": len(data.vocab),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "train_seconds": trained,
+        "steps": loop.steps,
+        "tokens_seen": loop.tokens,
+        "epochs": loop.epochs + loop.pos / max(1, loop.data.size(0)),
+        "tokens_per_s": loop.tokens / trained,
+        "last_train_loss": loop.last_loss,
+        "val_loss": loss,
+        "val_tokens": count,
+        "val_total_tokens": len(data.val),
+        "eval_seconds": time.perf_counter() - start,
+        "threads": torch.get_num_threads(),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("level", choices=["char", "word"])
+    ap.add_argument("--time", type=float, required=True, help="training budget, seconds")
+    ap.add_argument("--tied", action="store_true")
+    ap.add_argument("--seed", type=int)
+    ap.add_argument("--val-tokens", type=int, default=0, help="score only this many (0 = all)")
+    ap.add_argument("--out", help="write the JSON summary here too")
+    args = ap.parse_args(argv)
+    cfg = CHAR if args.level == "char" else WORD
+    cfg = dataclasses.replace(cfg, tied=args.tied, seed=args.seed or cfg.seed)
+    result = run(cfg, args.time, args.val_tokens)
+    text = json.dumps(result)
+    if args.out:
+        Path(args.out).write_text(text + "\n", encoding="utf-8")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
