@@ -25,14 +25,12 @@ def filtered_probs(logits: Tensor, cfg: SampleConfig) -> Tensor:
     probs = torch.softmax(logits / cfg.temperature, dim=-1)
     vocab = probs.shape[-1]
     if 0 < cfg.top_k < vocab:
-        kth = probs.topk(cfg.top_k, dim=-1).values[..., -1:]
-        probs = torch.where(probs >= kth, probs, torch.zeros_like(probs))
-        # Ties at the k-th value could keep more than k: keep exactly the first k of a stable sort.
-        if int((probs > 0).sum(-1).max()) > cfg.top_k:
-            order = probs.argsort(dim=-1, descending=True, stable=True)
-            keep = torch.zeros_like(probs, dtype=torch.bool)
-            keep.scatter_(-1, order[..., : cfg.top_k], True)
-            probs = torch.where(keep, probs, torch.zeros_like(probs))
+        # Exactly the k highest logits (ties by position): ranking the logits, not the
+        # probabilities, keeps the choice exact where softmax rounds two logits to one value.
+        order = logits.argsort(dim=-1, descending=True, stable=True)
+        keep = torch.zeros_like(probs, dtype=torch.bool)
+        keep.scatter_(-1, order[..., : cfg.top_k], True)
+        probs = torch.where(keep, probs, torch.zeros_like(probs))
     if cfg.top_p < 1.0:
         sorted_p, order = probs.sort(dim=-1, descending=True, stable=True)
         before = sorted_p.cumsum(-1) - sorted_p  # mass strictly before each token

@@ -58,3 +58,9 @@ def test_fixed_seed_reproduces_samples():
     a = [int(pick(logits, cfg, torch.Generator().manual_seed(7))) for _ in range(5)]
     b = [int(pick(logits, cfg, torch.Generator().manual_seed(7))) for _ in range(5)]
     assert a == b
+
+
+def test_top_k_ranks_logits_even_when_softmax_rounds_them_equal():
+    logits = torch.tensor([-1.4013e-45, 0.0])  # softmax gives exactly 0.5 / 0.5
+    probs = filtered_probs(logits, SampleConfig(temperature=1.0, top_k=1))
+    assert probs.tolist() == [0.0, 1.0]
