@@ -1,9 +1,9 @@
 """Sections 4 and 5: one token at batch 1 with the state carried, and streamed generation.
 
 The default model (bundled shakespeare-char, else a random 2x512 LSTM) is stepped through:
-rnnrepl's fast path (rnnrepl.fastpath), rnnrepl's model.forward (what Predictor calls), and a
-plain nn.Embedding -> nn.LSTM -> nn.Linear holding the same weights, with torch's default
-oneDNN path and with it disabled. Each at rnnrepl's REPL thread count and at torch's default.
+rnnrepl's fast path (rnnrepl.fastpath, what Predictor uses for one token), rnnrepl's
+model.forward (what it uses for longer chunks), and a plain nn.Embedding -> nn.LSTM ->
+nn.Linear holding the same weights, with torch's default oneDNN path and with it disabled. Each at rnnrepl's REPL thread count and at torch's default.
 Variants take turns in blocks; every step is timed on its own (token in -> logits out).
 Equal predictions: each variant's step-by-step logits against the model's one-call forward.
 """
@@ -56,7 +56,7 @@ def variants(loaded) -> dict:
     no_mkldnn = lambda: torch.backends.mkldnn.flags(enabled=False)  # noqa: E731
     return {
         "rnnrepl fast path": (fast_step(loaded.model), contextlib.nullcontext),
-        "rnnrepl model.forward (Predictor)": (loaded.model, contextlib.nullcontext),
+        "rnnrepl model.forward": (loaded.model, contextlib.nullcontext),
         "plain nn.LSTM (oneDNN)": (plain, contextlib.nullcontext),
         "plain nn.LSTM (mkldnn off)": (plain, no_mkldnn),
     }
@@ -180,7 +180,7 @@ def generation(quick: bool, **_) -> dict:
     from rnnrepl.repl_state import inference_threads
 
     loaded, described = load_model(None)
-    rounds, tokens = (2, 100) if quick else (5, 2000)
+    rounds, tokens = (2, 500) if quick else (5, 2000)
     default = torch.get_num_threads()
     repl = inference_threads(loaded.model.num_parameters()) or default
     sides = {

@@ -82,9 +82,9 @@ class Terminal:
         self.send(b"\x03")
         self.pump(0.1)
         self.send(b"\x04")
-        _, usage = wait_for(self.proc, timeout, drain=lambda: self.pump(0))
+        _, peak_mb = wait_for(self.proc, timeout, drain=lambda: self.pump(0))
         os.close(self.master)
-        return usage.ru_maxrss / 1024
+        return peak_mb
 
 
 def repl_env(tmp: str) -> dict:
@@ -167,17 +167,18 @@ def startup(quick: bool, **_) -> dict:
 
 
 ENCODE = """
-import json, resource, sys, time
+import json, sys, time
+from common import vm_hwm_mb
 from rnnrepl.corpus import count_symbols, encode_corpus, load_corpus
 from rnnrepl.vocab import build_tokenizer
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+base = vm_hwm_mb()
 start = time.perf_counter()
 text, report = load_corpus([sys.argv[1]])
 tok = build_tokenizer("char", count_symbols(text, "char", False), False, 1, 0)
 ids = encode_corpus(text, tok)
 print(json.dumps({"baseline_mb": base, "seconds": time.perf_counter() - start,
                   "bytes": report.bytes, "tokens": len(ids), "ids_mb": ids.nbytes / 2**20,
-                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "peak_mb": vm_hwm_mb()}))
 """
 
 

@@ -73,7 +73,7 @@ class Proc:
     argv: list[str]
     rc: int
     seconds: float
-    maxrss_mb: float  # peak resident set of the process itself (wait4's ru_maxrss)
+    maxrss_mb: float  # peak resident set of the process itself (see wait_for)
     stdout: str
     stderr: str
 
@@ -91,7 +91,7 @@ def run_timed(
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
         proc = subprocess.Popen(argv, stdout=out, stderr=err, env=env, cwd=cwd)
-        status, usage = wait_for(proc, timeout)
+        status, peak_mb = wait_for(proc, timeout)
         seconds = time.perf_counter() - start
         out.seek(0)
         err.seek(0)
@@ -99,22 +99,39 @@ def run_timed(
             argv,
             status,
             seconds,
-            usage.ru_maxrss / 1024 if usage else float("nan"),
+            peak_mb,
             out.read().decode("utf-8", "replace"),
             err.read().decode("utf-8", "replace"),
         )
 
 
-def wait_for(proc: subprocess.Popen, timeout: float, drain=None):
-    """Reap proc with wait4 (to get its rusage); kill it (by its own pid) after `timeout` s.
+def vm_hwm_mb(pid: int | str = "self") -> float | None:
+    """The peak resident set of a process's current address space (VmHWM), in MB."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        pass
+    return None
 
-    `drain` is called while waiting (a pty's output must be read or the child blocks)."""
+
+def wait_for(proc: subprocess.Popen, timeout: float, drain=None) -> tuple[int, float]:
+    """(exit status, peak RSS in MB) of proc; kill it (by its own pid) after `timeout` s.
+
+    The peak is VmHWM polled every few ms until exit. Not wait4's ru_maxrss: Linux carries a
+    parent's high-water mark into a child across fork + exec, so a child of a process that
+    has loaded torch would report at least the parent's size. `drain` is called while waiting
+    (a pty's output must be read or the child blocks)."""
     deadline = time.monotonic() + timeout
+    peak = 0.0
     while True:
+        peak = max(peak, vm_hwm_mb(proc.pid) or 0.0)
         pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
         if pid:
             proc.returncode = os.waitstatus_to_exitcode(status)
-            return proc.returncode, usage
+            return proc.returncode, peak or usage.ru_maxrss / 1024
         if time.monotonic() > deadline:
             proc.send_signal(signal.SIGTERM if time.monotonic() < deadline + 5 else signal.SIGKILL)
         if drain is not None:
@@ -123,8 +140,9 @@ def wait_for(proc: subprocess.Popen, timeout: float, drain=None):
 
 
 def python_json(code: str, timeout: float = 3600) -> tuple[dict, Proc]:
-    """Run Python code in a fresh interpreter; its last stdout line is a JSON object."""
-    proc = run_timed([sys.executable, "-c", code], timeout=timeout).check()
+    """Run Python code in a fresh interpreter (in bench/, so `import common` works); its last
+    stdout line is a JSON object."""
+    proc = run_timed([sys.executable, "-c", code], timeout=timeout, cwd=BENCH).check()
     return json.loads(proc.stdout.strip().splitlines()[-1]), proc
 
 
