@@ -23,27 +23,8 @@ from rnnrepl.errors import ResourceError
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Replace `path` by `data` atomically and durably; on any failure the old file is untouched."""
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise resource_error(exc, path) from None
-    _sweep_temps(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(exc, OSError):
-            raise resource_error(exc, path) from exc
-        raise
-    _fsync_dir(path)
+    with atomic_file(path) as f:
+        _durable(lambda: f.write(data), path)
 
 
 @contextlib.contextmanager
