@@ -25,7 +25,7 @@ from torch import Tensor
 from rnnrepl.atomic import PidLock, atomic_write_bytes
 from rnnrepl.config import ModelConfig
 from rnnrepl.errors import CheckpointError, ResourceError
-from rnnrepl.models import LanguageModel, build_model
+from rnnrepl.models import LanguageModel, build_model, parameter_count
 from rnnrepl.safefile import FORMAT, FORMAT_VERSION, encode, envelope, read_verified
 from rnnrepl.vocab import CharVocab, WordVocab, tokenizer_from_dict
 
@@ -174,9 +174,7 @@ def load_model(spec: str | Path, device: str | torch.device = "cpu") -> LoadedMo
             f"{config.vocab_size}",
             path=str(path),
         )
-    weights = _model_weights(meta, tensors, config, path)
-    model = build_model(config).float()
-    model.load_state_dict(weights, strict=True)
+    model = _model_with_weights(meta, tensors, config, path)
     model.eval()
     try:
         model = model.to(torch.device(device))
@@ -185,14 +183,28 @@ def load_model(spec: str | Path, device: str | torch.device = "cpu") -> LoadedMo
     return LoadedModel(model, config, tokenizer, training, path)
 
 
-def _model_weights(
+# How many more weights than the file holds a config may describe before it is refused unbuilt.
+_SLACK_WEIGHTS = 1 << 22
+
+
+def _model_with_weights(
     meta: dict[str, str], tensors: dict[str, Tensor], config: ModelConfig, path: Path
-) -> dict[str, Tensor]:
+) -> LanguageModel:
     dtype = _MODEL_DTYPES.get(meta.get("dtype", ""))
     if dtype is None:
         raise CheckpointError(f"unknown weight dtype {meta.get('dtype')!r}", path=str(path))
-    with torch.device("meta"):  # shapes only: no memory for a config that lies about its size
-        expected = {k: tuple(v.shape) for k, v in build_model(config).state_dict().items()}
+    # A config that lies about its size is refused before the model is allocated; counting
+    # (rather than building on the meta device) also keeps a cold load free of torch's
+    # one-second lazy set-up of meta tensors.
+    want, have = parameter_count(config), sum(t.numel() for t in tensors.values())
+    if want > have + _SLACK_WEIGHTS:  # small mismatches get the precise message below
+        raise CheckpointError(
+            f"the model config needs {want:,} weights but the file holds only {have:,}",
+            path=str(path),
+            hint="vocabulary size or model config does not match the weights",
+        )
+    model = build_model(config).float()
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     names = sorted(set(expected) ^ set(tensors))
     if names:
         side = "missing" if names[0] in expected else "unexpected"
@@ -211,7 +223,8 @@ def _model_weights(
         if not torch.isfinite(t).all():
             raise CheckpointError(f"tensor {name} holds NaN or Inf", path=str(path))
         out[name] = t.float()
-    return out
+    model.load_state_dict(out, strict=True)
+    return model
 
 
 def load_state(path: str | Path) -> tuple[dict[str, Tensor], dict]:

@@ -186,6 +186,35 @@ class WindowLM(LanguageModel):
         return h, (seq[:, seq.shape[1] - (n - 1) :],)
 
 
+def parameter_count(cfg: ModelConfig) -> int:
+    """The number of weights `build_model(cfg)` holds, computed without building it.
+
+    Lets a loader check a config against the tensors of a file before allocating anything.
+    """
+    feat = cfg.hidden
+    v, e = cfg.vocab_size, cfg.embed
+    total = (v + (cfg.arch == "window")) * e
+    if cfg.tie and feat != e:
+        total += feat * e + e  # projection to the embedding width
+    if cfg.cutoffs:
+        bounds = (*cfg.cutoffs, v)
+        total += feat * (cfg.cutoffs[0] + len(cfg.cutoffs))  # head: shortlist + one per cluster
+        for i in range(len(cfg.cutoffs)):
+            width = int(feat // (4.0 ** (i + 1)))
+            total += feat * width + width * (bounds[i + 1] - bounds[i])
+    else:
+        total += v  # decoder bias
+        if not cfg.tie:
+            total += feat * v
+    if cfg.arch == "window":
+        return total + cfg.window * e * cfg.hidden + cfg.hidden
+    gates = {"rnn": 1, "gru": 3, "lstm": 4}[cfg.arch]
+    for layer in range(cfg.layers):
+        width = e if layer == 0 else cfg.hidden
+        total += gates * cfg.hidden * (width + cfg.hidden + 2)
+    return total
+
+
 def build_model(cfg: ModelConfig) -> LanguageModel:
     if cfg.arch == "window":
         return WindowLM(cfg)

@@ -751,3 +751,19 @@ def test_output_lock_of_another_host_is_respected(tmp_path):
     lock_path.write_text(f"{dead_pid()} some-other-host\n")
     with pytest.raises(ResourceError, match="some-other-host"):
         ckpt.OutputLock(tmp_path / "notes").acquire()
+
+
+def test_config_that_lies_about_its_size_is_refused_before_allocating(tmp_path, monkeypatch):
+    tok = char_tok()
+    model = tiny(tok)
+    huge = model.cfg.to_dict() | {"hidden": 60_000, "layers": 60}  # ~1.7e12 weights
+    path = craft(
+        tmp_path / "lie.safetensors",
+        model.state_dict(),
+        model_meta(model, tok, model_config=json.dumps(huge)),
+    )
+    monkeypatch.setattr(ckpt, "build_model", lambda cfg: pytest.fail("built a lying model"))
+    with pytest.raises(
+        CheckpointError, match=r"needs 1,713,[\d,]+ weights but the file holds only"
+    ):
+        ckpt.load_model(path)

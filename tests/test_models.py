@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rnnrepl.config import ARCHS, ModelConfig
-from rnnrepl.models import build_model
+from rnnrepl.models import build_model, parameter_count
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -119,3 +123,34 @@ def test_adaptive_softmax_trains_under_bf16_autocast():
         loss, _ = model.loss(ids, ids)
     loss.backward()
     assert torch.isfinite(loss) and model.embed.weight.grad is not None
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    arch=st.sampled_from(ARCHS),
+    tie=st.booleans(),
+    layers=st.integers(1, 3),
+    embed=st.integers(1, 24),
+    hidden=st.integers(1, 40),
+    window=st.integers(1, 5),
+    clusters=st.integers(0, 3),
+)
+def test_parameter_count_matches_the_built_model(
+    arch, tie, layers, embed, hidden, window, clusters
+):
+    vocab = 50
+    cutoffs = () if tie else tuple(range(10, 10 + 10 * clusters, 10))
+    cfg = ModelConfig(
+        vocab_size=vocab,
+        arch=arch,
+        embed=embed,
+        hidden=hidden,
+        layers=layers,
+        tie=tie,
+        window=window,
+        cutoffs=cutoffs,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zero-width adaptive-softmax tails warn on init
+        built = build_model(cfg).num_parameters()
+    assert parameter_count(cfg) == built
