@@ -167,7 +167,7 @@ def run_direct(loaded, contexts: list[int], n: int) -> dict[int, list[float]]:
     from rnnrepl.predict import Predictor
     from rnnrepl.repl_state import Settings, compute_view
 
-    predictor, settings = Predictor(loaded), Settings()
+    predictor, settings = Predictor(loaded, int8=True), Settings()  # the REPL's default
     results = {}
     for chars in contexts:
         context = context_text(chars)
@@ -183,11 +183,12 @@ def run_direct(loaded, contexts: list[int], n: int) -> dict[int, list[float]]:
     return results
 
 
-def generation_speed(loaded, tokens: int) -> float:
+def generation_speed(loaded, tokens: int, int8: bool = True) -> float:
+    """Tokens/s of Predictor.stream; int8 is `rnnrepl generate`'s default, False is --exact."""
     from rnnrepl.config import SampleConfig
     from rnnrepl.predict import Predictor
 
-    predictor = Predictor(loaded)
+    predictor = Predictor(loaded, int8=int8)
     cfg = SampleConfig(temperature=0.8, max_tokens=tokens, seed=1)
     start = time.perf_counter()
     produced = sum(1 for _ in predictor.stream(TEXT, cfg))

@@ -1,16 +1,19 @@
 """Sections 4 and 5: one token at batch 1 with the state carried, and streamed generation.
 
 The default model (bundled shakespeare-char, else a random 2x512 LSTM) is stepped through:
-rnnrepl's fast path (rnnrepl.fastpath, what Predictor uses for one token), rnnrepl's
+rnnrepl's fast path (rnnrepl.fastpath, what Predictor uses for one token) with int8 recurrent
+matrices (the default of `generate` and the REPL) and in exact fp32 (`--exact`), rnnrepl's
 model.forward (what it uses for longer chunks), and a plain nn.Embedding -> nn.LSTM ->
-nn.Linear holding the same weights, with torch's default oneDNN path and with it disabled. Each at rnnrepl's REPL thread count and at torch's default.
-Variants take turns in blocks; every step is timed on its own (token in -> logits out).
-Equal predictions: each variant's step-by-step logits against the model's one-call forward.
+nn.Linear holding the same weights, with torch's default oneDNN path and with it disabled.
+Each at rnnrepl's REPL thread count and at torch's default. Variants take turns in blocks;
+every step is timed on its own (token in -> logits out). Equal predictions: each variant's
+step-by-step logits against the model's one-call forward (int8 is measured close, not equal).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import statistics
 import time
 
@@ -55,7 +58,11 @@ def variants(loaded) -> dict:
     plain = plain_lstm(loaded)
     no_mkldnn = lambda: torch.backends.mkldnn.flags(enabled=False)  # noqa: E731
     return {
-        "rnnrepl fast path": (fast_step(loaded.model), contextlib.nullcontext),
+        "rnnrepl fast path int8 (default)": (
+            fast_step(loaded.model, int8=True),
+            contextlib.nullcontext,
+        ),
+        "rnnrepl fast path fp32 (--exact)": (fast_step(loaded.model), contextlib.nullcontext),
         "rnnrepl model.forward": (loaded.model, contextlib.nullcontext),
         "plain nn.LSTM (oneDNN)": (plain, contextlib.nullcontext),
         "plain nn.LSTM (mkldnn off)": (plain, no_mkldnn),
@@ -183,9 +190,14 @@ def generation(quick: bool, **_) -> dict:
     rounds, tokens = (2, 500) if quick else (5, 2000)
     default = torch.get_num_threads()
     repl = inference_threads(loaded.model.num_parameters()) or default
+    exact = functools.partial(generation_speed, int8=False)
     sides = {
-        f"Predictor.stream, {default} thread(s) (`rnnrepl generate`)": (generation_speed, default),
-        f"Predictor.stream, {repl} thread(s) (REPL)": (generation_speed, repl),
+        f"Predictor.stream int8, {default} thread(s) (`rnnrepl generate`)": (
+            generation_speed,
+            default,
+        ),
+        f"Predictor.stream int8, {repl} thread(s) (REPL)": (generation_speed, repl),
+        f"Predictor.stream fp32, {default} thread(s) (`generate --exact`)": (exact, default),
         f"plain nn.LSTM sampling loop, {default} thread(s)": (plain_generation, default),
     }
     rates = {name: [] for name in sides}

@@ -144,6 +144,15 @@ def train(**opts) -> None:
 
 
 # ---- inspection and inference ----------------------------------------------------------------
+_int8_option = click.option(
+    "--int8/--exact",
+    default=True,
+    show_default=True,
+    help="Token-by-token steps with int8 recurrent matrices (about 2x faster, measured close) "
+    "or exact fp32.",
+)
+
+
 @cli.command()
 @click.argument("model")
 @click.option("-p", "--prompt", default=None)
@@ -158,8 +167,20 @@ def train(**opts) -> None:
 @click.option(
     "--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="cpu", show_default=True
 )
+@_int8_option
 def generate(
-    model, prompt, prompt_file, max_tokens, temperature, top_k, top_p, greedy, seed, stop, device
+    model,
+    prompt,
+    prompt_file,
+    max_tokens,
+    temperature,
+    top_k,
+    top_p,
+    greedy,
+    seed,
+    stop,
+    device,
+    int8,
 ) -> None:
     """Stream a continuation of a prompt to stdout."""
     from rnnrepl.config import SampleConfig
@@ -177,7 +198,7 @@ def generate(
         seed=seed,
         stop=stop,
     )
-    predictor = Predictor(load(model, device))
+    predictor = Predictor(load(model, device), int8=int8)
     out = sys.stdout
     out.write(safe_text(text))
     for step in predictor.stream(text, cfg):
@@ -246,7 +267,8 @@ def info(model, as_json) -> None:
 @click.option(
     "--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="cpu", show_default=True
 )
-def chat(model, k, temperature, top_k, top_p, max_tokens, seed, stop, device) -> None:
+@_int8_option
+def chat(model, k, temperature, top_k, top_p, max_tokens, seed, stop, device, int8) -> None:
     """Interactive REPL: live next-token probabilities as you type.
 
     On a pipe (stdin or stdout not a terminal) each input line is a prompt and only its
@@ -263,7 +285,7 @@ def chat(model, k, temperature, top_k, top_p, max_tokens, seed, stop, device) ->
         seed=seed,
         stop=stop,
     )
-    run_repl(model, sample=sample, k=k, device=device)
+    run_repl(model, sample=sample, k=k, device=device, int8=int8)
 
 
 # ---- corpora ---------------------------------------------------------------------------------

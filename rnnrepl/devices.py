@@ -32,9 +32,18 @@ def resolve_precision(precision: str, device: str) -> str:
         return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
     if device != "cpu":
         return "fp32"
+    flags = cpu_flags()
+    return "bf16" if "avx512_bf16" in flags or "amx_bf16" in flags else "fp32"
+
+
+def cpu_flags() -> set[str]:
+    """The CPU feature flags Linux reports (empty where /proc/cpuinfo is unreadable)."""
     try:
         with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
-            flags = f.read(1 << 20)
+            text = f.read(1 << 20)
     except OSError:
-        return "fp32"
-    return "bf16" if "avx512_bf16" in flags or "amx_bf16" in flags else "fp32"
+        return set()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return set(line.partition(":")[2].split())
+    return set()

@@ -135,6 +135,7 @@ def show_view(info: ModelInfo | None, settings: Settings, tokens: int) -> Group:
         rows += [
             ("model", info.path),
             ("architecture", f"{info.arch}, {info.parameters:,} parameters"),
+            ("step", "int8 recurrent matrices (--exact for fp32)" if info.int8 else "fp32"),
             ("tokens", f"{info.level} level, vocabulary {info.vocab_size:,}"),
             ("context", f"{tokens:,} tokens"),
         ]

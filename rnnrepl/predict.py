@@ -59,14 +59,16 @@ class Predictor:
     ``prefix_cache``) so that extending, shortening or editing the end of the context costs
     O(changed tokens), with memory bounded however long the context grows."""
 
-    def __init__(self, loaded: LoadedModel) -> None:
+    def __init__(self, loaded: LoadedModel, int8: bool = False) -> None:
         self.loaded = loaded
         self.model = loaded.model.eval()
         self.tok = loaded.tokenizer
         self.device = self.model.embed.weight.device
         start = self.tok.index.get("\n")
         self.start_id = 0 if start is None else start  # a text starts after a line break
-        self._fast = fast_step(self.model)  # fused batch-1 single-token step (typing, generation)
+        # Fused batch-1 single-token step (typing, generation); int8 where asked and available.
+        self._fast = fast_step(self.model, int8)
+        self.int8 = bool(getattr(self._fast, "int8", False))
         self._cache = StateCache(self._step, self.start_id)
         self._enc = IncrementalEncoder(self.tok)
         self._synced = True  # the cache holds exactly the encoder's last ids

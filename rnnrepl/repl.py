@@ -25,17 +25,25 @@ from rnnrepl.repl_state import Document, ModelInfo, Settings, Turn, View, histor
 
 
 def run_repl(
-    model_spec: str, sample: SampleConfig | None = None, k: int = 10, device: str = "cpu"
+    model_spec: str,
+    sample: SampleConfig | None = None,
+    k: int = 10,
+    device: str = "cpu",
+    int8: bool = False,
 ) -> None:
     """`rnnrepl chat`: the application on a terminal, line mode on a pipe. Exits 0."""
     settings = Settings(sample or SampleConfig(), k)
     if not interactive():
         from rnnrepl.repl_lines import run_lines
 
-        run_lines(model_spec, settings, device)
+        run_lines(model_spec, settings, device, int8=int8)
         return
     repl = ReplApp(
-        model_loader(model_spec, device), settings, history=file_history(), device=device
+        model_loader(model_spec, device),
+        settings,
+        history=file_history(),
+        device=device,
+        int8=int8,
     )
     repl.run()
 
@@ -105,6 +113,7 @@ class ReplApp:
         *,
         history=None,
         device: str = "cpu",
+        int8: bool = False,
         input=None,
         output=None,
         emit: Callable[[Any], None] | None = None,
@@ -113,6 +122,7 @@ class ReplApp:
 
         self.settings = settings or Settings()
         self.device = device
+        self.int8 = int8
         self.doc = Document()
         self.info: ModelInfo | None = None
         self.view: View | None = None
@@ -124,7 +134,7 @@ class ReplApp:
         self._early: list[Callable[[], None]] = []
         self._post_lock = threading.Lock()
         self.worker = Worker(self._post)  # starts importing torch and loading right away
-        self.worker.load(loader, self._on_loaded)
+        self.worker.load(loader, self._on_loaded, int8)
         self.emit = emit or self._print_above
         self._build(history, input, output)
 
@@ -232,7 +242,7 @@ class ReplApp:
 
     def switch_model(self, spec: str) -> None:
         device = self.device
-        self.worker.load(lambda: load(spec, device), self._on_loaded)
+        self.worker.load(lambda: load(spec, device), self._on_loaded, self.int8)
 
     # ---- turns --------------------------------------------------------------------------------
     def submit(self, text: str) -> None:

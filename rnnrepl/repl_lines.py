@@ -25,6 +25,7 @@ def run_lines(
     stdin: TextIO | None = None,
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
+    int8: bool = False,
 ) -> None:
     """Read prompts from stdin until EOF or /quit; write one continuation per prompt."""
     from rnnrepl.checkpoint import load_model
@@ -38,7 +39,7 @@ def run_lines(
     _tolerant(stderr, "backslashreplace")
     loaded = load_model(spec, device=resolve_device(device))
     use_threads(loaded.model.num_parameters())
-    predictor = Predictor(loaded)
+    predictor = Predictor(loaded, int8=int8)
     try:
         for raw in stdin:
             line = raw.rstrip("\r\n") if raw.endswith("\n") else raw

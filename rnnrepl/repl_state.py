@@ -106,9 +106,10 @@ class ModelInfo:
     parameters: int
     vocab_size: int
     training: dict = field(default_factory=dict)
+    int8: bool = False  # single-token steps run the int8 recurrent matrices
 
 
-def model_info(loaded) -> ModelInfo:
+def model_info(loaded, int8: bool = False) -> ModelInfo:
     c = loaded.config
     name = Path(str(loaded.path)).name
     name = name[: -len(".safetensors")] if name.endswith(".safetensors") else name
@@ -124,6 +125,7 @@ def model_info(loaded) -> ModelInfo:
         parameters=loaded.model.num_parameters(),
         vocab_size=loaded.tokenizer.size,
         training=dict(loaded.training),
+        int8=int8,
     )
 
 

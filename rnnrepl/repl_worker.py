@@ -34,9 +34,14 @@ class Worker:
         self._thread.start()
 
     # ---- requests (UI thread) -----------------------------------------------------------------
-    def load(self, loader: Callable[[], Any], on_done: Callable[[Any, BaseException | None], None]):
+    def load(
+        self,
+        loader: Callable[[], Any],
+        on_done: Callable[[Any, BaseException | None], None],
+        int8: bool = False,
+    ) -> None:
         """Load a model with `loader()` and make it current; on_done(ModelInfo | None, error)."""
-        self._submit(lambda: self._load(loader, on_done))
+        self._submit(lambda: self._load(loader, on_done, int8))
 
     def request_view(self, text: str, k: int, on_view: Callable[[View], None]) -> None:
         """Predict for `text`; replaces any pending request; on_view twice (panel, then ghost)."""
@@ -116,14 +121,14 @@ class Worker:
             error = exc
             self._post(lambda: on_view(View(text, (), "", 0, 0, (), error=f"{error}")))
 
-    def _load(self, loader, on_done) -> None:
+    def _load(self, loader, on_done, int8: bool) -> None:
         try:
             from rnnrepl.predict import Predictor
 
             loaded = loader()
             use_threads(loaded.model.num_parameters())
-            predictor = Predictor(loaded)
-            info = model_info(loaded)
+            predictor = Predictor(loaded, int8=int8)
+            info = model_info(loaded, predictor.int8)
         except Exception as exc:  # reported to the UI, which decides what to do
             error = exc
             self._post(lambda: on_done(None, error))
