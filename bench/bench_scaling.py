@@ -6,8 +6,8 @@ set-up for `rnnrepl train CORPUS -o X --epochs 1` (options parsed by its CLI, da
 encoded by its code, model and batch geometry from its autosize), then a fixed number of
 training steps and one validation pass over a sample of the validation split, both timed. The
 epoch is extrapolated from those: steps/epoch x seconds/step, plus the validations rnnrepl runs
-in an epoch (one every eval_every steps and one at the end, each over the whole validation
-split) x seconds per validation token. Data preparation is measured, not extrapolated.
+in an epoch (one every eval_every steps and one at the end, each over the first eval_tokens of
+the validation split, rnnrepl's cap per pass) x seconds per validation token. Data preparation is measured, not extrapolated.
 """
 
 from __future__ import annotations
@@ -59,11 +59,13 @@ def measure_size(path: Path, tmp: Path, steps: int, eval_sample: int) -> dict:
     per_val_token = (time.perf_counter() - begin) / max(1, scored)
     per_epoch = spans_per_epoch(trainer.streams, tcfg.seq_len)
     evals = per_epoch // tcfg.eval_every + 1
-    train_s, eval_s = per_epoch * step_s, evals * len(val_ids) * per_val_token
+    per_pass = min(len(val_ids), tcfg.eval_tokens or len(val_ids))
+    train_s, eval_s = per_epoch * step_s, evals * per_pass * per_val_token
     return {
         "bytes": path.stat().st_size,
         "train_tokens": len(train_ids),
-        "val_tokens": len(val_ids),
+        "val_tokens": per_pass,
+        "val_split_tokens": len(val_ids),
         "model": f"{mcfg.arch} {mcfg.layers}x{mcfg.hidden} embed {mcfg.embed}",
         "batch": f"{tcfg.batch_size}x{tcfg.seq_len} {tcfg.precision}",
         "prep_s": prep,

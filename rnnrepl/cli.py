@@ -112,6 +112,12 @@ def cli(ctx: click.Context, debug: bool) -> None:
 )
 @click.option("--eval-every", type=click.IntRange(1), help="Steps between validations.")
 @click.option(
+    "--eval-tokens",
+    type=click.IntRange(0),
+    help="Validation tokens scored per in-training pass (0 = the whole split; default: an "
+    "eighth of the tokens trained between passes, at least 65,536).",
+)
+@click.option(
     "--patience",
     type=click.IntRange(0),
     default=0,

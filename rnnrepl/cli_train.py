@@ -115,6 +115,7 @@ def make_configs(opts: dict, tok, n_train: int, n_val: int) -> tuple[ModelConfig
             time_limit=opts["time_limit"] if stop_given else autosize.DEFAULT_TIME,
             val_fraction=opts["val_fraction"],
             eval_every=opts["eval_every"] or 200,
+            eval_tokens=eval_tokens(opts, settings),
             patience=opts["patience"],
             seed=opts["seed"],
             precision=opts.get("precision_resolved", "fp32"),
@@ -122,6 +123,19 @@ def make_configs(opts: dict, tok, n_train: int, n_val: int) -> tuple[ModelConfig
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     return model_cfg, train_cfg
+
+
+def eval_tokens(opts: dict, settings: dict) -> int:
+    """Validation tokens per in-training pass. A pass over the whole split every few hundred
+    steps grows with the corpus, and on 10 MB it cost as much as the training between passes;
+    capped at an eighth of the tokens trained in between it stays a few percent of the run."""
+    if opts.get("eval_tokens") is not None:
+        return opts["eval_tokens"]
+    between = (opts["eval_every"] or 200) * settings["batch_size"] * settings["seq_len"]
+    return max(EVAL_TOKENS_MIN, between // 8)
+
+
+EVAL_TOKENS_MIN = 65_536
 
 
 def check_sizes(train_cfg: TrainConfig, n_train: int, n_val: int) -> None:

@@ -319,7 +319,7 @@ class Trainer:
         """Validate, keep the best model, save resume state. True when early stopping triggers."""
         p, cfg = self.progress, self.cfg
         val_ids = self.val_ids[: cfg.eval_tokens] if cfg.eval_tokens else self.val_ids
-        val, _ = evaluate(self.model, val_ids, seq_len=max(cfg.seq_len, 64))
+        val, scored = evaluate(self.model, val_ids, seq_len=max(cfg.seq_len, 64))
         self.history.append((p.step, p.last_loss, val))
         improved = math.isfinite(val) and val < p.best_val
         if improved:
@@ -327,6 +327,7 @@ class Trainer:
             summary = self.summary | {
                 "steps": p.step,
                 "val_loss": val,
+                "val_tokens": scored,
                 "train_loss": p.last_loss,
                 "elapsed": round(p.elapsed, 1),
                 "tokens_seen": p.tokens_seen,

@@ -64,6 +64,7 @@ def train_opts(inputs: list[str], output: str, **over) -> dict:
         "precision": "fp32",
         "embeddings": None,
         "eval_every": 10,
+        "eval_tokens": None,
         "patience": 0,
         "seed": 3,
         "device": "cpu",

@@ -246,3 +246,24 @@ def test_training_from_stdin(tmp_path):
     )
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "s.safetensors").exists()
+
+
+def test_in_training_validation_is_capped_and_says_how_much_it_scored(tmp_path):
+    # 3,700 validation tokens; passes capped at 1,000 score the first 1,000 (less the few
+    # left when they are cut into streams), and the model file says how many it scored.
+    over = {"text": TOY * 250, "val_fraction": 0.3, "steps": 10}
+    _, _, _, val_ids, _, _, train_cfg = build(tmp_path, eval_tokens=1000, **over)
+    assert len(val_ids) > 3000 and train_cfg.eval_tokens == 1000
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    result = trainer_for(tmp_path / "a", eval_tokens=1000, **over).run()
+    scored = ckpt.load_model(result.model_path).training["val_tokens"]
+    assert 900 <= scored < 1000
+    whole = trainer_for(tmp_path / "b", eval_tokens=0, **over).run()
+    assert ckpt.load_model(whole.model_path).training["val_tokens"] > 3000
+
+
+def test_default_validation_cap_is_an_eighth_of_the_tokens_between_passes():
+    opts = {"eval_tokens": None, "eval_every": 200}
+    assert cli_train.eval_tokens(opts, {"batch_size": 64, "seq_len": 128}) == 200 * 64 * 128 // 8
+    assert cli_train.eval_tokens(opts, {"batch_size": 4, "seq_len": 16}) == 65_536
+    assert cli_train.eval_tokens(opts | {"eval_tokens": 0}, {"batch_size": 4, "seq_len": 16}) == 0
