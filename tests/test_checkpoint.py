@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tarfile
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -767,3 +768,85 @@ def test_config_that_lies_about_its_size_is_refused_before_allocating(tmp_path, 
         CheckpointError, match=r"needs 1,713,[\d,]+ weights but the file holds only"
     ):
         ckpt.load_model(path)
+
+
+SAVER = """
+import sys, torch
+from rnnrepl import checkpoint as ckpt
+from rnnrepl.config import ModelConfig
+from rnnrepl.models import build_model
+from rnnrepl.vocab import CharVocab
+
+from collections import Counter
+tok = CharVocab.build(Counter("abcdefghij "))
+if len(sys.argv) > 2:  # pause inside each save, after the data is written, before the rename
+    import os, time
+    real_fsync = os.fsync
+    def slow_fsync(fd):
+        print("in-save", flush=True)
+        time.sleep(0.05)
+        real_fsync(fd)
+    os.fsync = slow_fsync
+model = build_model(ModelConfig(vocab_size=tok.size, embed=32, hidden=256, layers=2)).eval()
+n = 0
+while True:  # save version n: every weight of the embedding equals n
+    with torch.no_grad():
+        model.embed.weight.fill_(float(n))
+    ckpt.save_model(sys.argv[1], model, tok, {"version": n})
+    print(n, flush=True)
+    n += 1
+"""
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.013, 0.031, 0.057])
+def test_sigkill_while_saving_leaves_a_loadable_checkpoint(tmp_path, delay):
+    """A real SIGKILL of a process that saves in a loop, at varying moments of a save: the
+    file on disk is always one whole version; its temp file is swept by the next save."""
+    target = tmp_path / "m.safetensors"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SAVER, str(target)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=str(Path(__file__).resolve().parents[1]),
+    )
+    try:
+        for _ in range(3):  # a few whole saves first, so a previous version exists
+            assert proc.stdout.readline(), "saver died"
+        time.sleep(delay)
+        proc.kill()
+    finally:
+        proc.wait(timeout=30)
+    assert proc.returncode == -9
+    loaded = ckpt.load_model(target)
+    version = loaded.training["version"]
+    assert version >= 2
+    assert torch.all(loaded.model.embed.weight == float(version))  # no mix of two versions
+    ckpt.save_model(target, loaded.model, loaded.tokenizer, {"version": -1})
+    assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]  # stray temp swept
+
+
+def test_sigkill_inside_the_critical_section_keeps_the_previous_version(tmp_path):
+    """Killed while a save is between writing its temp file and renaming it: the old version
+    is what loads, and the half-done temp file is there until the next save sweeps it."""
+    target = tmp_path / "m.safetensors"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SAVER, str(target), "pause"],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=str(Path(__file__).resolve().parents[1]),
+    )
+    try:
+        line = ""
+        while line != "2":  # three whole saves (each fsyncs its file, then the directory)
+            line = proc.stdout.readline().strip()
+            assert line, "saver died"
+        assert proc.stdout.readline().strip() == "in-save"  # the fourth has written its file
+        proc.kill()
+    finally:
+        proc.wait(timeout=30)
+    assert len(list(tmp_path.iterdir())) == 2  # the model and the killed save's temp file
+    loaded = ckpt.load_model(target)
+    assert loaded.training["version"] == 2
+    assert torch.all(loaded.model.embed.weight == 2.0)
+    ckpt.save_model(target, loaded.model, loaded.tokenizer, {"version": -1})
+    assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]

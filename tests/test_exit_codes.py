@@ -1,0 +1,189 @@
+"""The exit-code contract of RELIABILITY.md, command by command, with and without --debug.
+
+Every bad case runs through `rnnrepl.cli.main` (the console script's entry point) in this
+process; faults that cannot be produced from outside (out of memory, a full disk, a bug) are
+injected with monkeypatch. Without --debug: the exit code, one line on stderr that starts with
+`rnnrepl: error:` and names the problem, never a traceback. With --debug: the same exit code and
+the traceback.
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import json
+import pickle
+import sys
+
+import pytest
+import torch
+
+from rnnrepl import checkpoint as ckpt
+from rnnrepl import cli, models
+
+TEXT = "the cat sat on the mat. the dog sat on the log.\n" * 40
+TRAIN = ["--hidden", "16", "--embed", "8", "--layers", "1", "--seq-len", "16", "--batch-size", "4"]
+TRAIN += ["--precision", "fp32", "--steps", "4"]
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("exit")
+    f = {
+        "CORPUS": d / "text.txt",
+        "EMPTY": d / "empty.txt",
+        "SPACES": d / "spaces.txt",
+        "BINARY": d / "binary.dat",
+        "LATIN1": d / "latin1.txt",
+        "NOTMODEL": d / "fake.safetensors",
+        "PICKLE": d / "evil.pt",
+        "CATALOG": d / "catalog.json",
+        "MODEL": d / "model.safetensors",
+    }
+    f["CORPUS"].write_text(TEXT)
+    f["EMPTY"].write_text("")
+    f["SPACES"].write_text(" \n\t \n" * 20)
+    f["BINARY"].write_bytes(b"\x00\x01\x02binary\x00" * 50)
+    f["LATIN1"].write_bytes(("caf\u00e9 " * 500).encode("latin-1"))
+    f["NOTMODEL"].write_bytes(b"this is not a model" * 10)
+    f["PICKLE"].write_bytes(pickle.dumps({"weights": [1, 2, 3]}))
+    f["CATALOG"].write_text("{not json")
+    code, err, _ = invoke(["train", str(f["CORPUS"]), "-o", str(f["MODEL"]), *TRAIN])
+    assert code == 0, err
+    return f
+
+
+def invoke(argv: list[str], stdin: str = "") -> tuple[int, str, str]:
+    """Run the CLI entry point in-process: (exit code, stderr, stdout)."""
+    streams = [
+        io.TextIOWrapper(io.BytesIO(b), encoding="utf-8") for b in (stdin.encode(), b"", b"")
+    ]
+    old = (sys.stdin, sys.stdout, sys.stderr)
+    sys.stdin, sys.stdout, sys.stderr = streams
+    try:
+        cli.main(argv)
+        code = 0
+    except SystemExit as exc:
+        code = 0 if exc.code is None else exc.code if isinstance(exc.code, int) else 1
+    finally:
+        sys.stdin, sys.stdout, sys.stderr = old
+    text = []
+    for s in streams[1:]:
+        s.flush()
+        text.append(s.buffer.getvalue().decode("utf-8"))
+    return code, text[1], text[0]
+
+
+# (command line, exit code, text the message must contain). Names in capitals are files above.
+CASES = [
+    (["train", "/nonexistent/file.txt", "-o", "OUT"], 3, "/nonexistent/file.txt"),
+    (["train", "EMPTY", "-o", "OUT"], 3, "empty"),
+    (["train", "SPACES", "-o", "OUT"], 3, "whitespace"),
+    (["train", "BINARY", "-o", "OUT"], 3, "binary"),
+    (["train", "LATIN1", "-o", "OUT"], 3, "--encoding"),
+    (["train", "CORPUS", "-o", "OUT", "--val", "EMPTY"], 3, "empty"),
+    (["train", "CORPUS", "-o", "OUT", "--seq-len", "5000"], 3, "too short"),
+    (["train", "CORPUS", "-o", "OUT", "--arch", "transformer"], 2, "transformer"),
+    (["train", "CORPUS", "-o", "OUT", "--resume"], 2, "nothing to resume"),
+    (["generate", "NOTMODEL"], 4, "NOTMODEL"),
+    (["generate", "PICKLE"], 4, "pickle"),
+    (["generate", "/nonexistent/model"], 4, "not found"),
+    (["generate", "MODEL", "--top-p", "0"], 2, "top-p"),
+    (["generate", "MODEL", "-p", "x", "--prompt-file", "CORPUS"], 2, "not both"),
+    (["generate", "MODEL", "--prompt-file", "BINARY"], 3, "binary"),
+    (["predict", "NOTMODEL", "the"], 4, "NOTMODEL"),
+    (["predict", "MODEL"], 2, "TEXT"),
+    (["score", "MODEL"], 2, "TEXT"),
+    (["score", "MODEL", "-f", "/nonexistent/file.txt"], 3, "/nonexistent/file.txt"),
+    (["score", "PICKLE", "the cat"], 4, "pickle"),
+    (["eval", "MODEL", "BINARY"], 3, "binary"),
+    (["eval", "MODEL", "EMPTY"], 3, "empty"),
+    (["eval", "NOTMODEL", "CORPUS"], 4, "NOTMODEL"),
+    (["info", "NOTMODEL"], 4, "NOTMODEL"),
+    (["info", "PICKLE"], 4, "pickle"),
+    (["chat", "NOTMODEL"], 4, "NOTMODEL"),
+    (["corpus", "list", "--catalog", "CATALOG"], 3, "CATALOG"),
+    (["corpus", "fetch", "no-such-corpus"], 2, "no-such-corpus"),
+    (["no-such-command"], 2, "no-such-command"),
+]
+
+
+def _fill(args: list[str], files, tmp_path) -> list[str]:
+    names = {k: str(v) for k, v in files.items()} | {"OUT": str(tmp_path / "out")}
+    return [names.get(a, a) for a in args]
+
+
+@pytest.mark.parametrize(("args", "code", "needle"), CASES, ids=[" ".join(c[0]) for c in CASES])
+def test_every_command_maps_bad_input_to_its_exit_code(files, tmp_path, args, code, needle):
+    argv = _fill(args, files, tmp_path)
+    needle = _fill([needle], files, tmp_path)[0]
+    got, err, _ = invoke(argv)
+    assert got == code, err
+    assert "Traceback" not in err
+    assert needle in err, err
+    if code != 2:  # click's usage errors print usage lines first
+        assert err.startswith("rnnrepl: error: ") and err.count("\n") == 1, err
+        got, err, _ = invoke(["--debug", *argv])
+        assert got == code
+        assert "Traceback (most recent call last)" in err and "rnnrepl: error: " in err
+
+
+def test_out_of_memory_in_the_forward_pass_exits_5_and_keeps_the_last_model(
+    files, tmp_path, monkeypatch
+):
+    out = tmp_path / "oom.safetensors"
+    assert invoke(["train", str(files["CORPUS"]), "-o", str(out), *TRAIN])[0] == 0
+    before = out.read_bytes()
+
+    def oom(self, *args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(models.RNNLM, "features", oom)
+    code, err, _ = invoke(
+        ["train", str(files["CORPUS"]), "-o", str(out), "--resume", *TRAIN[:-1], "8"]
+    )
+    assert code == 5, err
+    assert "out of memory" in err and "--batch-size" in err and "Traceback" not in err
+    last = err.splitlines()[-1]  # after the data summary that training writes to stderr
+    assert last.startswith("rnnrepl: error: out of memory") and err.count("rnnrepl: error") == 1
+    assert out.read_bytes() == before
+    monkeypatch.undo()
+    ckpt.load_model(out)  # still a good model
+
+
+def test_full_disk_while_saving_exits_5_and_leaves_no_file(files, tmp_path, monkeypatch):
+    real_write = ckpt.atomic_write_bytes
+
+    def full(path, data):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(ckpt, "atomic_write_bytes", full)
+    out = tmp_path / "full"
+    code, err, _ = invoke(["train", str(files["CORPUS"]), "-o", str(out), *TRAIN])
+    assert code == 5, err
+    assert "No space left on device" in err and "Traceback" not in err
+    assert not (tmp_path / "full.safetensors").exists()
+    assert real_write is not full
+
+
+def test_a_bug_is_exit_1_with_a_hint_and_debug_shows_where(files, monkeypatch):
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(ckpt, "resolve_model_path", broken)
+    code, err, _ = invoke(["info", str(files["MODEL"])])
+    assert code == 1
+    assert err == (
+        "rnnrepl: error: internal error: ZeroDivisionError: division by zero — re-run with "
+        "--debug for a traceback\n"
+    )
+    code, err, _ = invoke(["--debug", "info", str(files["MODEL"])])
+    assert code == 1 and "Traceback" in err and "in broken" in err
+
+
+def test_success_is_0_and_json_stays_parseable(files):
+    model = str(files["MODEL"])
+    for argv in (["info", model, "--json"], ["predict", model, "the", "--json"]):
+        code, err, out = invoke(argv)
+        assert code == 0 and err == ""
+        assert json.loads(out)
