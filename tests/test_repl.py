@@ -17,6 +17,7 @@ from tests.repl_support import (
     CHAIN_ALPHABET,
     bigram,
     char_vocab,
+    random_lstm,
     running_repl,
     save,
     wait_for,
@@ -393,3 +394,25 @@ def test_ctrl_r_searches_the_history(repl):
     wait_for(lambda: repl.repl.buffer.text == "/set k 5", what="the search result")
     repl.type("\r")  # then run it
     wait_for(lambda: repl.repl.settings.k == 5)
+
+
+def test_a_1mb_paste_lands_at_once_and_the_panel_work_it_starts_is_cancellable():
+    # A 2x256 LSTM needs about 25 s for the panel of a million characters on this machine:
+    # an answer to the next keystroke within 2 s means the stale computation was abandoned.
+    slow = random_lstm(char_vocab(CHAIN_ALPHABET), hidden=256)
+    with running_repl(slow, GREEDY) as repl:
+        repl.view_for("")
+        text = "dog, sun.\n" * 100_000
+        start = time.monotonic()
+        repl.type("\x1b[200~" + text + "\x1b[201~")  # how a terminal delivers a paste
+        wait_for(lambda: len(repl.repl.buffer.text) == len(text), timeout=30, what="the paste")
+        landed = time.monotonic() - start
+        time.sleep(0.3)  # the worker is now feeding the million tokens
+        repl.type(CTRL_C)
+        wait_for(lambda: repl.repl.buffer.text == "", timeout=2, what="Ctrl-C to clear the line")
+        repl.type("d")
+        begin = time.monotonic()
+        repl.view_for("d")
+        answered = time.monotonic() - begin
+    assert landed < 10, landed
+    assert answered < 2, answered
