@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -21,6 +22,7 @@ from rnnrepl.sampling import pick
 from rnnrepl.vocab import join_words, word_pieces
 
 CHUNK = 256  # tokens per batched forward call when feeding long text
+SHAPE_STEP = 64  # batched inputs are cut to multiples of this (see Predictor._forward)
 
 
 @dataclass(frozen=True)
@@ -76,11 +78,33 @@ class Predictor:
 
     # ---- the prefix cache -----------------------------------------------------------------
     def _step(self, ids: list[int], state: State | None) -> tuple[Tensor, State]:
-        """Feed `ids` in one call: (logits after the last one, (vocab,), state)."""
-        model = self._fast if len(ids) == 1 else self.model
+        """Feed `ids`: (logits after the last one, (vocab,), state)."""
         with torch.inference_mode():
-            out, state = model(torch.tensor([ids], device=self.device), state)
+            if len(ids) == 1:
+                out, state = self._fast(torch.tensor([ids], device=self.device), state)
+            else:
+                out, state = self._forward(ids, state)
         return out[0, -1].clone(), state  # clone: a view would pin the whole (1, t, vocab) output
+
+    def _forward(self, ids: list[int], state: State | None) -> tuple[Tensor, State]:
+        """model(ids, state) for a (1, t) input, with few distinct input lengths.
+
+        oneDNN keeps a compiled kernel per input shape (up to 1,024 of them): fed the arbitrary
+        lengths of a long session, a REPL grew by ~8 MB per 1,000 actions (bench/soak.py). The
+        part that is a multiple of SHAPE_STEP tokens takes oneDNN (fastest for long inputs); the
+        rest, shorter, takes torch's native kernels, which cache nothing."""
+        head = len(ids) - len(ids) % SHAPE_STEP
+        outs = []
+        if head:
+            out, state = self.model(torch.tensor([ids[:head]], device=self.device), state)
+            outs.append(out)
+        if head < len(ids):
+            with warnings.catch_warnings():  # toggling oneDNN warns about TF32 on Intel GPUs
+                warnings.simplefilter("ignore")
+                with torch.backends.mkldnn.flags(enabled=False):
+                    out, state = self.model(torch.tensor([ids[head:]], device=self.device), state)
+            outs.append(out)
+        return (outs[0] if len(outs) == 1 else torch.cat(outs, 1)), state
 
     def reset(self) -> None:
         self._cache.reset()
@@ -304,7 +328,7 @@ class Predictor:
                 inputs = block[:-1] if prev is None else [prev, *block[:-1]]
                 rows = [] if prev is not None else [first.unsqueeze(0)]  # (1, vocab)
                 if inputs:
-                    out, state = self.model(torch.tensor([inputs], device=self.device), state)
+                    out, state = self._forward(inputs, state)
                     rows.append(out[0])  # (t, vocab)
                 logits = rows[0] if len(rows) == 1 else torch.cat(rows)
                 logp = torch.log_softmax(logits.float(), dim=-1).cpu()

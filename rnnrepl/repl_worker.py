@@ -116,7 +116,9 @@ class Worker:
             full = with_ghost(self.predictor, view, stale)
             self._post(lambda: on_view(full))
         except Superseded:
-            pass
+            with self._cond:  # put aside for a job (a stream, /score): run it after the job
+                if self._seq == seq and self._view is None and not self._closing:
+                    self._view = (seq, text, k, on_view)
         except Exception as exc:  # a model failure must not kill the thread
             error = exc
             self._post(lambda: on_view(View(text, (), "", 0, 0, (), error=f"{error}")))

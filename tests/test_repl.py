@@ -416,3 +416,25 @@ def test_a_1mb_paste_lands_at_once_and_the_panel_work_it_starts_is_cancellable()
         answered = time.monotonic() - begin
     assert landed < 10, landed
     assert answered < 2, answered
+
+
+def test_a_panel_put_aside_for_a_job_is_computed_after_it():
+    """A job (/score, a stream) supersedes the panel in progress; the panel must still come
+    after the job, or it would stay stale until the next key."""
+    from rnnrepl.repl_worker import Worker
+
+    loaded = random_lstm(char_vocab(CHAIN_ALPHABET), hidden=256)
+    events: list[str] = []
+    worker = Worker(lambda fn: fn())  # run callbacks on the worker thread itself
+    ready = threading.Event()
+    worker.load(lambda: loaded, lambda info, error: ready.set())
+    assert ready.wait(20)
+    text = "dog, sun.\n" * 3000  # 30,000 tokens: most of a second of model work
+    try:
+        worker.request_view(text, 5, lambda view: events.append(f"view {len(view.text)}"))
+        wait_for(lambda: worker.predictor.tokens_fed > 0, what="the panel to start")
+        worker.call(lambda p: "job", lambda result, error: events.append(result))
+        wait_for(lambda: f"view {len(text)}" in events, what="the panel after the job")
+    finally:
+        worker.close()
+    assert events.index("job") < events.index(f"view {len(text)}")

@@ -194,3 +194,29 @@ def test_word_pieces_join_the_context_like_decode():
     assert p.piece(loaded.tokenizer.index["cat"], "the") == " cat"
     assert p.piece(loaded.tokenizer.index["cat"], "the ") == "cat"
     assert p.piece(loaded.tokenizer.index["."], "the cat") == "."
+
+
+def test_batched_inputs_take_few_shapes_through_onednn():
+    """oneDNN compiles and keeps a kernel per input length: only multiples of SHAPE_STEP go
+    to it; other lengths run with it switched off. Same logits as one plain call."""
+    from rnnrepl.predict import SHAPE_STEP
+
+    p = Predictor(CHAR)
+    calls = []
+    p.model.register_forward_hook(
+        lambda mod, args, out: calls.append((args[0].shape[1], torch.backends.mkldnn.enabled))
+    )
+    ids = CHAR.tokenizer.encode(("the cat sat on the mat. " * 40)[:777])
+    out, state = p._forward(ids, None)
+    assert [n for n, onednn in calls] == [768, 9]
+    assert all(n % SHAPE_STEP == 0 for n, onednn in calls if onednn)
+    assert not calls[-1][1] and torch.backends.mkldnn.enabled  # switched back on afterwards
+    with torch.inference_mode():
+        expect, expect_state = CHAR.model(torch.tensor([ids]))
+    torch.testing.assert_close(out, expect, atol=1e-5, rtol=1e-4)
+    for a, b in zip(state, expect_state, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+    seen = len(calls)
+    p.distribution("the cat sat on the mat. " * 30)  # the prefix cache's chunks obey it too
+    assert len(calls) > seen + 1
+    assert all(n % SHAPE_STEP == 0 for n, onednn in calls[seen:] if onednn)
