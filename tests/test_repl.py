@@ -340,7 +340,7 @@ def test_the_model_never_runs_on_the_ui_thread_and_stale_requests_are_skipped(mo
 
     def slow_forward(*args, **kwargs):
         threads.add(threading.current_thread().name)
-        time.sleep(0.1)
+        time.sleep(0.5)  # every model call takes half a second
         return forward(*args, **kwargs)
 
     texts: list[str] = []
@@ -355,10 +355,17 @@ def test_the_model_never_runs_on_the_ui_thread_and_stale_requests_are_skipped(mo
         repl.type("dog, sun")
         wait_for(lambda: repl.repl.buffer.text == "dog, sun")
         typed = time.monotonic() - start
-        repl.view_for("dog, sun")
+        repl.view_for("dog, sun", ghost=False)
+        repl.type("x")  # the worker is busy with this key's panel: Ctrl-C must not wait for it
+        wait_for(lambda: repl.repl.buffer.text == "dog, sunx")
+        begin = time.monotonic()
+        repl.type(CTRL_C)
+        wait_for(lambda: repl.repl.buffer.text == "", what="Ctrl-C while the panel computes")
+        cleared = time.monotonic() - begin
     assert threads == {"rnnrepl-model"}
-    assert typed < 0.8  # 8 keys would take >= 0.8 s if each waited for the model
-    assert texts[-1] == "dog, sun" and len(texts) < 1 + 8  # superseded requests were skipped
+    assert typed < 1.0  # 8 keys would take >= 4 s if each waited for the model
+    assert cleared < 0.3
+    assert "dog, sun" in texts and len(texts) < 1 + 8  # superseded requests were skipped
 
 
 def test_a_missing_model_fails_before_any_ui(tmp_path):

@@ -51,3 +51,15 @@ def test_hostile_text_never_reaches_the_terminal_raw():
     assert "\x07" not in out and "\u202e" not in out and "\x1b]" not in out
     info = ModelInfo("[red]x\x1b[5m", "p", "char", "lstm", 1, 2)
     assert "\x1b[5m" not in to_ansi(status(info, Settings(), None), 80)
+
+
+def test_tiny_widths_render_without_error_and_never_overflow():
+    wide = View("x", (("a" * 50, 0.6), ("\x1b[2J", 0.3), ("[bold]", 0.1)), "", 1, 0)
+    for width in range(1, 25):
+        for view in (VIEW, wide):
+            for line in to_plain(
+                panel(view, Settings(k=10), width=width), width=width
+            ).splitlines():
+                assert len(line) <= width, (width, line)
+        line = to_ansi(status(INFO, Settings(), VIEW), width=width, one_line=True)
+        assert "\n" not in line

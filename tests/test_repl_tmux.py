@@ -83,6 +83,14 @@ def test_type_watch_the_panel_generate_interrupt_and_quit(tmp_path):
         tmux.wait(lambda s: "generating" in s and s.count("dog, sun.") >= 3, "streamed text")
         tmux("send-keys", "-t", "repl", "C-c")
         screen = tmux.wait(lambda s: "[stopped]" in s and "generating" not in s, "the stop")
+        tmux("resize-window", "-t", "repl", "-x", "12", "-y", "4")  # a tiny terminal
+        tmux("send-keys", "-t", "repl", "-l", "do")
+        time.sleep(1.0)
+        tmux("resize-window", "-t", "repl", "-x", "100", "-y", "30")  # and back
+        tmux("send-keys", "-t", "repl", "C-c")  # clear the line
+        tmux("send-keys", "-t", "repl", "-l", "do")
+        tmux.wait(lambda s: _top_row(s).startswith("g ") and "chain · char" in s, "the panel")
+        tmux("send-keys", "-t", "repl", "C-c")
         tmux("send-keys", "-t", "repl", "-l", "/quit")
         tmux("send-keys", "-t", "repl", "Enter")
         screen = tmux.wait(lambda s: "EXIT=" in s, "the exit")
