@@ -115,6 +115,8 @@ def test_interrupted_and_resumed_in_a_fresh_process_equals_straight_run(tmp_path
         "cpu",
         "--precision",
         "fp32",  # the in-process first half runs fp32 too
+        "--arch",
+        "lstm",  # as train_opts gives the in-process half
     ]
     resumed = run_cli(*args, "--resume")
     assert resumed.returncode == 0, resumed.stderr
