@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from rnnrepl.errors import ResourceError
 
 
@@ -36,14 +38,15 @@ def resolve_precision(precision: str, device: str) -> str:
     return "bf16" if "avx512_bf16" in flags or "amx_bf16" in flags else "fp32"
 
 
-def cpu_flags() -> set[str]:
+@functools.cache
+def cpu_flags() -> frozenset[str]:
     """The CPU feature flags Linux reports (empty where /proc/cpuinfo is unreadable)."""
     try:
         with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
             text = f.read(1 << 20)
     except OSError:
-        return set()
+        return frozenset()
     for line in text.splitlines():
         if line.startswith("flags"):
-            return set(line.partition(":")[2].split())
-    return set()
+            return frozenset(line.partition(":")[2].split())
+    return frozenset()

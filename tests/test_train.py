@@ -5,6 +5,8 @@ import math
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from rich.console import Console
 
 from rnnrepl import checkpoint as ckpt
@@ -269,3 +271,53 @@ def test_default_validation_cap_is_an_eighth_of_the_tokens_between_passes():
     assert cli_train.eval_tokens(opts, {"batch_size": 64, "seq_len": 128}) == 200 * 64 * 128 // 8
     assert cli_train.eval_tokens(opts, {"batch_size": 4, "seq_len": 16}) == 65_536
     assert cli_train.eval_tokens(opts | {"eval_tokens": 0}, {"batch_size": 4, "seq_len": 16}) == 0
+
+
+def _cli_args(opts: dict) -> list[str]:
+    """The `rnnrepl train` command line equal to a train_opts() dict (the options used here)."""
+    args = ["train", *opts["inputs"], "-o", opts["output"]]
+    for key in ("arch", "layers", "hidden", "embed", "window", "dropout", "seq_len",
+                "batch_size", "lr", "steps", "eval_every", "seed", "precision"):  # fmt: skip
+        if opts.get(key) is not None:
+            args += [f"--{key.replace('_', '-')}", str(opts[key])]
+    if opts.get("tie") is not None:
+        args.append("--tie" if opts["tie"] else "--no-tie")
+    return args
+
+
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    arch=st.sampled_from(["rnn", "gru", "lstm", "window"]),
+    tie=st.booleans(),
+    dropout=st.sampled_from([0.0, 0.3]),
+    stop_after=st.integers(1, 29),
+)
+def test_resume_in_a_fresh_process_is_bitwise_for_any_model_and_moment(
+    tmp_path_factory, arch, tie, dropout, stop_after
+):
+    """Interrupted after any step (before or after the epoch boundary at step 20), resumed in a
+    new process: weights, optimizer, RNG and carried state, and the data position all equal
+    an uninterrupted run, bit for bit."""
+    a, b = tmp_path_factory.mktemp("resumed"), tmp_path_factory.mktemp("straight")
+    over = {"steps": 30, "eval_every": 9, "dropout": dropout, "layers": 2, "arch": arch,
+            "tie": tie, "window": 3, "batch_size": 8}  # fmt: skip
+    part = trainer_for(a, stop_after=stop_after, **over).run()
+    assert part.interrupted and part.steps == stop_after
+    first = tr.spans_per_epoch(trainer_for(b, **over).streams, 16)
+    assert first == 20  # so that the runs cross an epoch boundary
+    opts = train_opts([str(a / "corpus.txt")], str(a / "model"), **over)
+    resumed = run_cli(*_cli_args(opts), "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    straight_opts = train_opts([str(b / "corpus.txt")], str(b / "model"), **over)
+    straight = run_cli(*_cli_args(straight_opts))
+    assert straight.returncode == 0, straight.stderr
+    ta, meta_a = ckpt.load_state(a / "model.state.safetensors")
+    tb, meta_b = ckpt.load_state(b / "model.state.safetensors")
+    pa, pb = meta_a["progress"], meta_b["progress"]
+    assert pa["step"] == pb["step"] == 30 and pa["epoch"] == pb["epoch"] == 1
+    for key in pa:
+        if key != "elapsed":
+            assert pa[key] == pb[key], key
+    assert ta.keys() == tb.keys()
+    for k in ta:
+        assert torch.equal(ta[k], tb[k]), k
