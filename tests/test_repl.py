@@ -109,7 +109,8 @@ def test_ctrl_c_stops_the_stream_at_once_and_keeps_the_text():
         repl.type(CTRL_C)
         repl.idle()
         turn = repl.repl.doc.turns[-1]
-        assert turn.ended == "stopped" and len(turn.model) > 200
+        # doc.text is "d" + the model's text, so at least 200 generated characters were kept
+        assert turn.ended == "stopped" and len(turn.model) >= 200
         kept = repl.repl.doc.text
         assert kept == "d" + turn.model and "[stopped]" in repl.output()
         time.sleep(0.2)
