@@ -95,10 +95,6 @@ def make_configs(opts: dict, tok, n_train: int, n_val: int) -> tuple[ModelConfig
 
         settings["embed"] = vector_dim(opts["embeddings"])
     settings["cutoffs"] = autosize.cutoffs(tok.size, opts.get("softmax", "auto"))
-    if settings["cutoffs"]:
-        if given.get("tie"):
-            raise UsageError("--tie needs --softmax full (an adaptive softmax is not tied)")
-        settings["tie"] = False
     stop_given = any(opts[k] for k in ("steps", "epochs", "time_limit"))
     try:
         model_cfg = ModelConfig(

@@ -42,7 +42,8 @@ class ModelConfig:
     dropout: float = 0.0
     tie: bool = False
     window: int = 8  # context length of the fixed-window (Bengio 2003) model
-    # Adaptive softmax cluster boundaries (Grave et al. 2017) for large vocabularies; () = full softmax.
+    # Frequency-class boundaries for large vocabularies; () = full softmax. Untied: an adaptive
+    # softmax (Grave et al. 2017). Tied: a class-factored softmax over the embedding rows.
     cutoffs: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
@@ -60,8 +61,6 @@ class ModelConfig:
             raise ValueError("layers or window implausibly large")
         object.__setattr__(self, "cutoffs", tuple(self.cutoffs))
         if self.cutoffs:
-            if self.tie:
-                raise ValueError("tied weights and an adaptive softmax do not combine")
             bounds = (0, *self.cutoffs, self.vocab_size)
             if any(
                 not isinstance(c, int) or a >= c for a, c in zip(bounds, bounds[1:], strict=False)

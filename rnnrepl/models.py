@@ -35,7 +35,13 @@ class LanguageModel(nn.Module):
         # Tying needs the decoder input to be `embed` wide; project when the body is wider.
         self.proj = nn.Linear(feat, cfg.embed) if cfg.tie and feat != cfg.embed else None
         self.asm = None
-        if cfg.cutoffs:
+        self.clusters = None
+        if cfg.cutoffs and cfg.tie:
+            # Tied and factored by frequency class: P(word) = P(class) * P(word | class), every
+            # word scored with its own embedding row. Training computes only the head and the
+            # classes its targets fall in (see _class_nll).
+            self.clusters = nn.Linear(cfg.embed, len(cfg.cutoffs))
+        elif cfg.cutoffs:
             # Frequent words get a full softmax, rarer clusters smaller projections: the
             # output layer stops dominating the cost of a 30k-word vocabulary.
             self.asm = nn.AdaptiveLogSoftmaxWithLoss(
@@ -43,7 +49,7 @@ class LanguageModel(nn.Module):
             )
         full = not cfg.tie and not cfg.cutoffs
         self.decoder = nn.Linear(feat, cfg.vocab_size, bias=False) if full else None
-        self.decoder_bias = None if cfg.cutoffs else nn.Parameter(torch.zeros(cfg.vocab_size))
+        self.decoder_bias = None if self.asm is not None else nn.Parameter(torch.zeros(cfg.vocab_size))
         nn.init.normal_(self.embed.weight, std=0.1 if cfg.tie else 1.0)
 
     def feature_size(self) -> int:
@@ -57,11 +63,50 @@ class LanguageModel(nn.Module):
             with torch.autocast(h.device.type, enabled=False):  # its index_copy_ needs one dtype
                 return self.asm.log_prob(h.reshape(b * t, f).float()).view(b, t, -1)
         if self.cfg.tie:
-            if self.proj is not None:
-                h = self.proj(h)
+            z = self.proj(h) if self.proj is not None else h
             weight = self.embed.weight[: self.cfg.vocab_size]
-            return nn.functional.linear(h, weight, self.decoder_bias)
+            if self.clusters is not None:
+                return self._class_log_prob(z, weight)
+            return nn.functional.linear(z, weight, self.decoder_bias)
         return self.decoder(h) + self.decoder_bias
+
+    def _class_heads(self, z: Tensor, weight: Tensor) -> Tensor:
+        """Log-probabilities of the shortlist words and of each rarer class, fp32."""
+        c0 = self.cfg.cutoffs[0]
+        logits = torch.cat(
+            [nn.functional.linear(z, weight[:c0], self.decoder_bias[:c0]), self.clusters(z)], -1
+        )
+        return torch.log_softmax(logits.float(), -1)
+
+    def _class_log_prob(self, z: Tensor, weight: Tensor) -> Tensor:
+        """The whole distribution: shortlist, then each class's words given the class."""
+        head = self._class_heads(z, weight)
+        c0 = self.cfg.cutoffs[0]
+        bounds = (*self.cfg.cutoffs, self.cfg.vocab_size)
+        parts = [head[..., :c0]]
+        for i, (lo, hi) in enumerate(zip(bounds, bounds[1:], strict=False)):
+            within = nn.functional.linear(z, weight[lo:hi], self.decoder_bias[lo:hi])
+            parts.append(torch.log_softmax(within.float(), -1) + head[..., c0 + i, None])
+        return torch.cat(parts, -1)
+
+    def _class_nll(self, z: Tensor, targets: Tensor) -> Tensor:
+        """Mean negative log-likelihood of `targets` (n,) given z (n, embed)."""
+        weight = self.embed.weight[: self.cfg.vocab_size]
+        head = self._class_heads(z, weight)
+        cutoffs = self.cfg.cutoffs
+        c0 = cutoffs[0]
+        cls = torch.bucketize(targets, targets.new_tensor(cutoffs), right=True)  # 0 = shortlist
+        head_target = torch.where(cls == 0, targets, c0 - 1 + cls)
+        ll = head.gather(1, head_target[:, None]).squeeze(1)
+        bounds = (*cutoffs, self.cfg.vocab_size)
+        for i, (lo, hi) in enumerate(zip(bounds, bounds[1:], strict=False)):
+            rows = (cls == i + 1).nonzero().squeeze(1)
+            if rows.numel() == 0:
+                continue
+            within = nn.functional.linear(z[rows], weight[lo:hi], self.decoder_bias[lo:hi])
+            lp = torch.log_softmax(within.float(), -1).gather(1, (targets[rows] - lo)[:, None])
+            ll = ll.index_add(0, rows, lp.squeeze(1))
+        return -ll.mean()
 
     def forward(self, ids: Tensor, state: State | None = None) -> tuple[Tensor, State]:
         h, state = self.features(ids, state)
@@ -72,9 +117,14 @@ class LanguageModel(nn.Module):
     ) -> tuple[Tensor, State]:
         """Mean cross entropy of `targets` (batch, time) given `ids`, and the new state.
 
-        Equal to cross_entropy(forward(ids)) but, with an adaptive softmax, computes only the
-        clusters the targets fall in instead of the full distribution.
+        Equal to cross_entropy(forward(ids)) but, with an adaptive or class-factored softmax,
+        computes only the clusters the targets fall in instead of the full distribution.
         """
+        if self.clusters is not None:
+            h, state = self.features(ids, state)
+            h = self.drop(h)
+            z = self.proj(h) if self.proj is not None else h
+            return self._class_nll(z.flatten(0, 1), targets.flatten()), state
         if self.asm is None:
             logits, state = self(ids, state)
             return nn.functional.cross_entropy(
@@ -196,7 +246,9 @@ def parameter_count(cfg: ModelConfig) -> int:
     total = (v + (cfg.arch == "window")) * e
     if cfg.tie and feat != e:
         total += feat * e + e  # projection to the embedding width
-    if cfg.cutoffs:
+    if cfg.cutoffs and cfg.tie:
+        total += v + len(cfg.cutoffs) * (e + 1)  # bias, and one class vector (+ bias) each
+    elif cfg.cutoffs:
         bounds = (*cfg.cutoffs, v)
         total += feat * (cfg.cutoffs[0] + len(cfg.cutoffs))  # head: shortlist + one per cluster
         for i in range(len(cfg.cutoffs)):

@@ -78,14 +78,19 @@ def test_bad_configs_are_refused(bad):
 
 
 @pytest.mark.parametrize("arch", ["lstm", "window"])
-@pytest.mark.parametrize("cutoffs", [(), (4, 9)])
-def test_loss_equals_cross_entropy_of_forward(arch, cutoffs):
-    """model.loss (cheap with an adaptive softmax) == cross entropy of the full distribution."""
+@pytest.mark.parametrize("cutoffs", [(), (4, 9), (4,)])
+@pytest.mark.parametrize("tie", [False, True])
+def test_loss_equals_cross_entropy_of_forward(arch, cutoffs, tie):
+    """model.loss (cheap with an adaptive or class-factored softmax) == cross entropy of the
+    full distribution."""
     torch.manual_seed(1)
-    cfg = ModelConfig(vocab_size=20, arch=arch, embed=6, hidden=12, cutoffs=cutoffs, window=3)
+    cfg = ModelConfig(
+        vocab_size=20, arch=arch, embed=6, hidden=12, cutoffs=cutoffs, window=3, tie=tie
+    )
     model = build_model(cfg).eval()
     ids = torch.randint(0, 20, (2, 7))
     targets = torch.randint(0, 20, (2, 7))
+    targets[0, :3] = torch.tensor([0, 19, cutoffs[-1] if cutoffs else 5])  # both edges of a class
     loss, _ = model.loss(ids, targets)
     logits, _ = model(ids)
     expect = torch.nn.functional.cross_entropy(logits.flatten(0, 1), targets.flatten())
@@ -94,9 +99,11 @@ def test_loss_equals_cross_entropy_of_forward(arch, cutoffs):
     assert torch.allclose(torch.softmax(logits, -1).sum(-1), torch.ones(2, 7), atol=1e-5)
 
 
-def test_adaptive_softmax_is_incremental_too():
+@pytest.mark.parametrize("tie", [False, True])
+def test_adaptive_softmax_is_incremental_too(tie):
     torch.manual_seed(2)
-    model = build_model(ModelConfig(vocab_size=30, embed=6, hidden=10, cutoffs=(5, 15))).eval()
+    cfg = ModelConfig(vocab_size=30, embed=6, hidden=10, cutoffs=(5, 15), tie=tie)
+    model = build_model(cfg).eval()
     ids = torch.randint(0, 30, (1, 6))
     whole, _ = model(ids)
     state, outs = None, []
@@ -106,23 +113,41 @@ def test_adaptive_softmax_is_incremental_too():
     torch.testing.assert_close(whole, torch.cat(outs, 1), atol=1e-5, rtol=0)
 
 
-def test_adaptive_softmax_refuses_tying_and_bad_cutoffs():
-    with pytest.raises(ValueError):
-        ModelConfig(vocab_size=30, cutoffs=(5, 15), tie=True)
+def test_adaptive_softmax_refuses_bad_cutoffs():
     with pytest.raises(ValueError):
         ModelConfig(vocab_size=30, cutoffs=(15, 5))
     with pytest.raises(ValueError):
         ModelConfig(vocab_size=30, cutoffs=(5, 30))
 
 
-def test_adaptive_softmax_trains_under_bf16_autocast():
+@pytest.mark.parametrize("tie", [False, True])
+def test_adaptive_softmax_trains_under_bf16_autocast(tie):
     torch.manual_seed(3)
-    model = build_model(ModelConfig(vocab_size=30, embed=6, hidden=10, cutoffs=(5, 15)))
+    cfg = ModelConfig(vocab_size=30, embed=6, hidden=10, cutoffs=(5, 15), tie=tie)
+    model = build_model(cfg)
     ids = torch.randint(0, 30, (2, 5))
     with torch.autocast("cpu", dtype=torch.bfloat16):
         loss, _ = model.loss(ids, ids)
     loss.backward()
     assert torch.isfinite(loss) and model.embed.weight.grad is not None
+
+
+def test_tied_class_softmax_scores_words_with_their_embedding_rows():
+    """Tied with classes: no output matrix of its own, and the training loss sends gradient into
+    the embedding rows of target words never seen as inputs (the output side of the tie)."""
+    torch.manual_seed(4)
+    cfg = ModelConfig(vocab_size=30, embed=8, hidden=8, cutoffs=(5, 15), tie=True)
+    model = build_model(cfg)
+    assert model.asm is None and model.decoder is None
+    assert parameter_count(cfg) < parameter_count(ModelConfig(**{**cfg.to_dict(), "tie": False}))
+    ids = torch.zeros(1, 4, dtype=torch.long)
+    targets = torch.tensor([[3, 7, 20, 29]])
+    loss, _ = model.loss(ids, targets)
+    loss.backward()
+    grad = model.embed.weight.grad
+    assert all(float(grad[t].abs().sum()) > 0 for t in (3, 7, 20, 29))
+    assert float(grad[10].abs().sum()) > 0  # a class's other words: its softmax normalizes
+    assert float(grad[2].abs().sum()) > 0  # the shortlist is always normalized over
 
 
 @settings(max_examples=60, deadline=None)
@@ -139,7 +164,7 @@ def test_parameter_count_matches_the_built_model(
     arch, tie, layers, embed, hidden, window, clusters
 ):
     vocab = 50
-    cutoffs = () if tie else tuple(range(10, 10 + 10 * clusters, 10))
+    cutoffs = tuple(range(10, 10 + 10 * clusters, 10))
     cfg = ModelConfig(
         vocab_size=vocab,
         arch=arch,
