@@ -49,7 +49,7 @@ def score_rnnrepl(model_path: Path, val_text: str, cap: int = 0) -> dict:
         "val_total_tokens": total,
         "model": f"{c.arch} {c.layers}x{c.hidden} embed {c.embed} dropout {c.dropout:g}"
         + (" tied" if c.tie else "")
-        + (f" adaptive {list(c.cutoffs)}" if c.cutoffs else ""),
+        + (f" {'class-factored' if c.tie else 'adaptive'} {list(c.cutoffs)}" if c.cutoffs else ""),
         "parameters": loaded.model.num_parameters(),
         "train_config": t.get("train_config"),
         "steps": t.get("steps"),

@@ -82,7 +82,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
     type=click.Choice(["auto", "full", "adaptive"]),
     default="auto",
     show_default=True,
-    help="Output layer; auto = adaptive for word vocabularies over 8,000 tokens.",
+    help="Output layer; auto = frequency classes for vocabularies over 8,000 tokens "
+    "(class-factored when tied, adaptive softmax when untied).",
 )
 @click.option("--seq-len", type=click.IntRange(1, 100000), help="BPTT span length in tokens.")
 @click.option("--batch-size", type=click.IntRange(1, 100000))

@@ -32,9 +32,11 @@ def test_fast_step_equals_the_model(arch, tie, layers):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
 
 
-def test_fast_step_with_adaptive_softmax_and_window_fallback():
+@pytest.mark.parametrize("tie", [False, True])  # adaptive softmax / tied class-factored
+def test_fast_step_with_frequency_classes_and_window_fallback(tie):
     torch.manual_seed(1)
-    model = build_model(ModelConfig(vocab_size=40, embed=6, hidden=12, cutoffs=(10, 20))).eval()
+    cfg = ModelConfig(vocab_size=40, embed=6, hidden=12, cutoffs=(10, 20), tie=tie)
+    model = build_model(cfg).eval()
     step = fast_step(model)
     ids = torch.randint(0, 40, (1, 5))
     with torch.no_grad():

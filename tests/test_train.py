@@ -66,12 +66,38 @@ def test_every_architecture_trains(tmp_path, arch):
     assert result.best_val < first - 0.5
 
 
-def test_word_level_trains_with_tied_weights(tmp_path):
+@pytest.mark.parametrize("softmax", ["full", "adaptive"])
+def test_word_level_trains_with_tied_weights(tmp_path, softmax):
     trainer = trainer_for(
-        tmp_path, level="word", tie=True, hidden=24, embed=24, steps=80, seq_len=8, eval_every=40
+        tmp_path,
+        level="word",
+        tie=True,
+        softmax=softmax,
+        hidden=24,
+        embed=24,
+        steps=80,
+        seq_len=8,
+        eval_every=40,
     )
+    assert (trainer.model.clusters is not None) == (softmax == "adaptive")
     result = trainer.run()
     assert result.best_val < math.log(trainer.tokenizer.size) / 2
+
+
+@pytest.mark.parametrize(("tie", "tied"), [(None, True), (False, False)])
+def test_large_word_vocabularies_tie_by_default_with_frequency_classes(tmp_path, tie, tied):
+    """Over 8,000 words `auto` picks frequency classes; that no longer unties the model."""
+    words = " ".join(f"w{i}" for i in range(9000))
+    corpus = tmp_path / "big.txt"
+    corpus.write_text((words + "\n") * 2)
+    opts = train_opts([str(corpus)], str(tmp_path / "m"), level="word", tie=tie)
+    for key in ("arch", "layers", "hidden", "embed"):  # no size options: autosize decides
+        opts[key] = None
+    tok, train_ids, val_ids, _ = cli_train.prepare_data(opts, QUIET)
+    model_cfg, _ = cli_train.make_configs(opts, tok, len(train_ids), len(val_ids))
+    assert tok.size > 8000 and model_cfg.cutoffs and model_cfg.tie is tied
+    model = tr.new_model(model_cfg, 0, "cpu")
+    assert (model.clusters is not None, model.asm is not None) == (tied, not tied)
 
 
 def _state_tensors(path):
