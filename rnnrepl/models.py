@@ -56,7 +56,7 @@ class LanguageModel(nn.Module):
         return self.cfg.hidden
 
     def head(self, h: Tensor) -> Tensor:
-        """(batch, time, feat) -> (batch, time, vocab) logits (log-probabilities when adaptive)."""
+        """(batch, time, feat) -> (batch, time, vocab) logits (log-probabilities when classed)."""
         h = self.drop(h)
         if self.asm is not None:
             b, t, f = h.shape
@@ -65,10 +65,41 @@ class LanguageModel(nn.Module):
         if self.cfg.tie:
             z = self.proj(h) if self.proj is not None else h
             weight = self.embed.weight[: self.cfg.vocab_size]
+            logits = nn.functional.linear(z, weight, self.decoder_bias)
             if self.clusters is not None:
-                return self._class_log_prob(z, weight)
-            return nn.functional.linear(z, weight, self.decoder_bias)
+                return self.normalize_output(torch.cat([logits, self.clusters(z)], -1))
+            return logits
         return self.decoder(h) + self.decoder_bias
+
+    def output_layer(self) -> tuple[nn.Module | None, Tensor, Tensor] | None:
+        """The output as (projection or None, weight, bias): head(h) equals
+        normalize_output(linear(proj(h), weight, bias)) in eval mode. None for the adaptive
+        softmax, which is not one matrix product. Lets the batch-1 fast path lay it out once."""
+        if self.asm is not None:
+            return None
+        if not self.cfg.tie:
+            return None, self.decoder.weight, self.decoder_bias
+        weight, bias = self.embed.weight[: self.cfg.vocab_size], self.decoder_bias
+        if self.clusters is not None:
+            weight = torch.cat([weight, self.clusters.weight])
+            bias = torch.cat([bias, self.clusters.bias])
+        return self.proj, weight, bias
+
+    def normalize_output(self, logits: Tensor) -> Tensor:
+        """Logits of output_layer() -> what head() returns. With frequency classes the input is
+        every word's logit then each rarer class's, and the result the log-probability of
+        each word: the shortlist's and the classes' from one softmax, then each class's
+        words given the class."""
+        if self.clusters is None:
+            return logits
+        v, c0 = self.cfg.vocab_size, self.cfg.cutoffs[0]
+        head = torch.log_softmax(torch.cat([logits[..., :c0], logits[..., v:]], -1).float(), -1)
+        bounds = (*self.cfg.cutoffs, v)
+        parts = [head[..., :c0]]
+        for i, (lo, hi) in enumerate(zip(bounds, bounds[1:], strict=False)):
+            within = torch.log_softmax(logits[..., lo:hi].float(), -1)
+            parts.append(within + head[..., c0 + i, None])
+        return torch.cat(parts, -1)
 
     def _class_heads(self, z: Tensor, weight: Tensor) -> Tensor:
         """Log-probabilities of the shortlist words and of each rarer class, fp32."""
@@ -77,17 +108,6 @@ class LanguageModel(nn.Module):
             [nn.functional.linear(z, weight[:c0], self.decoder_bias[:c0]), self.clusters(z)], -1
         )
         return torch.log_softmax(logits.float(), -1)
-
-    def _class_log_prob(self, z: Tensor, weight: Tensor) -> Tensor:
-        """The whole distribution: shortlist, then each class's words given the class."""
-        head = self._class_heads(z, weight)
-        c0 = self.cfg.cutoffs[0]
-        bounds = (*self.cfg.cutoffs, self.cfg.vocab_size)
-        parts = [head[..., :c0]]
-        for i, (lo, hi) in enumerate(zip(bounds, bounds[1:], strict=False)):
-            within = nn.functional.linear(z, weight[lo:hi], self.decoder_bias[lo:hi])
-            parts.append(torch.log_softmax(within.float(), -1) + head[..., c0 + i, None])
-        return torch.cat(parts, -1)
 
     def _class_nll(self, z: Tensor, targets: Tensor) -> Tensor:
         """Mean negative log-likelihood of `targets` (n,) given z (n, embed)."""

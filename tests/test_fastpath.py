@@ -72,10 +72,27 @@ def _losses(step, ids):
     return torch.stack(rows)
 
 
+# Encyclopedic prose written for this test (the word model's domain, not its training text).
+WORD_PASSAGE = (
+    "The river rises in the northern hills and flows south through a wide valley , where it "
+    "was used for trade during the 18th century . The first bridge across it was built in 1820 "
+    ", and the town that grew around it became the seat of the county . In the following "
+    "years the population increased rapidly , and a railway station was opened in 1856 .\n"
+    "The church of St Mary , which stands in the centre of the town , is a Grade I listed "
+    "building . It was rebuilt after a fire in the 19th century , and its tower is one of the "
+    "tallest in the region . The album was released in the United States in March , and it "
+    "reached number one on the Billboard chart . The band toured Europe later that year .\n"
+)
+
+
 @needs_int8
-def test_int8_step_is_measured_close_on_the_bundled_model():
-    loaded = load_model("shakespeare-char")
-    ids = loaded.tokenizer.encode(PASSAGE)
+@pytest.mark.parametrize(
+    ("name", "passage"), [("shakespeare-char", PASSAGE), ("wikitext-word", WORD_PASSAGE)]
+)
+def test_int8_step_is_measured_close_on_the_bundled_models(name, passage):
+    """The word model's 16k x 128 output layer is quantised too (over INT8_OUTPUT_MIN)."""
+    loaded = load_model(name)
+    ids = loaded.tokenizer.encode(passage)
     exact = _losses(fast_step(loaded.model), ids)
     step = fast_step(loaded.model, int8=True)
     assert step.int8
