@@ -101,30 +101,28 @@ class LanguageModel(nn.Module):
             parts.append(within + head[..., c0 + i, None])
         return torch.cat(parts, -1)
 
-    def _class_heads(self, z: Tensor, weight: Tensor) -> Tensor:
-        """Log-probabilities of the shortlist words and of each rarer class, fp32."""
-        c0 = self.cfg.cutoffs[0]
-        logits = torch.cat(
-            [nn.functional.linear(z, weight[:c0], self.decoder_bias[:c0]), self.clusters(z)], -1
-        )
-        return torch.log_softmax(logits.float(), -1)
-
     def _class_nll(self, z: Tensor, targets: Tensor) -> Tensor:
-        """Mean negative log-likelihood of `targets` (n,) given z (n, embed)."""
-        weight = self.embed.weight[: self.cfg.vocab_size]
-        head = self._class_heads(z, weight)
-        cutoffs = self.cfg.cutoffs
+        """Mean negative log-likelihood of `targets` (n,) given z (n, embed): the shortlist and
+        class logits for every row, each class's words only for the rows whose target is in it."""
+        cutoffs, v = self.cfg.cutoffs, self.cfg.vocab_size
+        bounds = (0, *cutoffs, v)
+        sizes = [b - a for a, b in zip(bounds, bounds[1:], strict=False)]
+        extra = self.embed.weight.shape[0] - v  # rows past the vocabulary (none for recurrent)
+        # One split, not a slice per class: its backward writes a single full-size gradient.
+        weights = self.embed.weight.split([*sizes, extra] if extra else sizes)
+        biases = self.decoder_bias.split(sizes)
         c0 = cutoffs[0]
+        logits = torch.cat([nn.functional.linear(z, weights[0], biases[0]), self.clusters(z)], -1)
+        head = torch.log_softmax(logits.float(), -1)
         cls = torch.bucketize(targets, targets.new_tensor(cutoffs), right=True)  # 0 = shortlist
         head_target = torch.where(cls == 0, targets, c0 - 1 + cls)
         ll = head.gather(1, head_target[:, None]).squeeze(1)
-        bounds = (*cutoffs, self.cfg.vocab_size)
-        for i, (lo, hi) in enumerate(zip(bounds, bounds[1:], strict=False)):
-            rows = (cls == i + 1).nonzero().squeeze(1)
+        for i in range(1, len(sizes)):
+            rows = (cls == i).nonzero().squeeze(1)
             if rows.numel() == 0:
                 continue
-            within = nn.functional.linear(z[rows], weight[lo:hi], self.decoder_bias[lo:hi])
-            lp = torch.log_softmax(within.float(), -1).gather(1, (targets[rows] - lo)[:, None])
+            within = nn.functional.linear(z[rows], weights[i], biases[i])
+            lp = torch.log_softmax(within.float(), -1).gather(1, (targets[rows] - bounds[i])[:, None])
             ll = ll.index_add(0, rows, lp.squeeze(1))
         return -ll.mean()
 
