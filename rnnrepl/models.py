@@ -49,7 +49,9 @@ class LanguageModel(nn.Module):
             )
         full = not cfg.tie and not cfg.cutoffs
         self.decoder = nn.Linear(feat, cfg.vocab_size, bias=False) if full else None
-        self.decoder_bias = None if self.asm is not None else nn.Parameter(torch.zeros(cfg.vocab_size))
+        self.decoder_bias = (
+            None if self.asm is not None else nn.Parameter(torch.zeros(cfg.vocab_size))
+        )
         nn.init.normal_(self.embed.weight, std=0.1 if cfg.tie else 1.0)
 
     def feature_size(self) -> int:
@@ -122,7 +124,9 @@ class LanguageModel(nn.Module):
             if rows.numel() == 0:
                 continue
             within = nn.functional.linear(z[rows], weights[i], biases[i])
-            lp = torch.log_softmax(within.float(), -1).gather(1, (targets[rows] - bounds[i])[:, None])
+            lp = torch.log_softmax(within.float(), -1).gather(
+                1, (targets[rows] - bounds[i])[:, None]
+            )
             ll = ll.index_add(0, rows, lp.squeeze(1))
         return -ll.mean()
 
