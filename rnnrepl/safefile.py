@@ -14,6 +14,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import shlex
 import stat
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,8 @@ _FOREIGN = (
     (0, b"\x1f\x8b", "a gzip file"),
     (257, b"ustar", "a tar archive"),
 )
+# C0 controls but \t \n \v \f \r and ESC, and DEL: none of them occur in text.
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1a\x1c-\x1f\x7f]")
 _REFUSED_HINT = (
     "rnnrepl loads only its own .safetensors files; formats that can run code are refused"
 )
@@ -102,6 +106,12 @@ def _require_regular(mode: int, path: Path) -> None:
 
 def _check_prefix(head: bytes, size: int, path: Path) -> int:
     """Sniff foreign formats and return the header length, refusing absurd ones."""
+    if _looks_like_text(head):  # a safetensors file starts with a length: NUL bytes, not text
+        raise CheckpointError(
+            "this is a text file, not a model",
+            path=str(path),
+            hint=f"to train a model on it: rnnrepl train {shlex.quote(str(path))} -o NAME",
+        )
     if len(head) < 10:
         raise CheckpointError("file too short to be a checkpoint (truncated?)", path=str(path))
     if head[8:9] != b"{":  # every safetensors header is a JSON object
@@ -118,6 +128,18 @@ def _check_prefix(head: bytes, size: int, path: Path) -> int:
     if head[8:9] != b"{":
         raise CheckpointError("not a safetensors file", path=str(path), hint=_REFUSED_HINT)
     return n
+
+
+def _looks_like_text(head: bytes) -> bool:
+    """UTF-8 (a character cut at the end of the sample allowed) with no control codes but
+    whitespace and ESC, and something visible."""
+    try:
+        sample = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 3 or exc.reason != "unexpected end of data":
+            return False
+        sample = head[: exc.start].decode("utf-8")
+    return bool(sample.strip()) and _CONTROL.search(sample) is None
 
 
 def _check_header(raw: bytes, payload_len: int, kind: str, path: Path) -> tuple[dict, dict]:
