@@ -46,6 +46,7 @@ __all__ = [
     "save_model",
     "save_state",
     "state_path_for",
+    "update_training",
 ]
 
 MODEL_SUFFIX = ".safetensors"
@@ -127,6 +128,21 @@ def save_state(path: str | Path, tensors: dict[str, Tensor], meta: dict) -> Path
     data = encode(flat, envelope("state") | {"meta": _dumps(meta, "resume state", target)}, target)
     atomic_write_bytes(target, data)
     return target
+
+
+def update_training(path: str | Path, updates: dict) -> None:
+    """Merge `updates` into a saved model's training summary; the weights are written back as
+    they were read (verified). Used to record how long a run went on after its best model."""
+    target = _model_target(path)
+    meta, tensors = read_verified(target, "model")
+    training = _json_entry(meta, "training", target)
+    if not isinstance(training, dict):
+        raise CheckpointError("training summary is not a JSON object", path=str(target))
+    if all(training.get(k) == v for k, v in updates.items()):
+        return
+    meta = {k: v for k, v in meta.items() if k not in ("payload_sha256", "header_sha256")}
+    meta["training"] = _dumps(training | updates, "training summary", target)
+    atomic_write_bytes(target, encode(tensors, meta, target))
 
 
 def state_path_for(model_path: str | Path) -> Path:

@@ -159,8 +159,20 @@ def run_info(model, as_json) -> None:
             f"{tok.level} level, {tok.size:,} ({'lowercased, ' if tok.lowercase else ''}first: {sample})",
         ),
     ]
+    training = dict(loaded.training)
+    total = training.pop("total_steps", None)
     rows += [
         (k, json.dumps(v, ensure_ascii=False) if not isinstance(v, str) else v)
-        for k, v in loaded.training.items()
+        for k, v in training.items()
     ]
+    rows = [(k, _steps_label(training[k], total) if k == "steps" else v) for k, v in rows]
     _console().print(summary_table("rnnrepl model", rows))
+
+
+def _steps_label(best, total) -> str:
+    """The file holds the best model, which need not be the run's last step."""
+    if not (isinstance(best, int) and isinstance(total, int)):
+        return json.dumps(best)
+    if total > best:
+        return f"best at step {best:,} of {total:,}"
+    return f"{best:,} (the best model is the last step)"

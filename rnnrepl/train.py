@@ -142,6 +142,7 @@ class Trainer:
         self.fp = fingerprint(train_ids, tokenizer, model.cfg)
         self.history: list[tuple[int, float, float]] = []
         self._good: tuple[dict, dict] | None = None
+        self._best_step: int | None = None  # the step of the model this run saved last
         self.half = False  # store the best model in fp16
 
     # ---- budget -----------------------------------------------------------------------------
@@ -222,6 +223,7 @@ class Trainer:
     # ---- the loop ---------------------------------------------------------------------------
     def run(self) -> TrainResult:
         cfg, p, model = self.cfg, self.progress, self.model
+        first_step = p.step
         model.train()
         device = model.embed.weight.device
         started = time.monotonic() - p.elapsed
@@ -284,6 +286,7 @@ class Trainer:
             self.save_state()  # be quick: the best model is already on disk
         elif p.step > 0 and not evaluated_now:
             self._evaluate_and_save()
+        self._record_total(resumed=first_step > 0)
         return TrainResult(
             steps=p.step,
             epochs=p.epoch + p.pos / max(1, spans_per_epoch(self.streams, cfg.seq_len)),
@@ -297,6 +300,13 @@ class Trainer:
             tokens_seen=p.tokens_seen,
             history=self.history,
         )
+
+    def _record_total(self, resumed: bool) -> None:
+        """Note in the model file how many steps the run made in all, when it went on past the
+        best model (a model file left by another run is not this run's to annotate)."""
+        mine = self._best_step is not None or resumed
+        if mine and self._best_step != self.progress.step and self.out.exists():
+            ckpt.update_training(self.out, {"total_steps": self.progress.step})
 
     def _step(self, x: Tensor, y: Tensor) -> tuple[float, State | None]:
         """One optimisation step; (loss, new state), or (nan, None) when the loss is not finite."""
@@ -326,6 +336,7 @@ class Trainer:
             p.best_val, p.bad_evals = val, 0
             summary = self.summary | {
                 "steps": p.step,
+                "total_steps": p.step,  # raised at the end of the run if it went on
                 "val_loss": val,
                 "val_tokens": scored,
                 "train_loss": p.last_loss,
@@ -333,6 +344,7 @@ class Trainer:
                 "tokens_seen": p.tokens_seen,
             }
             ckpt.save_model(self.out, self.model, self.tokenizer, summary, half=self.half)
+            self._best_step = p.step
             self._good = self._snapshot()
         else:
             p.bad_evals += 1
