@@ -134,6 +134,10 @@ def cli(ctx: click.Context, debug: bool) -> None:
 )
 @click.option("--encoding", help="Text encoding of the inputs (default: UTF-8, or per BOM).")
 @click.option(
+    "--skip-bad", is_flag=True, help="Skip binary or undecodable input files, warning for each."
+)
+@click.option("--verbose", is_flag=True, help="List every input file read or skipped.")
+@click.option(
     "--precision",
     type=click.Choice(["auto", "fp32", "bf16"]),
     default="auto",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 import shlex
 import signal
@@ -45,37 +46,92 @@ def prepare_data(opts: dict, err: Console):
     from rnnrepl.corpus import (
         count_symbols,
         encode_corpus,
-        expand_inputs,
+        encode_files,
         load_corpus,
-        split_train_val,
+        split_per_file,
     )
     from rnnrepl.vocab import build_tokenizer
 
-    files = expand_inputs(list(opts["inputs"]))
-    text, report = load_corpus(files, encoding=opts["encoding"], stdin=sys.stdin.buffer)
+    text, report = load_corpus(
+        list(opts["inputs"]),
+        encoding=opts["encoding"],
+        stdin=sys.stdin.buffer,
+        skip_bad=opts.get("skip_bad", False),
+    )
+    _print_reading(report, err, opts.get("verbose", False))
     if report.crlf_normalised:
         err.print(f"note: normalised {report.crlf_normalised} CRLF/CR line endings to LF")
     counts = count_symbols(text, opts["level"], opts["lowercase"])
     tok = build_tokenizer(
         opts["level"], counts, opts["lowercase"], opts["min_freq"], opts["max_vocab"]
     )
-    ids = encode_corpus(text, tok)
+    ids, token_ends = encode_files(text, report.ends, tok)
+    _warn_if_small(len(ids), tok.level, err)
     if opts["val_file"]:
         val_text, _ = load_corpus([opts["val_file"]], encoding=opts["encoding"])
         train_ids, val_ids = ids, encode_corpus(val_text, tok)
+        split = f"the file {opts['val_file']}"
     else:
-        train_ids, val_ids = split_train_val(ids, opts["val_fraction"])
+        train_ids, val_ids, split = split_per_file(ids, token_ends, opts["val_fraction"])
     unk = float((train_ids == 0).mean()) if len(train_ids) else 0.0
     summary = {
-        "corpus_files": [str(f) for f in files][:20],
+        "corpus_files": [str(f) for f in report.files][:20],
         "corpus_chars": report.chars,
         "corpus_sha256": _sha(text),
         "train_tokens": int(len(train_ids)),
         "val_tokens": int(len(val_ids)),
+        "validation": split,
         "unknown_rate": round(unk, 6),
     }
     del text
     return tok, train_ids, val_ids, summary
+
+
+# Below this many tokens a model can do little but memorise its text.
+SMALL_CORPUS_TOKENS = 10_000
+
+
+def _warn_if_small(n_tokens: int, level: str, err: Console) -> None:
+    if n_tokens < SMALL_CORPUS_TOKENS:
+        unit = "characters" if level == "char" else "tokens"
+        err.print(
+            f"warning: tiny corpus: {n_tokens:,} {unit}; from under {SMALL_CORPUS_TOKENS:,} a "
+            "model learns little beyond repeating it — pass more text"
+        )
+
+
+def _print_reading(report, err: Console, verbose: bool) -> None:
+    """One line of what was read and skipped; each bad file skipped; with verbose, every file."""
+    from rnnrepl.render import safe_text
+
+    if verbose:
+        for path, size in zip(report.files, report.sizes, strict=True):
+            where = "<stdin>" if path == "-" else path
+            err.print(f"  read {safe_text(where)} ({_size(size)})", markup=False, soft_wrap=True)
+    for s in report.skipped:
+        if verbose or s.reason != "extension":
+            why = f"by extension {s.detail}" if s.reason == "extension" else s.detail
+            prefix = "  " if s.reason == "extension" else "warning: "
+            line = f"{prefix}skipped {safe_text(s.path)}: {safe_text(why)}"
+            err.print(line, markup=False, soft_wrap=True)
+    n = len(report.files)
+    line = f"read {n:,} file{'' if n == 1 else 's'} ({_size(report.bytes)})"
+    if report.skipped:
+        counts: dict[str, int] = {}
+        for s in report.skipped:
+            counts[s.reason] = counts.get(s.reason, 0) + 1
+        parts = [f"{c} by extension" if r == "extension" else f"{c} {r}" for r, c in counts.items()]
+        line += f"; skipped {len(report.skipped)}: {', '.join(parts)}"
+    err.print(line, markup=False, soft_wrap=True)
+
+
+def _size(n: int) -> str:
+    if n < 1000:
+        return f"{n} bytes"
+    unit, scale = next(
+        (u, s) for u, s in (("kB", 1e3), ("MB", 1e6), ("GB", 1e9)) if n < s * 1e3 or u == "GB"
+    )
+    return f"{n / scale:.1f} {unit}"
 
 
 def _sha(text: str) -> str:
@@ -158,9 +214,12 @@ def run_train(opts: dict[str, Any], out: Console, err: Console, argv: list[str])
         raise UsageError("give at most one of --epochs and --steps (--time may be combined)")
     device = resolve_device(opts["device"])
     opts["precision_resolved"] = resolve_precision(opts.get("precision", "auto"), device)
-    tok, train_ids, val_ids, summary = prepare_data(opts, err)
+    # What reading found is shown once the data passed its checks: an error stays one line.
+    notes = Console(file=io.StringIO(), highlight=False, width=err.width)
+    tok, train_ids, val_ids, summary = prepare_data(opts, notes)
     model_cfg, train_cfg = make_configs(opts, tok, len(train_ids), len(val_ids))
     check_sizes(train_cfg, len(train_ids), len(val_ids))
+    err.file.write(notes.file.getvalue())
     out_path = tr.model_file(opts["output"])
     summary |= {
         "command": _command_line(argv),
@@ -183,12 +242,29 @@ def run_train(opts: dict[str, Any], out: Console, err: Console, argv: list[str])
                     hint="train without --resume",
                 )
             trainer.load_state(allow_different=opts["warm_start"])
+            p = trainer.progress
+            err.print(f"resuming from step {p.step:,} (epoch {p.epoch + 1})")
         elif trainer.state_path.exists() or out_path.exists():
             err.print(f"note: {out_path} exists and will be replaced by this run's best model")
         _announce(err, model, tok, train_cfg, summary, device)
         stop.install()
-        result = _run_with_display(trainer, tok.level, err)
+        try:
+            result = _run_with_display(trainer, tok.level, err)
+        except KeyboardInterrupt:  # the second Ctrl-C: StopFlag stops at once
+            return _stopped_unsaved(trainer, err)
     return _report(result, tok.level, out, err, stop, argv)
+
+
+def _stopped_unsaved(trainer, err: Console) -> int:
+    """One line for a run stopped by a second Ctrl-C: nothing more was saved; what holds what."""
+    if trainer.out.exists():
+        held = f"{trainer.out} still holds the last good model"
+        if trainer.state_path.exists():
+            held += f", {trainer.state_path} the last resume point"
+    else:
+        held = "no model had been saved yet"
+    err.print(f"stopped by a second Ctrl-C without saving: {held}", markup=False, soft_wrap=True)
+    return 130
 
 
 def _init_embeddings(opts, tok, model, err: Console) -> None:
@@ -218,6 +294,7 @@ def _announce(err: Console, model, tok, cfg: TrainConfig, summary: dict, device:
         f"{model.num_parameters():,} parameters on {device}; batch {cfg.batch_size} x {cfg.seq_len}, "
         f"{cfg.optimizer} lr {cfg.lr:g}, {cfg.precision}; budget {' / '.join(budget)}"
     )
+    err.print(f"validation: {summary['validation']}", markup=False, soft_wrap=True)
 
 
 def _run_with_display(trainer, level: str, err: Console):

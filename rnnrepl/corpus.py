@@ -46,6 +46,25 @@ _BREAK = re.compile(r"[ \n]")
 _VISIBLE = re.compile(r"\S")
 
 
+class BadTextError(InputDataError):
+    """Content that is not text in the expected encoding: what `train --skip-bad` may skip."""
+
+    reason = "undecodable"
+
+
+class BinaryFileError(BadTextError):
+    reason = "binary"
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """An input left out: reason is "extension", "binary" or "undecodable"."""
+
+    path: str
+    reason: str
+    detail: str = ""
+
+
 @dataclass
 class TextReport:
     """What reading did, for the CLI to show."""
@@ -55,14 +74,19 @@ class TextReport:
     chars: int = 0
     crlf_normalised: int = 0  # CRLF pairs and lone CRs turned into LF
     encodings: dict[str, str] = field(default_factory=dict)  # path -> encoding used
+    sizes: list[int] = field(default_factory=list)  # bytes read, per file in `files`
+    ends: list[int] = field(default_factory=list)  # where each file's text ends in the corpus
+    skipped: list[Skipped] = field(default_factory=list)
 
 
-def expand_inputs(specs: Sequence[str]) -> list[str]:
-    """Files named by "-", paths, directories (recursive) and globs, in order, without repeats."""
+def expand_inputs(specs: Sequence[str], skipped: list[Skipped] | None = None) -> list[str]:
+    """Files named by "-", paths, directories (recursive) and globs, in order, without repeats.
+    Files a directory walk leaves out for their extension are appended to `skipped`."""
     out: list[str] = []
     seen: set[str] = set()
+    skipped = [] if skipped is None else skipped
     for spec in specs:
-        for path in _expand_one(spec):
+        for path in _expand_one(spec, skipped):
             key = path if path == "-" else os.path.abspath(path)
             if key not in seen:
                 seen.add(key)
@@ -77,23 +101,24 @@ def expand_inputs(specs: Sequence[str]) -> list[str]:
     return out
 
 
-def _expand_one(spec: str) -> list[str]:
+def _expand_one(spec: str, skipped: list[Skipped]) -> list[str]:
     if spec == "-":
         return ["-"]
     if os.path.isdir(spec):
-        return _walk(spec)
+        return _walk(spec, skipped)
     if os.path.lexists(spec):
         return [spec]
     if any(c in spec for c in "*?["):
         matches = sorted(glob.glob(spec, recursive=True))
         if not matches:
             raise InputDataError("no files match the pattern", path=spec)
-        return [p for m in matches for p in (_walk(m) if os.path.isdir(m) else [m])]
+        return [p for m in matches for p in (_walk(m, skipped) if os.path.isdir(m) else [m])]
     raise InputDataError("no such file or directory", path=spec)
 
 
-def _walk(root: str) -> list[str]:
-    """Regular files under root, sorted by path components, skipping hidden and binary names."""
+def _walk(root: str, skipped: list[Skipped]) -> list[str]:
+    """Regular files under root, sorted by path components, skipping hidden and binary names
+    (hidden ones silently, binary extensions into `skipped`)."""
 
     def fail(exc: OSError) -> None:
         raise InputDataError("cannot read directory", path=exc.filename, hint=exc.strerror or "")
@@ -103,14 +128,15 @@ def _walk(root: str) -> list[str]:
         dirnames[:] = [d for d in dirnames if not d.startswith(".")]
         for name in filenames:
             full = os.path.join(dirpath, name)
-            if _wanted(name) and os.path.isfile(full):
+            if name.startswith(".") or not os.path.isfile(full):
+                continue
+            ext = os.path.splitext(name)[1].lower()
+            if ext in BINARY_EXTENSIONS:
+                skipped.append(Skipped(full, "extension", ext))
+            else:
                 found.append(full)
     found.sort(key=lambda p: os.path.relpath(p, root).split(os.sep))
     return found
-
-
-def _wanted(name: str) -> bool:
-    return not name.startswith(".") and os.path.splitext(name)[1].lower() not in BINARY_EXTENSIONS
 
 
 def _display(path: str) -> str:
@@ -248,7 +274,7 @@ def _strict(data: bytes, skip: int, codec: str, name: str, explicit: str | None)
             advice = "if the file is Windows-1252 pass --encoding cp1252"
         else:
             advice = "if the file is Latin-1 pass --encoding latin-1"
-        raise InputDataError(
+        raise BadTextError(
             f"cannot decode as {explicit or codec.upper()}",
             path=f"{name}:{offset}",
             hint=f"bytes {bad!r} at byte offset {offset} (line {line}); {advice}",
@@ -271,7 +297,7 @@ def _refuse_binary(nul_hint: str, sample: str, name: str) -> None:
     if not nul_hint and count <= _MAX_CONTROL * len(sample):
         return
     hint = nul_hint or f"{count} of the first {len(sample)} characters are control codes"
-    raise InputDataError("looks like a binary file", path=name, hint=f"{hint}; pass a text file")
+    raise BinaryFileError("looks like a binary file", path=name, hint=f"{hint}; pass a text file")
 
 
 def _nul_hint(data: bytes, nul: int) -> str:
@@ -284,29 +310,80 @@ def _nul_hint(data: bytes, nul: int) -> str:
 
 
 def load_corpus(
-    specs: Sequence[str], encoding: str | None = None, stdin: BinaryIO | None = None
+    specs: Sequence[str],
+    encoding: str | None = None,
+    stdin: BinaryIO | None = None,
+    skip_bad: bool = False,
 ) -> tuple[str, TextReport]:
     """All inputs as one text, a newline between files that lack one (the last file is kept as
-    it is, so a one-file corpus is exactly that file); refuses text nothing can learn from."""
+    it is, so a one-file corpus is exactly that file); refuses text nothing can learn from.
+    With skip_bad, binary and undecodable files are left out (listed in report.skipped)."""
     if encoding is not None:
         check_encoding(encoding)
     report = TextReport()
+    paths = expand_inputs(specs, report.skipped)
     parts: list[str] = []
-    for path in expand_inputs(specs):
-        text, one = read_text(path, encoding, stdin)
+    for path in paths:
+        # One file is never skipped: its own error says more than "no readable input files".
+        text = _read_one(path, encoding, stdin, len(paths) > 1, skip_bad, report)
+        if text is None:
+            continue
         if parts and not parts[-1].endswith("\n"):
             parts.append("\n")
+            _extend_last(report.ends)
         if text:
             parts.append(text)
-        report.files.append(path)
-        report.bytes += one.bytes
-        report.crlf_normalised += one.crlf_normalised
-        report.encodings.update(one.encodings)
+        report.ends.append((report.ends[-1] if report.ends else 0) + len(text))
     text = "".join(parts)
     del parts
     report.chars = len(text)
+    if not report.files:
+        raise InputDataError(
+            f"no readable input files: all {len(paths)} were skipped",
+            path=_describe(paths),
+            hint="pass --encoding if they are text in another encoding",
+        )
     _check_content(text, report.files)
     return text, report
+
+
+def _read_one(
+    path: str,
+    encoding: str | None,
+    stdin: BinaryIO | None,
+    many: bool,
+    skip_bad: bool,
+    report: TextReport,
+) -> str | None:
+    """One file's text, added to report; None when skip_bad leaves it out."""
+    try:
+        text, one = read_text(path, encoding, stdin)
+    except BadTextError as exc:
+        if not many:
+            raise
+        if skip_bad:
+            why = f"{exc.message}: {exc.hint.split(';')[0]}" if exc.hint else exc.message
+            report.skipped.append(Skipped(path, exc.reason, why))
+            return None
+        raise type(exc)(
+            exc.message, path=exc.path, hint=f"{exc.hint}; or pass --skip-bad to skip such files"
+        ) from None
+    report.files.append(path)
+    report.sizes.append(one.bytes)
+    report.bytes += one.bytes
+    report.crlf_normalised += one.crlf_normalised
+    report.encodings.update(one.encodings)
+    return text
+
+
+def _extend_last(ends: list[int]) -> None:
+    """A newline joined after the last text belongs to it (and to empty files after it), so
+    every file's text ends its own line."""
+    last = ends[-1]
+    for i in range(len(ends) - 1, -1, -1):
+        if ends[i] != last:
+            break
+        ends[i] = last + 1
 
 
 def _check_content(text: str, files: list[str]) -> None:
@@ -403,13 +480,72 @@ def _cut(text: str, start: int, end: int, hard_ok: bool) -> int:
 
 def split_train_val(ids: np.ndarray, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
     """First (1 - f) for training, the last f for validation (nanoGPT's split); both views."""
+    _check_fraction(val_fraction)
+    k = int(len(ids) * (1 - val_fraction))
+    return ids[:k], ids[k:]
+
+
+def _check_fraction(val_fraction: float) -> None:
     if not 0.0 < val_fraction < 1.0:
         raise UsageError(
             f"validation fraction must be between 0 and 1, not {val_fraction}",
             hint="pass --val-fraction 0.1",
         )
-    k = int(len(ids) * (1 - val_fraction))
-    return ids[:k], ids[k:]
+
+
+def encode_files(text: str, ends: Sequence[int], tokenizer: Any) -> tuple[np.ndarray, list[int]]:
+    """Token ids of the corpus and where each file's tokens end. Every file's text ends a line
+    (see load_corpus), a place where encoding piecewise equals encoding the whole."""
+    if len(ends) <= 1:
+        ids = encode_corpus(text, tokenizer)
+        return ids, [len(ids)]
+    parts, token_ends, start = [], [], 0
+    for end in ends:
+        parts.append(encode_corpus(text[start:end], tokenizer))
+        token_ends.append(token_ends[-1] + len(parts[-1]) if token_ends else len(parts[-1]))
+        start = end
+    return np.concatenate(parts), token_ends
+
+
+# A file whose validation share would be shorter is pooled with the other small files: a few
+# tokens cut from the middle of a text, scored with the state of an unrelated one, measure little.
+MIN_FILE_VAL_TOKENS = 64
+
+
+def split_per_file(
+    ids: np.ndarray, token_ends: Sequence[int], val_fraction: float
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """The last val_fraction of each file's tokens for validation, the rest for training, and a
+    description of the split. Files too small for MIN_FILE_VAL_TOKENS are split as one text
+    together; one file is split exactly as split_train_val does (views, no copy)."""
+    share = f"{100 * val_fraction:g}%"
+    if len(token_ends) <= 1:
+        train, val = split_train_val(ids, val_fraction)
+        return train, val, f"last {share} of the text"
+    _check_fraction(val_fraction)
+    heads, tails, small, start = [], [], [], 0
+    for end in token_ends:
+        piece, start = ids[start:end], end
+        if len(piece) - int(len(piece) * (1 - val_fraction)) < MIN_FILE_VAL_TOKENS:
+            small.append(piece)
+            continue
+        head, tail = split_train_val(piece, val_fraction)
+        heads.append(head)
+        tails.append(tail)
+    if small:
+        head, tail = split_train_val(np.concatenate(small), val_fraction)
+        heads.append(head)
+        tails.append(tail)
+    return np.concatenate(heads), np.concatenate(tails), _split_text(share, len(token_ends), small)
+
+
+def _split_text(share: str, n_files: int, small: list[np.ndarray]) -> str:
+    big = n_files - len(small)
+    if not small:
+        return f"last {share} of each of {n_files} files"
+    if not big:
+        return f"last {share} of the {n_files} files as one text (each too small alone)"
+    return f"last {share} of each of {big} files, and of the other {len(small)} as one text"
 
 
 def check_length(ids: np.ndarray, need: int, what: str, option_hint: str) -> None:
