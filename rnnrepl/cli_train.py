@@ -215,7 +215,7 @@ def run_train(opts: dict[str, Any], out: Console, err: Console, argv: list[str])
     device = resolve_device(opts["device"])
     opts["precision_resolved"] = resolve_precision(opts.get("precision", "auto"), device)
     # What reading found is shown once the data passed its checks: an error stays one line.
-    notes = Console(file=io.StringIO(), highlight=False, width=err.width)
+    notes = Console(file=io.StringIO(), highlight=False, width=err.width, soft_wrap=True)
     tok, train_ids, val_ids, summary = prepare_data(opts, notes)
     model_cfg, train_cfg = make_configs(opts, tok, len(train_ids), len(val_ids))
     check_sizes(train_cfg, len(train_ids), len(val_ids))

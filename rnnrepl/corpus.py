@@ -545,7 +545,8 @@ def _split_text(share: str, n_files: int, small: list[np.ndarray]) -> str:
         return f"last {share} of each of {n_files} files"
     if not big:
         return f"last {share} of the {n_files} files as one text (each too small alone)"
-    return f"last {share} of each of {big} files, and of the other {len(small)} as one text"
+    each = f"each of {big} files" if big > 1 else "1 file"
+    return f"last {share} of {each}, and of the other {len(small)} as one text"
 
 
 def check_length(ids: np.ndarray, need: int, what: str, option_hint: str) -> None:
