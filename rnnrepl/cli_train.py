@@ -73,6 +73,7 @@ def prepare_data(opts: dict, err: Console):
         split = f"the file {opts['val_file']}"
     else:
         train_ids, val_ids, split = split_per_file(ids, token_ends, opts["val_fraction"])
+    del ids  # several files: the splits are copies, and the whole need not stay in memory
     unk = float((train_ids == 0).mean()) if len(train_ids) else 0.0
     summary = {
         "corpus_files": [str(f) for f in report.files][:20],
