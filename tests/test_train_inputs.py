@@ -122,9 +122,9 @@ def _chars(n: int, alphabet: str) -> str:
 def test_validation_is_the_end_of_each_file_and_info_says_so(tmp_path):
     d = tmp_path / "d"
     d.mkdir()
-    # 10% of 5000 and of 3000 tokens are split per file; 10% of 100 and 200 is under 64 tokens,
-    # so those two are split as one 300-token text.
-    for name, n in [("a", 5000), ("b", 3000), ("c", 100), ("e", 200)]:
+    # a and b are split per file; the 10% of c and e are under 64 tokens, so those two are split
+    # as one 304-token text.
+    for name, n in [("a", 5007), ("b", 3007), ("c", 104), ("e", 200)]:
         (d / f"{name}.txt").write_text(_chars(n, "abcdefgh xyz"))
     code, err, _ = invoke("train", str(d), "-o", str(tmp_path / "m"), "--eval-tokens", "0", *TINY)
     assert code == 0, err
@@ -132,7 +132,8 @@ def test_validation_is_the_end_of_each_file_and_info_says_so(tmp_path):
     assert f"validation: {want}" in err.splitlines()
     summary = info(tmp_path / "m")
     assert summary["validation"] == want
-    assert summary["train_tokens"] == 4500 + 2700 + 270
+    # int(0.9 n) per part; the tail of the whole corpus would leave int(0.9 * 8318) = 7486.
+    assert summary["train_tokens"] == 4506 + 2706 + 273
     code, err, out = invoke("info", str(tmp_path / "m"))
     assert want in " ".join(out.split())
 
