@@ -15,7 +15,6 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -26,6 +25,7 @@ from rnnrepl.atomic import PidLock, atomic_write_bytes
 from rnnrepl.config import ModelConfig
 from rnnrepl.errors import CheckpointError, ResourceError
 from rnnrepl.models import LanguageModel, build_model, parameter_count
+from rnnrepl.package_data import BUNDLED, package_dir
 from rnnrepl.safefile import FORMAT, FORMAT_VERSION, encode, envelope, read_verified
 from rnnrepl.vocab import CharVocab, WordVocab, tokenizer_from_dict
 
@@ -302,16 +302,8 @@ def _model_in_dir(directory: Path) -> Path:
 
 
 def _bundled_dir() -> Path | None:
-    """Installed: the package `rnnrepl.bundled` (mapped from checkpoints/). Source checkout:
-    the repository's checkpoints/ directory beside the package."""
-    try:
-        root = Path(str(resources.files("rnnrepl.bundled")))
-        if root.is_dir():
-            return root
-    except (ModuleNotFoundError, TypeError):
-        pass
-    root = Path(__file__).resolve().parent.parent / "checkpoints"
-    return root if root.is_dir() else None
+    """The bundled models' folder: the package `rnnrepl.bundled` (checkpoints/ in the source)."""
+    return package_dir(BUNDLED)
 
 
 def bundled_models() -> list[str]:
