@@ -24,6 +24,13 @@ from torch import Tensor
 from rnnrepl.atomic import PidLock, atomic_write_bytes
 from rnnrepl.config import ModelConfig
 from rnnrepl.errors import CheckpointError, ResourceError
+from rnnrepl.model_home import (
+    MODEL_SUFFIX,
+    STATE_SUFFIX,
+    home_model,
+    is_model_file_name,
+    model_names,
+)
 from rnnrepl.models import LanguageModel, build_model, parameter_count
 from rnnrepl.package_data import BUNDLED, package_dir
 from rnnrepl.safefile import FORMAT, FORMAT_VERSION, encode, envelope, read_verified
@@ -48,8 +55,6 @@ __all__ = [
     "state_path_for",
 ]
 
-MODEL_SUFFIX = ".safetensors"
-STATE_SUFFIX = ".state.safetensors"
 _MODEL_DTYPES = {"float32": torch.float32, "float16": torch.float16}
 T = TypeVar("T")
 
@@ -257,7 +262,8 @@ def _json_entry(meta: dict[str, str], key: str, path: Path) -> Any:
 
 
 def resolve_model_path(spec: str | Path) -> Path:
-    """A file, a directory holding one model file, NAME for NAME.safetensors, or a bundled name."""
+    """A file, a directory holding one model, NAME for NAME.safetensors, or a bare name: in the
+    model home first, then among the bundled models."""
     raw = os.fspath(spec)
     if not raw:
         raise CheckpointError("no model given")
@@ -273,21 +279,22 @@ def resolve_model_path(spec: str | Path) -> Path:
     except OSError as exc:
         raise CheckpointError(f"cannot open model: {exc.strerror}", path=raw) from None
     name = raw[: -len(MODEL_SUFFIX)] if raw.endswith(MODEL_SUFFIX) else raw
+    stored = home_model(name)
+    if stored is not None:
+        return stored
     bundled = _bundled_dir()
     if bundled and re.fullmatch(r"[A-Za-z0-9][\w.-]*", name) and name in bundled_models():
         return bundled / (name + MODEL_SUFFIX)
     available = ", ".join(bundled_models()) or "none"
     raise CheckpointError(
-        "model not found", path=raw, hint=f"give a .safetensors file; bundled models: {available}"
+        "model not found",
+        path=raw,
+        hint=f"give a .safetensors file or a name from `rnnrepl list`; bundled models: {available}",
     )
 
 
-def _is_model_name(name: str) -> bool:
-    return name.endswith(MODEL_SUFFIX) and not name.endswith(STATE_SUFFIX) and name[0] != "."
-
-
 def _model_in_dir(directory: Path) -> Path:
-    found = sorted(c for c in directory.iterdir() if _is_model_name(c.name) and c.is_file())
+    found = sorted(c for c in directory.iterdir() if is_model_file_name(c.name) and c.is_file())
     if len(found) == 1:
         return found[0].resolve()
     if not found:
@@ -307,11 +314,7 @@ def _bundled_dir() -> Path | None:
 
 
 def bundled_models() -> list[str]:
-    root = _bundled_dir()
-    if root is None:
-        return []
-    names = (c.name for c in root.iterdir() if _is_model_name(c.name) and c.is_file())
-    return sorted(name[: -len(MODEL_SUFFIX)] for name in names)
+    return model_names(_bundled_dir())
 
 
 def _model_target(path: str | Path) -> Path:
