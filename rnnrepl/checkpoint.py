@@ -270,7 +270,10 @@ def resolve_model_path(spec: str | Path) -> Path:
     p = Path(raw).expanduser()
     try:
         if p.is_dir():
-            return _model_in_dir(p)
+            # A folder holding no model (say the corpus of `train poems/`) does not hide the
+            # home's model of that name.
+            stored = None if model_names(p) else home_model(raw)
+            return stored or _model_in_dir(p)
         if os.path.lexists(p):
             return p.resolve()
         with_suffix = Path(raw + MODEL_SUFFIX).expanduser()

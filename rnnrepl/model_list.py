@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass, replace
+from datetime import datetime, timezone
 from pathlib import Path
 
 from rnnrepl.config import ModelConfig
@@ -42,8 +43,10 @@ class ModelEntry:
         return "ppl", math.exp(min(self.val_loss, 700.0))
 
     def to_dict(self) -> dict:
+        """JSON-ready: the date as ISO 8601 UTC, plus the level's figure ("bpc" or "ppl")."""
         figure = self.validation
-        return asdict(self) | ({figure[0]: figure[1]} if figure else {})
+        when = datetime.fromtimestamp(self.modified, timezone.utc).isoformat(timespec="seconds")
+        return asdict(self) | {"modified": when} | ({figure[0]: figure[1]} if figure else {})
 
 
 def list_models() -> list[ModelEntry]:

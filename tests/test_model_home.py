@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,6 @@ from rnnrepl import checkpoint as ckpt
 from rnnrepl.cli import cli
 from tests.helpers import TOY, run_cli
 from tests.test_exit_codes import TRAIN, invoke
-
 
 UNKNOWN = {"\ufffd", "<unk>"}  # how predict --json may show the unknown token
 TOY_TOKENS = set(TOY) | UNKNOWN
@@ -67,6 +67,14 @@ def test_default_names_come_from_the_first_input(tmp_path):
         "my-corpus.safetensors",
         "stdin.safetensors",
     ]
+
+
+def test_a_folder_without_a_model_does_not_hide_the_home_model_trained_on_it(tmp_path, monkeypatch):
+    (tmp_path / "poems").mkdir()
+    (tmp_path / "poems" / "a.txt").write_text(TOY * 40)
+    monkeypatch.chdir(tmp_path)
+    assert train("poems")[0] == 0
+    assert top_tokens("poems") <= TOY_TOKENS
 
 
 def test_a_path_beats_the_home_which_beats_a_bundled_model(tmp_path, monkeypatch):
@@ -128,6 +136,7 @@ def test_list_shows_home_and_bundled_models(corpus):
     assert notes["level"] == "char" and notes["arch"] == "gru"
     assert notes["parameters"] == ckpt.load_model("notes").model.num_parameters()
     assert notes["bpc"] > 0 and notes["size"] == (home() / "notes.safetensors").stat().st_size
+    assert notes["modified"].startswith(time.strftime("%Y-", time.gmtime()))
     assert entries["broken", "home"]["error"]
     assert entries["wikitext-word", "bundled"]["ppl"] > 1
     code, err, out = invoke(["list"])
