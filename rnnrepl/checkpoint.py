@@ -15,7 +15,6 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,7 +24,15 @@ from torch import Tensor
 from rnnrepl.atomic import PidLock, atomic_write_bytes
 from rnnrepl.config import ModelConfig
 from rnnrepl.errors import CheckpointError, ResourceError
+from rnnrepl.model_home import (
+    MODEL_SUFFIX,
+    STATE_SUFFIX,
+    home_model,
+    is_model_file_name,
+    model_names,
+)
 from rnnrepl.models import LanguageModel, build_model, parameter_count
+from rnnrepl.package_data import BUNDLED, package_dir
 from rnnrepl.safefile import FORMAT, FORMAT_VERSION, encode, envelope, read_verified
 from rnnrepl.vocab import CharVocab, WordVocab, tokenizer_from_dict
 
@@ -49,8 +56,6 @@ __all__ = [
     "update_training",
 ]
 
-MODEL_SUFFIX = ".safetensors"
-STATE_SUFFIX = ".state.safetensors"
 _MODEL_DTYPES = {"float32": torch.float32, "float16": torch.float16}
 T = TypeVar("T")
 
@@ -273,14 +278,18 @@ def _json_entry(meta: dict[str, str], key: str, path: Path) -> Any:
 
 
 def resolve_model_path(spec: str | Path) -> Path:
-    """A file, a directory holding one model file, NAME for NAME.safetensors, or a bundled name."""
+    """A file, a directory holding one model, NAME for NAME.safetensors, or a bare name: in the
+    model home first, then among the bundled models."""
     raw = os.fspath(spec)
     if not raw:
         raise CheckpointError("no model given")
     p = Path(raw).expanduser()
     try:
         if p.is_dir():
-            return _model_in_dir(p)
+            # A folder holding no model (say the corpus of `train poems/`) does not hide the
+            # home's model of that name.
+            stored = None if model_names(p) else home_model(raw)
+            return stored or _model_in_dir(p)
         if os.path.lexists(p):
             return p.resolve()
         with_suffix = Path(raw + MODEL_SUFFIX).expanduser()
@@ -289,21 +298,22 @@ def resolve_model_path(spec: str | Path) -> Path:
     except OSError as exc:
         raise CheckpointError(f"cannot open model: {exc.strerror}", path=raw) from None
     name = raw[: -len(MODEL_SUFFIX)] if raw.endswith(MODEL_SUFFIX) else raw
+    stored = home_model(name)
+    if stored is not None:
+        return stored
     bundled = _bundled_dir()
     if bundled and re.fullmatch(r"[A-Za-z0-9][\w.-]*", name) and name in bundled_models():
         return bundled / (name + MODEL_SUFFIX)
     available = ", ".join(bundled_models()) or "none"
     raise CheckpointError(
-        "model not found", path=raw, hint=f"give a .safetensors file; bundled models: {available}"
+        "model not found",
+        path=raw,
+        hint=f"give a .safetensors file or a name from `rnnrepl list`; bundled models: {available}",
     )
 
 
-def _is_model_name(name: str) -> bool:
-    return name.endswith(MODEL_SUFFIX) and not name.endswith(STATE_SUFFIX) and name[0] != "."
-
-
 def _model_in_dir(directory: Path) -> Path:
-    found = sorted(c for c in directory.iterdir() if _is_model_name(c.name) and c.is_file())
+    found = sorted(c for c in directory.iterdir() if is_model_file_name(c.name) and c.is_file())
     if len(found) == 1:
         return found[0].resolve()
     if not found:
@@ -318,24 +328,12 @@ def _model_in_dir(directory: Path) -> Path:
 
 
 def _bundled_dir() -> Path | None:
-    """Installed: the package `rnnrepl.bundled` (mapped from checkpoints/). Source checkout:
-    the repository's checkpoints/ directory beside the package."""
-    try:
-        root = Path(str(resources.files("rnnrepl.bundled")))
-        if root.is_dir():
-            return root
-    except (ModuleNotFoundError, TypeError):
-        pass
-    root = Path(__file__).resolve().parent.parent / "checkpoints"
-    return root if root.is_dir() else None
+    """The bundled models' folder: the package `rnnrepl.bundled` (checkpoints/ in the source)."""
+    return package_dir(BUNDLED)
 
 
 def bundled_models() -> list[str]:
-    root = _bundled_dir()
-    if root is None:
-        return []
-    names = (c.name for c in root.iterdir() if _is_model_name(c.name) and c.is_file())
-    return sorted(name[: -len(MODEL_SUFFIX)] for name in names)
+    return model_names(_bundled_dir())
 
 
 def _model_target(path: str | Path) -> Path:

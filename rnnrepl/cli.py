@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from rnnrepl.cli_common import console, load, read_prompt_file
+from rnnrepl.cli_models import complete_model
 from rnnrepl.config import ARCHS, LEVELS, OPTIMIZERS
 from rnnrepl.errors import RnnreplError, UsageError
 
@@ -63,7 +64,10 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @cli.command()
 @click.argument("inputs", nargs=-1, required=True)
 @click.option(
-    "-o", "--output", required=True, help="Model path: NAME (-> NAME.safetensors) or a directory."
+    "-o",
+    "--output",
+    help="Model path: NAME (-> NAME.safetensors) or a directory (DIR/ -> DIR/DIR.safetensors). "
+    "Default: the model home, named after the first input (see `rnnrepl list`).",
 )
 @click.option("--level", type=click.Choice(LEVELS), default="char", show_default=True)
 @click.option(
@@ -149,6 +153,9 @@ def cli(ctx: click.Context, debug: bool) -> None:
 )
 @click.option("--resume", is_flag=True, help="Continue an interrupted run of the same -o.")
 @click.option("--warm-start", is_flag=True, help="With --resume: allow different data.")
+@click.option(
+    "--force", is_flag=True, help="Overwrite an existing -o model (and its resume state)."
+)
 def train(**opts) -> None:
     """Train a language model on text FILES, directories, globs, or '-' (stdin)."""
     from rnnrepl.cli_train import run_train
@@ -169,7 +176,7 @@ _int8_option = click.option(
 
 
 @cli.command()
-@click.argument("model")
+@click.argument("model", shell_complete=complete_model)
 @click.option("-p", "--prompt", default=None)
 @click.option("--prompt-file", type=click.Path(dir_okay=False))
 @click.option("-n", "--max-tokens", type=click.IntRange(0), default=200, show_default=True)
@@ -223,7 +230,7 @@ def generate(
 
 
 @cli.command()
-@click.argument("model")
+@click.argument("model", shell_complete=complete_model)
 @click.argument("text")
 @click.option("-k", type=click.IntRange(1), default=10, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
@@ -235,7 +242,7 @@ def predict(model, text, k, as_json) -> None:
 
 
 @cli.command()
-@click.argument("model")
+@click.argument("model", shell_complete=complete_model)
 @click.argument("text", required=False)
 @click.option("-f", "--file", "file", type=click.Path(dir_okay=False))
 @click.option("-k", type=click.IntRange(1), default=3, show_default=True)
@@ -248,7 +255,7 @@ def score(model, text, file, k, as_json) -> None:
 
 
 @cli.command(name="eval")
-@click.argument("model")
+@click.argument("model", shell_complete=complete_model)
 @click.argument("files", nargs=-1, required=True)
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--encoding")
@@ -260,7 +267,7 @@ def eval_cmd(model, files, as_json, encoding) -> None:
 
 
 @cli.command()
-@click.argument("model")
+@click.argument("model", shell_complete=complete_model)
 @click.option("--json", "as_json", is_flag=True)
 def info(model, as_json) -> None:
     """Configuration, vocabulary, parameters and training summary of MODEL."""
@@ -270,7 +277,7 @@ def info(model, as_json) -> None:
 
 
 @cli.command()
-@click.argument("model", default="shakespeare-char")
+@click.argument("model", default="shakespeare-char", shell_complete=complete_model)
 @click.option("-k", "--k", "k", type=click.IntRange(1, 50), default=10, show_default=True,
               help="Rows in the live top-k panel.")  # fmt: skip
 @click.option("--temperature", type=click.FloatRange(0), default=0.8, show_default=True)
@@ -301,6 +308,25 @@ def chat(model, k, temperature, top_k, top_p, max_tokens, seed, stop, device, in
         stop=stop,
     )
     run_repl(model, sample=sample, k=k, device=device, int8=int8)
+
+
+# ---- the model home --------------------------------------------------------------------------
+@cli.command(name="list")
+@click.option("--json", "as_json", is_flag=True)
+def list_cmd(as_json) -> None:
+    """Models in the model home and the bundled ones: level, size, validation figure, date."""
+    from rnnrepl.cli_models import run_list
+
+    run_list(as_json, _console())
+
+
+@cli.command()
+@click.argument("names", nargs=-1, required=True, shell_complete=complete_model)
+def rm(names) -> None:
+    """Remove models (and their resume state) from the model home, by name."""
+    from rnnrepl.cli_models import run_rm
+
+    run_rm(names, _console())
 
 
 # ---- corpora ---------------------------------------------------------------------------------

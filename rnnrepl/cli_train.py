@@ -213,6 +213,7 @@ def run_train(opts: dict[str, Any], out: Console, err: Console, argv: list[str])
 
     if sum(1 for k in ("steps", "epochs") if opts[k]) > 1:
         raise UsageError("give at most one of --epochs and --steps (--time may be combined)")
+    out_path = output_path(opts)
     device = resolve_device(opts["device"])
     opts["precision_resolved"] = resolve_precision(opts.get("precision", "auto"), device)
     # What reading found is shown once the data passed its checks: an error stays one line.
@@ -221,7 +222,6 @@ def run_train(opts: dict[str, Any], out: Console, err: Console, argv: list[str])
     model_cfg, train_cfg = make_configs(opts, tok, len(train_ids), len(val_ids))
     check_sizes(train_cfg, len(train_ids), len(val_ids))
     err.file.write(notes.file.getvalue())
-    out_path = tr.model_file(opts["output"])
     summary |= {
         "command": _command_line(argv),
         "train_config": train_cfg.to_dict(),
@@ -245,8 +245,8 @@ def run_train(opts: dict[str, Any], out: Console, err: Console, argv: list[str])
             trainer.load_state(allow_different=opts["warm_start"])
             p = trainer.progress
             err.print(f"resuming from step {p.step:,} (epoch {p.epoch + 1})")
-        elif trainer.state_path.exists() or out_path.exists():
-            err.print(f"note: {out_path} exists and will be replaced by this run's best model")
+        elif opts.get("force"):
+            trainer.state_path.unlink(missing_ok=True)  # stale: it belongs to the model replaced
         _announce(err, model, tok, train_cfg, summary, device)
         stop.install()
         try:
@@ -266,6 +266,28 @@ def _stopped_unsaved(trainer, err: Console) -> int:
         held = "no model had been saved yet"
     err.print(f"stopped by a second Ctrl-C without saving: {held}", markup=False, soft_wrap=True)
     return 130
+
+
+def output_path(opts: dict[str, Any]) -> Path:
+    """The model file -o names (default: NAME in the model home); refuses to replace a trained
+    model unless --resume continues it or --force overwrites it."""
+    from rnnrepl import checkpoint as ckpt
+    from rnnrepl import train as tr
+    from rnnrepl.model_home import default_name, models_home
+
+    output = opts.get("output") or str(models_home() / default_name(opts["inputs"]))
+    path = tr.model_file(output)
+    force, resume = opts.get("force"), opts["resume"]
+    if force and resume:
+        raise UsageError("give --resume or --force, not both")
+    if not (resume or force) and (path.exists() or ckpt.state_path_for(path).exists()):
+        with ckpt.OutputLock(path):  # a training writing it right now is refused as such (exit 5)
+            pass
+        raise UsageError(
+            f"{path} exists; training would replace it",
+            hint="pass --resume to continue its training, --force to overwrite it, or another -o",
+        )
+    return path
 
 
 def _init_embeddings(opts, tok, model, err: Console) -> None:
@@ -341,7 +363,7 @@ def _report(result, level: str, out: Console, err: Console, stop: StopFlag, argv
     ]
     err.print(summary_table("training summary", rows))
     if result.interrupted:
-        cmd = _command_line(argv)
+        cmd = _command_line([a for a in argv if a != "--force"])
         if "--resume" not in cmd:
             cmd += " --resume"
         err.print("interrupted: checkpoint saved. Resume with:")

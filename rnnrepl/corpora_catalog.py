@@ -14,7 +14,6 @@ import posixpath
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -23,8 +22,9 @@ from rnnrepl.archives import SUFFIXES as ARCHIVES
 from rnnrepl.archives import safe_member_name
 from rnnrepl.config import LEVELS
 from rnnrepl.errors import InputDataError, RnnreplError, UsageError
+from rnnrepl.package_data import CORPORA, package_file
 
-CATALOG_PACKAGE = "rnnrepl.corpora_data"  # corpora/ mapped into the package by pyproject.toml
+CATALOG_PACKAGE = CORPORA  # corpora/ mapped into the package by pyproject.toml
 CATALOG_FILE = "catalog.json"
 SCHEMES = ("http", "https", "file")
 
@@ -115,18 +115,15 @@ def _read_catalog(path: str | Path | None) -> tuple[str, str]:
             return Path(path).read_text(encoding="utf-8"), str(path)
         except (OSError, UnicodeDecodeError) as exc:
             raise InputDataError(f"cannot read corpus catalog: {exc}", path=str(path)) from None
-    try:  # installed: corpora/ is the package rnnrepl.corpora_data
-        res = resources.files(CATALOG_PACKAGE).joinpath(CATALOG_FILE)
-        return res.read_text(encoding="utf-8"), str(res)
-    except (ModuleNotFoundError, FileNotFoundError, NotADirectoryError, TypeError):
-        pass
-    local = Path(__file__).resolve().parent.parent / "corpora" / CATALOG_FILE  # source checkout
+    shipped = package_file(CATALOG_PACKAGE, CATALOG_FILE)
     try:
-        return local.read_text(encoding="utf-8"), str(local)
+        if shipped is not None:
+            return shipped.read_text(encoding="utf-8"), str(shipped)
     except OSError:
-        raise RnnreplError(
-            "the corpus catalog is missing from this installation", hint="reinstall rnnrepl"
-        ) from None
+        pass
+    raise RnnreplError(
+        "the corpus catalog is missing from this installation", hint="reinstall rnnrepl"
+    )
 
 
 def parse_catalog(data: Any, source: str = "catalog") -> dict[str, Corpus]:

@@ -99,6 +99,21 @@ def read_verified(path: Path, kind: str) -> tuple[dict[str, str], dict[str, Tens
     return meta, tensors
 
 
+def read_metadata(path: Path, kind: str) -> dict[str, str]:
+    """The checked header metadata of a file without reading its tensors (for listings): the
+    envelope and header digest are verified, the payload digest is not."""
+    try:
+        _require_regular(os.stat(path).st_mode, path)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except OSError as exc:
+        raise CheckpointError(f"cannot open checkpoint: {exc.strerror}", path=str(path)) from None
+    with os.fdopen(fd, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        n = _check_prefix(f.read(min(size, 512)), size, path)
+        f.seek(8)
+        return _check_header(f.read(n), size - 8 - n, kind, path)[0]
+
+
 def _require_regular(mode: int, path: Path) -> None:
     if not stat.S_ISREG(mode):
         raise CheckpointError("not a regular file (FIFO, device or socket refused)", path=str(path))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -404,10 +405,13 @@ class Trainer:
 
 
 def model_file(out: Path | str) -> Path:
-    """Where a model named by -o lives: DIR/DIR.safetensors for a directory, else NAME.safetensors."""
+    """Where a model named by -o lives: DIR/DIR.safetensors for a directory (an existing one, or
+    any path ending in a slash, which the output lock creates), else NAME.safetensors."""
+    text = str(out)
     out = Path(out)
-    if out.is_dir():
-        return out / f"{out.name}{ckpt.MODEL_SUFFIX}"
+    if out.is_dir() or text.endswith(("/", os.sep)):
+        name = out.name if out.name not in ("", "..") else out.resolve().name
+        return out / f"{name}{ckpt.MODEL_SUFFIX}"
     return (
         out if out.name.endswith(ckpt.MODEL_SUFFIX) else out.with_name(out.name + ckpt.MODEL_SUFFIX)
     )

@@ -1,0 +1,1 @@
+"""Bundled models, shipped inside the package as rnnrepl.bundled (see rnnrepl/package_data.py)."""
