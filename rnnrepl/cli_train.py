@@ -12,10 +12,12 @@ from typing import Any
 
 from rich.console import Console
 from rich.live import Live
+from rich.text import Text
 
 from rnnrepl import autosize
 from rnnrepl.config import ModelConfig, TrainConfig
 from rnnrepl.errors import InputDataError, UsageError
+from rnnrepl.textsafe import escape_char, is_unsafe, safe_text
 
 MODEL_KEYS = ("arch", "layers", "hidden", "embed", "window", "dropout", "tie")
 TRAIN_KEYS = ("seq_len", "batch_size", "lr")
@@ -184,7 +186,9 @@ def run_train(opts: dict[str, Any], out: Console, err: Console, argv: list[str])
                 )
             trainer.load_state(allow_different=opts["warm_start"])
         elif trainer.state_path.exists() or out_path.exists():
-            err.print(f"note: {out_path} exists and will be replaced by this run's best model")
+            err.print(
+                Text(safe_text(f"note: {out_path} exists and will be replaced by this run's best model"))
+            )
         _announce(err, model, tok, train_cfg, summary, device)
         stop.install()
         result = _run_with_display(trainer, tok.level, err)
@@ -199,7 +203,13 @@ def _init_embeddings(opts, tok, model, err: Console) -> None:
     found = load_vectors(
         opts["embeddings"], tok.index, model.embed.weight.data, lowercase=tok.lowercase
     )
-    err.print(f"embeddings: {found:,} of {tok.size:,} words initialised from {opts['embeddings']}")
+    err.print(
+        Text(
+            safe_text(
+                f"embeddings: {found:,} of {tok.size:,} words initialised from {opts['embeddings']}"
+            )
+        )
+    )
 
 
 def _announce(err: Console, model, tok, cfg: TrainConfig, summary: dict, device: str) -> None:
@@ -244,7 +254,7 @@ def _run_with_display(trainer, level: str, err: Console):
             elif ev.kind == "sample":
                 err.print(sample_panel(ev.step, ev.text))
             elif ev.kind == "nan":
-                err.print(f"warning: {ev.text}")
+                err.print(Text(safe_text(f"warning: {ev.text}")))
 
         trainer.on_event = on_event
         return trainer.run()
@@ -272,13 +282,34 @@ def _report(result, level: str, out: Console, err: Console, stop: StopFlag, argv
         return 143 if stop.signal == signal.SIGTERM else 130
     if not math.isfinite(result.best_val):
         return 6
-    out.print(f"saved {result.model_path}")
+    out.print(Text(safe_text(f"saved {result.model_path}")))
     return 0
 
 
 def _command_line(argv: list[str]) -> str:
     args = [a for a in argv[1:]]
-    return "rnnrepl " + " ".join(shlex.quote(a) for a in args) if args else "rnnrepl train"
+    return "rnnrepl " + " ".join(_shell_quote(a) for a in args) if args else "rnnrepl train"
+
+
+def _shell_quote(arg: str) -> str:
+    """shlex.quote, or bash's $'...' when the argument holds characters a terminal would act on
+    (a file name with an escape sequence): safe to print, and still right to paste."""
+    if safe_text(arg, one_line=True) == arg:
+        return shlex.quote(arg)
+    return "$'" + "".join(_shell_char(ch) for ch in arg) + "'"
+
+
+def _shell_char(ch: str) -> str:
+    if 0xDC80 <= ord(ch) <= 0xDCFF:  # an undecodable byte of argv (surrogateescape)
+        return f"\\x{ord(ch) - 0xDC00:02x}"
+    if ch in "\\'":
+        return "\\" + ch
+    if not is_unsafe(ch):
+        return ch
+    code = ord(ch)  # bash reads \x9b as the byte 0x9b; U+009B needs \u009b
+    if code < 0x80:
+        return escape_char(ch)
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 __all__ = ["run_train", "Path"]
