@@ -218,6 +218,13 @@ def test_a_hostile_vocabulary_cannot_crash_or_inject(files, mode, command, as_js
         assert all(t in out for t in ("\\ud800", "\\x1b", "\\x9b", "\\u202e"))
 
 
+def test_generate_with_a_hostile_vocabulary_writes_escapes(files, mode):
+    code, out, err = invoke("generate", files["vocab"], "-p", "the", "-n", "300", "--seed", "1")
+    assert code == 0, err
+    assert_clean(out)
+    assert any(t in out for t in ("\\ud800", "\\x1b", "\\x9b", "\\u202e")), out
+
+
 @pytest.mark.parametrize(
     ("argv", "code"),
     [
