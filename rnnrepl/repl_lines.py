@@ -80,7 +80,8 @@ def _command(line: str, settings: Settings, err: TextIO) -> tuple[Settings, bool
         for key, value in describe_settings(settings):
             err.write(safe_text(f"{key}: {value}", one_line=True) + "\n")
     else:
-        err.write(safe_text(f"rnnrepl: note: /{name} is not available here — {USAGE}", True) + "\n")
+        note = f"rnnrepl: note: /{name} is not available here — {USAGE}"
+        err.write(safe_text(note, one_line=True) + "\n")
     err.flush()
     return settings, False
 

@@ -90,10 +90,12 @@ def mode(request, monkeypatch) -> str:
     return request.param
 
 
-def invoke(*argv: str) -> tuple[int, str, str]:
+def invoke(*argv: str, stdin: str = "") -> tuple[int, str, str]:
     """The console script's entry point in-process, on strict UTF-8 byte streams:
     (exit code, stdout, stderr). A lone surrogate reaching a stream would fail the command."""
-    streams = [io.TextIOWrapper(io.BytesIO(), encoding="utf-8") for _ in range(3)]
+    streams = [
+        io.TextIOWrapper(io.BytesIO(b), encoding="utf-8") for b in (stdin.encode(), b"", b"")
+    ]
     old = (sys.stdin, sys.stdout, sys.stderr, sys.argv)
     sigpipe = signal.getsignal(signal.SIGPIPE)  # main() sets the default: restore pytest's
     sys.stdin, sys.stdout, sys.stderr = streams
@@ -331,6 +333,17 @@ def test_repl_show_and_status_line_escape_metadata(files):
     line = to_ansi(status(info, Settings(), None), 1000, one_line=True)
     assert_clean(line)
     assert "\\x1b]0;owned\\x07\\x9b\\u202e[red]x" in line
+
+
+def test_line_mode_commands_escape_what_they_echo(files, mode):
+    lines = f"/{TITLE}[red]x[/]\n/set top_k {CLIP}\n/set stop \u202e\n/show\nthe\n"
+    code, out, err = invoke("chat", files["vocab"], "-n", "50", "--seed", "1", stdin=lines)
+    assert code == 0, err
+    assert_clean(out)
+    assert_clean(err)
+    assert "/\\x1b]0;owned\\x07[red]x[/] is not available" in err
+    assert "\\x1b]52;c;ZXZpbA==\\x07" in err  # the refused /set value, named
+    assert "stop: '\\u202e'" in err
 
 
 def _on_a_pty(*argv: str) -> tuple[int, str]:
