@@ -16,6 +16,7 @@ from rnnrepl.cli_common import console, load, read_prompt_file
 from rnnrepl.cli_models import complete_model
 from rnnrepl.config import ARCHS, LEVELS, OPTIMIZERS
 from rnnrepl.errors import RnnreplError, UsageError
+from rnnrepl.textsafe import safe_text
 
 DEBUG = {"on": False}
 
@@ -366,13 +367,16 @@ def corpus_fetch(name, directory, mirror, catalog) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI with the exit-code contract of RELIABILITY.md."""
     signal.signal(signal.SIGPIPE, signal.SIG_DFL) if hasattr(signal, "SIGPIPE") else None
+    DEBUG["on"] = False  # until this command line's --debug is read (a usage error comes first)
     try:
         cli.main(args=argv, prog_name="rnnrepl", standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
-    except click.ClickException as exc:
+    except click.exceptions.NoArgsIsHelpError as exc:  # a bare group: its help is the answer
         exc.show()
         sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        _fail(_click_message(exc), exc.exit_code)
     except click.exceptions.Abort:
         sys.exit(130)
     except KeyboardInterrupt:
@@ -387,17 +391,26 @@ def main(argv: list[str] | None = None) -> None:
         _internal(exc)
 
 
+def _click_message(exc: click.ClickException) -> str:
+    """click's error as our one line; a usage error points at the command's --help."""
+    message = exc.format_message().replace("\n", " ")
+    if isinstance(exc, click.UsageError):
+        command = exc.ctx.command_path if exc.ctx is not None else "rnnrepl"
+        message += f" — run '{command} --help'"
+    return message
+
+
 def _fail(message: str, code: int) -> None:
     if DEBUG["on"]:
         traceback.print_exc()
-    sys.stderr.write(f"rnnrepl: error: {message}\n")
+    sys.stderr.write(f"rnnrepl: error: {safe_text(message, one_line=True)}\n")
     sys.exit(code)
 
 
 def _internal(exc: BaseException) -> None:
     if DEBUG["on"]:
         traceback.print_exc()
-    first = (str(exc).splitlines() or [""])[0]
+    first = safe_text((str(exc).splitlines() or [""])[0], one_line=True)
     sys.stderr.write(
         f"rnnrepl: error: internal error: {type(exc).__name__}: {first} — re-run with --debug for a traceback\n"
     )

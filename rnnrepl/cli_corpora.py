@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from rich.console import Console
@@ -19,6 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from rnnrepl.corpora import Corpus, FetchResult, fetch, get_corpus, load_catalog
+from rnnrepl.textsafe import safe_json, safe_text
 
 DEFAULT_ROOT = Path("data")  # `fetch NAME` without --dir writes to data/NAME
 
@@ -31,14 +31,17 @@ def corpus_table(corpora: list[Corpus]) -> Table:
     table.add_column("license")
     table.add_column("description")
     for c in corpora:
-        table.add_row(Text(c.name), decimal(c.size), Text(c.license), Text(c.description))
+        table.add_row(
+            *(Text(safe_text(v, one_line=True)) for v in (c.name, decimal(c.size), c.license)),
+            Text(safe_text(c.description)),
+        )
     return table
 
 
 def run_list(as_json: bool, catalog_path: str | None, out: Console) -> None:
     corpora = list(load_catalog(catalog_path).values())
     if as_json:
-        text = json.dumps({"corpora": [c.to_dict() for c in corpora]}, ensure_ascii=False)
+        text = safe_json({"corpora": [c.to_dict() for c in corpora]})
         out.print(text, markup=False, highlight=False, soft_wrap=True)
         return
     out.print(corpus_table(corpora))
@@ -56,21 +59,21 @@ def run_fetch(
     get_corpus(name, catalog)  # an unknown name fails before any progress bar is drawn
     dest = Path(directory) if directory else DEFAULT_ROOT / name
     columns = (
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),
         BarColumn(),
         DownloadColumn(),
         TransferSpeedColumn(),
         TimeRemainingColumn(),
     )
     with Progress(*columns, console=err, transient=False) as bar:
-        task = bar.add_task(f"fetching {name}", total=None)
+        task = bar.add_task(safe_text(f"fetching {name}", one_line=True), total=None)
 
         def on_progress(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total, visible=total > 0)
 
         result = fetch(name, dest, base_url=mirror, on_progress=on_progress, catalog=catalog)
     for line in summary_lines(result):
-        out.print(line, markup=False, highlight=False, soft_wrap=True)
+        out.print(safe_text(line, one_line=True), markup=False, highlight=False, soft_wrap=True)
 
 
 def summary_lines(result: FetchResult) -> list[str]:

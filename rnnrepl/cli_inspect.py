@@ -6,10 +6,12 @@ import json
 import math
 
 import click
+from rich.text import Text
 
 from rnnrepl.cli_common import console as _console
 from rnnrepl.cli_common import load, read_prompt_file
 from rnnrepl.errors import InputDataError, UsageError
+from rnnrepl.textsafe import safe_json, safe_text
 
 
 def run_predict(model, text, k, as_json) -> None:
@@ -22,13 +24,12 @@ def run_predict(model, text, k, as_json) -> None:
     items = predictor.top_of(probs, k)
     if as_json:
         click.echo(
-            json.dumps(
+            safe_json(
                 {
                     "text": text,
                     "partial": partial,
                     "top": [{"token": t, "prob": p} for t, p in items],
-                },
-                ensure_ascii=False,
+                }
             )
         )
         return
@@ -47,7 +48,7 @@ def run_score(model, text, file, k, as_json) -> None:
     rows, summary = Predictor(loaded).score(text, k)
     if as_json:
         click.echo(
-            json.dumps(
+            safe_json(
                 {
                     "steps": [
                         {
@@ -59,8 +60,7 @@ def run_score(model, text, file, k, as_json) -> None:
                         for r in rows
                     ],
                     **_metrics(summary.mean_loss, summary.tokens, loaded.tokenizer.level),
-                },
-                ensure_ascii=False,
+                }
             )
         )
         return
@@ -110,13 +110,17 @@ def run_eval(model, files, as_json, encoding) -> None:
         count += s.tokens
     overall = _metrics(total / count, count, loaded.tokenizer.level)
     if as_json:
-        click.echo(json.dumps({"files": results, "total": overall}, ensure_ascii=False))
+        click.echo(safe_json({"files": results, "total": overall}))
         return
     console = _console()
     for r in results:
         console.print(
-            f"{r['file']}: {r['tokens']} tokens, {metrics_line(r['cross_entropy'], loaded.tokenizer.level)}, "
-            f"perplexity {r['perplexity']:.3f}, {r['unknown_tokens']} unknown"
+            Text(
+                safe_text(
+                    f"{r['file']}: {r['tokens']} tokens, {metrics_line(r['cross_entropy'], loaded.tokenizer.level)}, "
+                    f"perplexity {r['perplexity']:.3f}, {r['unknown_tokens']} unknown"
+                )
+            )
         )
     if len(results) > 1:
         console.print(
@@ -140,7 +144,7 @@ def run_info(model, as_json) -> None:
         "training": loaded.training,
     }
     if as_json:
-        click.echo(json.dumps(data, ensure_ascii=False))
+        click.echo(safe_json(data))
         return
     c = loaded.config
     sample = " ".join(visible(t) for t in tok.tokens[1:41])

@@ -13,10 +13,12 @@ from typing import Any
 
 from rich.console import Console
 from rich.live import Live
+from rich.text import Text
 
 from rnnrepl import autosize
 from rnnrepl.config import ModelConfig, TrainConfig
 from rnnrepl.errors import InputDataError, UsageError
+from rnnrepl.textsafe import escape_char, is_unsafe, safe_text
 
 MODEL_KEYS = ("arch", "layers", "hidden", "embed", "window", "dropout", "tie")
 TRAIN_KEYS = ("seq_len", "batch_size", "lr")
@@ -103,8 +105,6 @@ def _warn_if_small(n_tokens: int, level: str, err: Console) -> None:
 
 def _print_reading(report, err: Console, verbose: bool) -> None:
     """One line of what was read and skipped; each bad file skipped; with verbose, every file."""
-    from rnnrepl.render import safe_text
-
     if verbose:
         for path, size in zip(report.files, report.sizes, strict=True):
             where = "<stdin>" if path == "-" else path
@@ -264,7 +264,11 @@ def _stopped_unsaved(trainer, err: Console) -> int:
             held += f", {trainer.state_path} the last resume point"
     else:
         held = "no model had been saved yet"
-    err.print(f"stopped by a second Ctrl-C without saving: {held}", markup=False, soft_wrap=True)
+    err.print(
+        f"stopped by a second Ctrl-C without saving: {safe_text(held, one_line=True)}",
+        markup=False,
+        soft_wrap=True,
+    )
     return 130
 
 
@@ -298,7 +302,13 @@ def _init_embeddings(opts, tok, model, err: Console) -> None:
     found = load_vectors(
         opts["embeddings"], tok.index, model.embed.weight.data, lowercase=tok.lowercase
     )
-    err.print(f"embeddings: {found:,} of {tok.size:,} words initialised from {opts['embeddings']}")
+    err.print(
+        Text(
+            safe_text(
+                f"embeddings: {found:,} of {tok.size:,} words initialised from {opts['embeddings']}"
+            )
+        )
+    )
 
 
 def _announce(err: Console, model, tok, cfg: TrainConfig, summary: dict, device: str) -> None:
@@ -317,7 +327,11 @@ def _announce(err: Console, model, tok, cfg: TrainConfig, summary: dict, device:
         f"{model.num_parameters():,} parameters on {device}; batch {cfg.batch_size} x {cfg.seq_len}, "
         f"{cfg.optimizer} lr {cfg.lr:g}, {cfg.precision}; budget {' / '.join(budget)}"
     )
-    err.print(f"validation: {summary['validation']}", markup=False, soft_wrap=True)
+    err.print(
+        f"validation: {safe_text(summary['validation'], one_line=True)}",
+        markup=False,
+        soft_wrap=True,
+    )
 
 
 def _run_with_display(trainer, level: str, err: Console):
@@ -344,7 +358,7 @@ def _run_with_display(trainer, level: str, err: Console):
             elif ev.kind == "sample":
                 err.print(sample_panel(ev.step, ev.text))
             elif ev.kind == "nan":
-                err.print(f"warning: {ev.text}")
+                err.print(Text(safe_text(f"warning: {ev.text}")))
 
         trainer.on_event = on_event
         return trainer.run()
@@ -372,13 +386,34 @@ def _report(result, level: str, out: Console, err: Console, stop: StopFlag, argv
         return 143 if stop.signal == signal.SIGTERM else 130
     if not math.isfinite(result.best_val):
         return 6
-    out.print(f"saved {result.model_path}")
+    out.print(Text(safe_text(f"saved {result.model_path}")))
     return 0
 
 
 def _command_line(argv: list[str]) -> str:
     args = [a for a in argv[1:]]
-    return "rnnrepl " + " ".join(shlex.quote(a) for a in args) if args else "rnnrepl train"
+    return "rnnrepl " + " ".join(_shell_quote(a) for a in args) if args else "rnnrepl train"
+
+
+def _shell_quote(arg: str) -> str:
+    """shlex.quote, or bash's $'...' when the argument holds characters a terminal would act on
+    (a file name with an escape sequence): safe to print, and still right to paste."""
+    if safe_text(arg, one_line=True) == arg:
+        return shlex.quote(arg)
+    return "$'" + "".join(_shell_char(ch) for ch in arg) + "'"
+
+
+def _shell_char(ch: str) -> str:
+    if 0xDC80 <= ord(ch) <= 0xDCFF:  # an undecodable byte of argv (surrogateescape)
+        return f"\\x{ord(ch) - 0xDC00:02x}"
+    if ch in "\\'":
+        return "\\" + ch
+    if not is_unsafe(ch):
+        return ch
+    code = ord(ch)  # bash reads \x9b as the byte 0x9b; U+009B needs \u009b
+    if code < 0x80:
+        return escape_char(ch)
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 __all__ = ["run_train", "Path"]

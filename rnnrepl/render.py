@@ -1,43 +1,19 @@
 """Pure rich builders: data in, renderable out. Nothing here reads or trains.
 
-Every string that comes from a model or a vocabulary is untrusted: it goes through ``visible``
-and into ``Text`` objects, never into markup, so it cannot drive the terminal or rich.
+Every string that comes from a model, a vocabulary or a file name is untrusted: it goes through
+``textsafe`` (``visible`` / ``safe_text``) and into ``Text`` objects, never into markup, so it
+cannot drive the terminal or rich.
 """
 
 from __future__ import annotations
 
 import math
-import unicodedata
 
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-_NAMED = {" ": "␣", "\n": "⏎", "\t": "⇥", "\r": "␍"}
-
-
-def visible(token: str) -> str:
-    """A token as a label: whitespace as symbols, control/format (bidi) characters escaped."""
-    if token in _NAMED:
-        return _NAMED[token]
-    out = []
-    for ch in token:
-        if ch in _NAMED and len(token) > 1:
-            out.append(_NAMED[ch])
-        elif _is_control(ch):
-            out.append(f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
-        else:
-            out.append(ch)
-    return "".join(out)
-
-
-def safe_text(text: str) -> str:
-    """Generated text for a terminal: spaces, newlines and tabs kept; other controls escaped."""
-    return "".join(ch if ch in " \n\t" or not _is_control(ch) else visible(ch) for ch in text)
-
-
-def _is_control(ch: str) -> bool:
-    return unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp")
+from rnnrepl.textsafe import safe_text, visible
 
 
 def topk_bars(items: list[tuple[str, float]], width: int = 30) -> Table:
@@ -96,7 +72,7 @@ def summary_table(title: str, rows: list[tuple[str, str]]) -> Table:
     table.add_column(style="bold", no_wrap=True)
     table.add_column(overflow="fold")
     for key, value in rows:
-        table.add_row(key, Text(value))
+        table.add_row(Text(safe_text(key, one_line=True)), Text(safe_text(value, one_line=True)))
     return table
 
 

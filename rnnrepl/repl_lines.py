@@ -75,12 +75,13 @@ def _command(line: str, settings: Settings, err: TextIO) -> tuple[Settings, bool
         try:
             settings = apply_setting(settings, key, value.strip())
         except SettingError as exc:
-            err.write(f"rnnrepl: error: {exc}\n")
+            err.write(f"rnnrepl: error: {safe_text(exc, one_line=True)}\n")
     elif name == "show":
         for key, value in describe_settings(settings):
-            err.write(f"{key}: {value}\n")
+            err.write(safe_text(f"{key}: {value}", one_line=True) + "\n")
     else:
-        err.write(f"rnnrepl: note: /{name} is not available here — {USAGE}\n")
+        note = f"rnnrepl: note: /{name} is not available here — {USAGE}"
+        err.write(safe_text(note, one_line=True) + "\n")
     err.flush()
     return settings, False
 
