@@ -18,6 +18,7 @@ from rnnrepl.render import safe_text, visible
 from rnnrepl.repl_state import SETTING_NAMES, ModelInfo, Settings, Turn, View, describe_settings
 
 TOKEN_WIDTH = 16  # longer tokens are cut with an ellipsis
+SIDE_BY_SIDE = 72  # from this width two lists (completions, next word) stand side by side
 HELP = [
     ("/help", "this help"),
     ("/set NAME VALUE", f"change a setting ({', '.join(SETTING_NAMES)})"),
@@ -44,13 +45,45 @@ def panel(view: View | None, settings: Settings, width: int, notice: str = "") -
     """The live panel: what the model predicts after the text up to the cursor."""
     if view is None:
         return Text(notice or "loading model…", style="dim")
-    rows: list[RenderableType] = [_header(view)]
+    rows: list[RenderableType] = []
     if view.error:
         rows.append(Text(safe_text(f"error: {view.error}"), style="red"))
     if notice:
         rows.append(Text(notice, style="red"))
-    rows.extend(bars(view.top[: settings.k], width))
-    return Group(*rows)
+    if view.partial and view.after is not None:
+        body = _two_lists(view, settings.k, width)
+    else:
+        body = [_label(view), *bars(view.top[: settings.k], width)]
+    _unknown_note(body[0], view.unknown)
+    return Group(body[0], *rows, *body[1:])
+
+
+def _two_lists(view: View, k: int, width: int) -> list[Text]:
+    """Completions of a typed whole word and the next word after it: side by side when the
+    panel is wide enough, else one above the other."""
+    word = visible(view.partial)
+    half = width // 2 - 1
+    col = half if width >= SIDE_BY_SIDE else width
+    left = [
+        Text.assemble(("completions of ", "dim"), (f"'{word}'", "bold")),
+        *(bars(view.top[:k], col) or [Text("(no word begins with it)", style="dim")]),
+    ]
+    right = [
+        Text.assemble(("next word after ", "dim"), (f"'{word}'", "bold")),
+        *([Text(" (read as <unk>)", style="dim")] if not view.top else []),
+        *bars(view.after[:k], col),
+    ]
+    if width < SIDE_BY_SIDE:
+        return [*left, *right]
+    lines = []
+    for i in range(max(len(left), len(right))):
+        line = left[i].copy() if i < len(left) else Text()
+        line.truncate(half, overflow="ellipsis", pad=True)
+        line.append("  ")
+        if i < len(right):
+            line.append_text(right[i])
+        lines.append(line)
+    return lines
 
 
 def bars(items, width: int) -> list[Text]:
@@ -74,15 +107,16 @@ def bars(items, width: int) -> list[Text]:
     return lines
 
 
-def _header(view: View) -> Text:
+def _label(view: View) -> Text:
     if view.partial:
-        head = Text.assemble(("completions of ", "dim"), (visible(view.partial), "bold"))
-    else:
-        head = Text("next token", style="dim")
-    if view.unknown:
-        noun = "token" if view.unknown == 1 else "tokens"
-        head.append(f"   {view.unknown} unknown {noun} in the context (read as <unk>)", "yellow")
-    return head
+        return Text.assemble(("completions of ", "dim"), (f"'{visible(view.partial)}'", "bold"))
+    return Text("next token", style="dim")
+
+
+def _unknown_note(head: Text, unknown: int) -> None:
+    if unknown:
+        noun = "token" if unknown == 1 else "tokens"
+        head.append(f"   {unknown} unknown {noun} in the context (read as <unk>)", "yellow")
 
 
 def status(info: ModelInfo | None, settings: Settings, view: View | None, busy: str = "") -> Text:

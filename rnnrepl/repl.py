@@ -12,6 +12,7 @@ stdin or stdout not a terminal: ``repl_lines`` instead, which never imports prom
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import sys
 import threading
@@ -199,6 +200,9 @@ class ReplApp:
             self.worker.request_view(*request, self._on_view)
 
     def _on_view(self, view: View) -> None:
+        generated = self.doc.generated_unknown  # the notice counts the user's unknown input only
+        if generated and view.unknown:
+            view = dataclasses.replace(view, unknown=max(0, view.unknown - generated))
         self.view = view
         self.invalidate()
 
@@ -217,7 +221,11 @@ class ReplApp:
         return view.ghost
 
     def accept_ghost(self, tokens: int | None = None) -> None:
+        """Insert the ghost text, or its first `tokens` pieces. The space that follows a
+        completed word comes with the piece that completes it (as on a phone keyboard)."""
         pieces = self.ghost()
+        if tokens is not None and pieces[tokens:] == (" ",):
+            tokens = None
         if pieces:
             self.buffer.insert_text("".join(pieces[:tokens]))
 
@@ -267,10 +275,10 @@ class ReplApp:
         )
         self.invalidate()
 
-    def _on_pieces(self, sid: int, pieces: list[str]) -> None:
+    def _on_pieces(self, sid: int, pieces: list[tuple[str, bool]]) -> None:
         if sid == self._stream_id and self.streaming is not None:
-            for piece in pieces:
-                self.doc.add(piece)
+            for piece, unknown in pieces:
+                self.doc.add(piece, unknown)
             self.invalidate()
 
     def _on_stream_done(self, sid: int, reason: str) -> None:
