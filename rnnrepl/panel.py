@@ -50,11 +50,15 @@ def panel(view: View | None, settings: Settings, width: int, notice: str = "") -
         rows.append(Text(safe_text(f"error: {view.error}"), style="red"))
     if notice:
         rows.append(Text(notice, style="red"))
+    note = _unknown_note(view.unknown)
     if view.partial and view.after is not None:
         body = _two_lists(view, settings.k, width)
+        if note:  # on a line of its own: the first one holds two labels
+            rows.insert(0, Text(note, style="yellow"))
     else:
         body = [_label(view), *bars(view.top[: settings.k], width)]
-    _unknown_note(body[0], view.unknown)
+        if note:
+            body[0].append(f"   {note}", "yellow")
     return Group(body[0], *rows, *body[1:])
 
 
@@ -113,10 +117,11 @@ def _label(view: View) -> Text:
     return Text("next token", style="dim")
 
 
-def _unknown_note(head: Text, unknown: int) -> None:
-    if unknown:
-        noun = "token" if unknown == 1 else "tokens"
-        head.append(f"   {unknown} unknown {noun} in the context (read as <unk>)", "yellow")
+def _unknown_note(unknown: int) -> str:
+    if not unknown:
+        return ""
+    noun = "token" if unknown == 1 else "tokens"
+    return f"{unknown} unknown {noun} in the context (read as <unk>)"
 
 
 def status(info: ModelInfo | None, settings: Settings, view: View | None, busy: str = "") -> Text:

@@ -131,6 +131,7 @@ class ReplApp:
         self.streaming: Turn | None = None
         self._stream_id = 0
         self._requested: tuple[str, int] | None = None
+        self._auto_space: str | None = None  # the input right after accepting a word + space
         self._loop: asyncio.AbstractEventLoop | None = None
         self._early: list[Callable[[], None]] = []
         self._post_lock = threading.Lock()
@@ -227,7 +228,22 @@ class ReplApp:
         if tokens is not None and pieces[tokens:] == (" ",):
             tokens = None
         if pieces:
-            self.buffer.insert_text("".join(pieces[:tokens]))
+            text = "".join(pieces[:tokens])
+            self.buffer.insert_text(text)
+            self._auto_space = self.buffer.text if text.endswith(" ") else None
+
+    def auto_space(self) -> bool:
+        """Is the cursor right after a space that accepting a word inserted (nothing since)?"""
+        return (
+            self._auto_space is not None
+            and self.buffer.text == self._auto_space
+            and self.buffer.document.is_cursor_at_the_end
+        )
+
+    def punctuate(self, mark: str) -> None:
+        """A closing mark typed after an inserted space takes the space's place ("cat .")."""
+        self.buffer.delete_before_cursor(1)
+        self.buffer.insert_text(mark)
 
     # ---- the model ---------------------------------------------------------------------------
     def _on_loaded(self, info: ModelInfo | None, error: BaseException | None) -> None:

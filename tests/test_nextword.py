@@ -94,6 +94,10 @@ def test_tab_and_alt_f_accept_a_word_with_its_space_and_the_panel_moves_on():
         assert view.ghost == (" cat", " ")  # the typed word is the likeliest: the next one
         repl.type(TAB)
         wait_for(lambda: repl.repl.buffer.text == "the cat ", what="the next word")
+        repl.type(".")  # a full stop takes the place of the inserted space
+        wait_for(lambda: repl.repl.buffer.text == "the cat.", what="the full stop")
+        repl.type(" ,")  # a typed space stays
+        wait_for(lambda: repl.repl.buffer.text == "the cat. ,", what="a typed space")
 
 
 def test_set_unk_lets_the_model_write_unk_and_the_notice_counts_only_the_users():
@@ -109,7 +113,8 @@ def test_set_unk_lets_the_model_write_unk_and_the_notice_counts_only_the_users()
         repl.idle()
         assert repl.repl.doc.text == "dog cat cat cat <unk> <unk> <unk>"
         view = repl.view_for(repl.repl.doc.text, ghost=False)
-        assert view.unknown == 1 and "1 unknown token in the context" in repl.panel()
+        assert view.unknown == 1
+        wait_for(lambda: "1 unknown token in the context" in repl.panel(), what="the notice")
         repl.type("/set unk maybe\r")
         wait_for(lambda: "unk must be on or off" in repl.output())
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from rnnrepl.config import SampleConfig
 from rnnrepl.panel import panel, status, to_ansi, to_plain, turn_text
 from rnnrepl.repl_state import ModelInfo, Settings, Turn, View
@@ -29,6 +31,8 @@ def test_a_typed_whole_word_shows_its_completions_and_the_next_word_side_by_side
     heads = [line.split()[0] for line in narrow]
     assert heads == ["completions", "the", "then", "next", "cat"]
     assert narrow[3] == "next word after 'the'"
+    unknown = to_plain(panel(replace(view, unknown=2), Settings(), 80), 80).splitlines()
+    assert unknown[1] == "2 unknown tokens in the context (read as <unk>)"  # its own line
 
 
 def test_a_word_that_begins_no_word_shows_the_next_word_after_it_read_as_unk():
