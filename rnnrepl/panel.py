@@ -33,7 +33,7 @@ HELP = [
 KEYS = [
     ("Enter", "the model continues the document (on an empty line: continues again)"),
     ("Esc Enter / Alt-Enter", "new line inside your input"),
-    ("Tab / →", "accept the ghost text (the rest of the word)"),
+    ("Tab / →", "accept the ghost text (the rest of the word, and its space)"),
     ("Alt-F", "accept one token of the ghost text"),
     ("Ctrl-C", "stop generating; on the prompt: clear the line"),
     ("↑ ↓ / Ctrl-R", "history / search it"),
