@@ -199,7 +199,8 @@ class Predictor:
     def distribution(
         self, text: str, interrupt: Callable[[], bool] | None = None
     ) -> tuple[Tensor, str]:
-        """(the first list ``predict`` gives — completions, else the next token —, partial)."""
+        """``predict`` in its older shape: (the completions of the partial word, else the next
+        token; the partial word)."""
         pred = self.predict(text, interrupt)
         return pred.first, pred.partial
 
