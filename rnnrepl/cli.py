@@ -167,6 +167,10 @@ def train(**opts) -> None:
 
 
 # ---- inspection and inference ----------------------------------------------------------------
+ALLOW_UNK_HELP = (
+    "Let the model sample its unknown token (<unk>; U+FFFD at char level), which it never "
+    "does by default"
+)
 _int8_option = click.option(
     "--int8/--exact",
     default=True,
@@ -187,6 +191,7 @@ _int8_option = click.option(
 @click.option("--greedy", is_flag=True, help="Always take the most likely token.")
 @click.option("--seed", type=int)
 @click.option("--stop", help="Stop once the generated text contains this string.")
+@click.option("--allow-unk", is_flag=True, help=ALLOW_UNK_HELP)
 @click.option(
     "--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="cpu", show_default=True
 )
@@ -202,6 +207,7 @@ def generate(
     greedy,
     seed,
     stop,
+    allow_unk,
     device,
     int8,
 ) -> None:
@@ -220,6 +226,7 @@ def generate(
         max_tokens=max_tokens,
         seed=seed,
         stop=stop,
+        allow_unk=allow_unk,
     )
     predictor = Predictor(load(model, device), int8=int8)
     out = sys.stdout
@@ -287,11 +294,14 @@ def info(model, as_json) -> None:
 @click.option("-n", "--max-tokens", type=click.IntRange(0), default=200, show_default=True)
 @click.option("--seed", type=int)
 @click.option("--stop", help="Stop generating once the text contains this string.")
+@click.option("--allow-unk", is_flag=True, help=ALLOW_UNK_HELP + " (/set unk on|off)")
 @click.option(
     "--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="cpu", show_default=True
 )
 @_int8_option
-def chat(model, k, temperature, top_k, top_p, max_tokens, seed, stop, device, int8) -> None:
+def chat(
+    model, k, temperature, top_k, top_p, max_tokens, seed, stop, allow_unk, device, int8
+) -> None:
     """Interactive REPL: live next-token probabilities as you type.
 
     On a pipe (stdin or stdout not a terminal) each input line is a prompt and only its
@@ -307,6 +317,7 @@ def chat(model, k, temperature, top_k, top_p, max_tokens, seed, stop, device, in
         max_tokens=max_tokens,
         seed=seed,
         stop=stop,
+        allow_unk=allow_unk,
     )
     run_repl(model, sample=sample, k=k, device=device, int8=int8)
 

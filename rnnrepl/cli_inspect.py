@@ -15,25 +15,54 @@ from rnnrepl.textsafe import safe_json, safe_text
 
 
 def run_predict(model, text, k, as_json) -> None:
-    """Top-k next tokens after TEXT, with probabilities."""
+    """Top-k next tokens after TEXT, with probabilities (see ``Predictor.predict``)."""
     from rnnrepl.predict import Predictor
-    from rnnrepl.render import topk_bars
 
     predictor = Predictor(load(model))
-    probs, partial = predictor.distribution(text)
-    items = predictor.top_of(probs, k)
+    pred = predictor.predict(text)
+    completions, following = (
+        None if probs is None else predictor.top_of(probs, k)
+        for probs in (pred.completions, pred.next)
+    )
     if as_json:
-        click.echo(
-            safe_json(
-                {
-                    "text": text,
-                    "partial": partial,
-                    "top": [{"token": t, "prob": p} for t, p in items],
-                }
-            )
-        )
+        click.echo(safe_json(_predict_json(text, pred, completions, following)))
         return
-    _console().print(topk_bars(items))
+    _print_predict(pred, completions, following)
+
+
+def _predict_json(text: str, pred, completions, following) -> dict:
+    """`top` (kept from before: the first list) plus both lists under their own names."""
+    pairs = lambda items: [{"token": t, "prob": p} for t, p in items or []]  # noqa: E731
+    return {
+        "text": text,
+        "partial": pred.partial,
+        "top": pairs(completions if completions is not None else following),
+        "completions": pairs(completions),
+        "next": None if following is None else pairs(following),
+        "next_after": pred.partial if pred.partial else None,
+        "unk_prob": pred.unk,
+    }
+
+
+def _print_predict(pred, completions, following) -> None:
+    """Each list under a line that says what it is."""
+    from rich.text import Text
+
+    from rnnrepl.render import topk_bars, visible
+
+    console = _console()
+    word = f"'{visible(pred.partial)}'"
+    if pred.partial:
+        head = f"completions of {word}" if completions else f"no word begins with {word}"
+        console.print(Text(head))
+        if completions:
+            console.print(topk_bars(completions))
+    if following is not None:
+        head = f"next word after {word}" if pred.partial else "next token"
+        console.print(Text(head + ("" if completions or not pred.partial else " (read as <unk>)")))
+        console.print(topk_bars(following))
+        if pred.unk >= 0.0005:
+            console.print(Text(f"(<unk> {100 * pred.unk:.1f}% left out; the rest renormalised)"))
 
 
 def run_score(model, text, file, k, as_json) -> None:

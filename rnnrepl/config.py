@@ -131,6 +131,7 @@ class SampleConfig:
     max_tokens: int = 200
     seed: int | None = None
     stop: str | None = None
+    allow_unk: bool = False  # may the unknown token (<unk>, or U+FFFD at char level) be sampled
 
     def __post_init__(self) -> None:
         if self.temperature < 0:

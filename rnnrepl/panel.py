@@ -18,6 +18,7 @@ from rnnrepl.render import safe_text, visible
 from rnnrepl.repl_state import SETTING_NAMES, ModelInfo, Settings, Turn, View, describe_settings
 
 TOKEN_WIDTH = 16  # longer tokens are cut with an ellipsis
+SIDE_BY_SIDE = 72  # from this width two lists (completions, next word) stand side by side
 HELP = [
     ("/help", "this help"),
     ("/set NAME VALUE", f"change a setting ({', '.join(SETTING_NAMES)})"),
@@ -32,7 +33,7 @@ HELP = [
 KEYS = [
     ("Enter", "the model continues the document (on an empty line: continues again)"),
     ("Esc Enter / Alt-Enter", "new line inside your input"),
-    ("Tab / →", "accept the ghost text (the rest of the word)"),
+    ("Tab / →", "accept the ghost text (the rest of the word, and its space)"),
     ("Alt-F", "accept one token of the ghost text"),
     ("Ctrl-C", "stop generating; on the prompt: clear the line"),
     ("↑ ↓ / Ctrl-R", "history / search it"),
@@ -44,13 +45,49 @@ def panel(view: View | None, settings: Settings, width: int, notice: str = "") -
     """The live panel: what the model predicts after the text up to the cursor."""
     if view is None:
         return Text(notice or "loading model…", style="dim")
-    rows: list[RenderableType] = [_header(view)]
+    rows: list[RenderableType] = []
     if view.error:
         rows.append(Text(safe_text(f"error: {view.error}"), style="red"))
     if notice:
         rows.append(Text(notice, style="red"))
-    rows.extend(bars(view.top[: settings.k], width))
-    return Group(*rows)
+    note = _unknown_note(view.unknown)
+    if view.partial and view.after is not None:
+        body = _two_lists(view, settings.k, width)
+        if note:  # on a line of its own: the first one holds two labels
+            rows.insert(0, Text(note, style="yellow"))
+    else:
+        body = [_label(view), *bars(view.top[: settings.k], width)]
+        if note:
+            body[0].append(f"   {note}", "yellow")
+    return Group(body[0], *rows, *body[1:])
+
+
+def _two_lists(view: View, k: int, width: int) -> list[Text]:
+    """Completions of a typed whole word and the next word after it: side by side when the
+    panel is wide enough, else one above the other."""
+    word = visible(view.partial)
+    half = width // 2 - 1
+    col = half if width >= SIDE_BY_SIDE else width
+    left = [
+        Text.assemble(("completions of ", "dim"), (f"'{word}'", "bold")),
+        *(bars(view.top[:k], col) or [Text("(no word begins with it)", style="dim")]),
+    ]
+    right = [
+        Text.assemble(("next word after ", "dim"), (f"'{word}'", "bold")),
+        *([Text(" (read as <unk>)", style="dim")] if not view.top else []),
+        *bars(view.after[:k], col),
+    ]
+    if width < SIDE_BY_SIDE:
+        return [*left, *right]
+    lines = []
+    for i in range(max(len(left), len(right))):
+        line = left[i].copy() if i < len(left) else Text()
+        line.truncate(half, overflow="ellipsis", pad=True)
+        line.append("  ")
+        if i < len(right):
+            line.append_text(right[i])
+        lines.append(line)
+    return lines
 
 
 def bars(items, width: int) -> list[Text]:
@@ -74,15 +111,17 @@ def bars(items, width: int) -> list[Text]:
     return lines
 
 
-def _header(view: View) -> Text:
+def _label(view: View) -> Text:
     if view.partial:
-        head = Text.assemble(("completions of ", "dim"), (visible(view.partial), "bold"))
-    else:
-        head = Text("next token", style="dim")
-    if view.unknown:
-        noun = "token" if view.unknown == 1 else "tokens"
-        head.append(f"   {view.unknown} unknown {noun} in the context (read as <unk>)", "yellow")
-    return head
+        return Text.assemble(("completions of ", "dim"), (f"'{visible(view.partial)}'", "bold"))
+    return Text("next token", style="dim")
+
+
+def _unknown_note(unknown: int) -> str:
+    if not unknown:
+        return ""
+    noun = "token" if unknown == 1 else "tokens"
+    return f"{unknown} unknown {noun} in the context (read as <unk>)"
 
 
 def status(info: ModelInfo | None, settings: Settings, view: View | None, busy: str = "") -> Text:

@@ -18,7 +18,7 @@ from rnnrepl.config import SampleConfig
 from rnnrepl.fastpath import fast_step
 from rnnrepl.models import State
 from rnnrepl.prefix_cache import IncrementalEncoder, StateCache, Superseded
-from rnnrepl.sampling import pick
+from rnnrepl.sampling import mask_unk, pick
 from rnnrepl.vocab import join_words, word_pieces
 
 CHUNK = 256  # tokens per batched forward call when feeding long text
@@ -32,6 +32,30 @@ class Step:
     token_id: int
     text: str
     prob: float
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What may follow a text (see ``Predictor.predict``); distributions over the vocabulary."""
+
+    partial: str  # the half-typed last word ('' at a word boundary, and always at char level)
+    completions: Tensor | None  # words that begin with `partial`, renormalised; None: none do
+    next: Tensor | None  # the next token after the text (after `partial` read as a whole word)
+    unk: float = 0.0  # p(<unk>) left out of `next` before it was renormalised
+
+    @property
+    def first(self) -> Tensor:
+        """The list shown first: the completions, else the next token."""
+        return self.completions if self.completions is not None else self.next
+
+
+def without_unk(probs: Tensor) -> tuple[Tensor, float]:
+    """(probs with <unk> (id 0) removed and the rest renormalised, the p(<unk>) removed)."""
+    unk = float(probs[0])
+    rest = probs.clone()
+    rest[0] = 0.0
+    total = rest.sum()
+    return (rest / total if total > 0 else rest), unk
 
 
 @dataclass(frozen=True)
@@ -138,15 +162,15 @@ class Predictor:
         return self._enc.unknown
 
     # ---- distributions --------------------------------------------------------------------
-    def distribution(
-        self, text: str, interrupt: Callable[[], bool] | None = None
-    ) -> tuple[Tensor, str]:
-        """(probabilities over the vocabulary for what follows `text`, the partial word).
+    def predict(self, text: str, interrupt: Callable[[], bool] | None = None) -> Prediction:
+        """What may follow `text`: completions of the half-typed word and/or the next token.
 
         At word level a half-typed word restricts the distribution to the words it begins,
-        renormalised — next-word completion. `interrupt` is polled between batched calls while
-        a long text is fed; when it returns True, ``Superseded`` is raised (the cache keeps the
-        work done so far).
+        renormalised. When that word is itself a whole word (or no word begins with it), the
+        next token after it is computed too, as if a space followed. <unk> is never offered:
+        it is left out of every list and the rest renormalised. `interrupt` is polled between
+        batched calls while a long text is fed; when it returns True, ``Superseded`` is raised
+        (the cache keeps the work done so far).
         """
         ids, partial, stable = self._enc.split(text)
         known = stable if self._synced else 0
@@ -154,12 +178,31 @@ class Predictor:
         logits = self._cache.logits(ids, known=known, interrupt=interrupt)
         self._synced = True
         probs = torch.softmax(logits.float(), dim=-1)
-        if partial:
-            idx = self.prefix_ids(partial)
-            if len(idx):
-                kept = probs[idx]
-                probs = torch.zeros_like(probs).index_copy_(0, idx, kept / kept.sum())
-        return probs, partial
+        if not partial:
+            return Prediction("", None, *without_unk(probs))
+        completions = self._completions(probs, partial)
+        word = self.tok.encode(partial)
+        if completions is not None and 0 in word:  # it only begins longer words
+            return Prediction(partial, completions, None, 0.0)
+        after, _ = self._step(word, self._cache.state(len(ids)))
+        return Prediction(partial, completions, *without_unk(torch.softmax(after.float(), -1)))
+
+    def _completions(self, probs: Tensor, partial: str) -> Tensor | None:
+        """`probs` restricted to the words that begin with `partial`, renormalised (or None)."""
+        idx = self.prefix_ids(partial)
+        kept = probs[idx]
+        total = kept.sum()
+        if not len(idx) or not total > 0:
+            return None
+        return torch.zeros_like(probs).index_copy_(0, idx, kept / total)
+
+    def distribution(
+        self, text: str, interrupt: Callable[[], bool] | None = None
+    ) -> tuple[Tensor, str]:
+        """``predict`` in its older shape: (the completions of the partial word, else the next
+        token; the partial word)."""
+        pred = self.predict(text, interrupt)
+        return pred.first, pred.partial
 
     def prefix_ids(self, partial: str) -> Tensor:
         """Ids of the tokens (never <unk>) that start with `partial`, by binary search."""
@@ -196,20 +239,25 @@ class Predictor:
         """Greedy continuation of `text` to the end of the current word, as token pieces.
 
         Mid-word: the rest of that word. At a word boundary: the separator and the next word.
-        Never crosses a line break. Runs after ``distribution(text)`` without moving the cache.
+        A completed word is followed by a " " piece, as on a phone keyboard: always at word
+        level (except after an opening bracket); at char level when the model's most likely
+        next character is a space. Never crosses a line break, never offers <unk>. Runs after
+        ``predict(text)`` without moving the cache.
         """
-        probs, partial = self.distribution(text, interrupt)
+        pred = self.predict(text, interrupt)
         if self.tok.level == "word":
-            return self._complete_word(text, probs, partial)
+            return self._complete_word(text, pred)
         ids = self._enc.ids
         state, logits = self._cache.state(len(ids)), self._cache.last[1]
         pieces: list[str] = []
         in_word = False
         for _ in range(max_tokens):
-            nxt = int(logits.argmax())
+            nxt = int(mask_unk(logits).argmax())
             ch = self.tok.token_text(nxt)
             word = ch.isalnum() or ch in "_'’-"
             if nxt == 0 or ch == "\n" or (in_word and not word):
+                if in_word and ch == " ":
+                    pieces.append(" ")
                 break
             in_word = in_word or word
             pieces.append(ch)
@@ -218,25 +266,23 @@ class Predictor:
             logits, state = self._step([nxt], state)
         return pieces if in_word else []
 
-    def _complete_word(self, text: str, probs: Tensor, partial: str) -> list[str]:
+    def _complete_word(self, text: str, pred: Prediction) -> list[str]:
         """Word level: the rest of the half-typed word, or the next word after a whole one."""
-        best = int(probs.argmax())
-        word = self.tok.token_text(best)
-        typed = partial.lower() if self.tok.lowercase else partial
-        if best == 0 or word == "\n":
+        if pred.partial and pred.completions is None:
+            return []  # no word begins with it: nothing to complete
+        if pred.completions is not None:
+            best = int(pred.completions.argmax())
+            word = self.tok.token_text(best)
+            typed = pred.partial.lower() if self.tok.lowercase else pred.partial
+            if word != typed:
+                return [word[len(typed) :], " "]
+        if pred.next is None or not pred.next.any():
             return []
-        if not partial:
-            return [self.piece(best, text)]
-        if not word.startswith(typed):
+        best = int(pred.next.argmax())
+        piece = self.tok.token_text(best)
+        if piece == "\n":
             return []
-        if word != typed:
-            return [word[len(typed) :]]
-        ids = self._enc.ids
-        logits, _ = self._step([best], self._cache.state(len(ids)))
-        nxt = int(logits.argmax())
-        if nxt == 0 or self.tok.token_text(nxt) == "\n":
-            return []
-        return [self.piece(nxt, text)]
+        return [self.piece(best, text), *([] if piece in ("(", "[", "{") else [" "])]
 
     # ---- generation -----------------------------------------------------------------------
     def stream(self, text: str, cfg: SampleConfig) -> Iterator[Step]:
@@ -257,7 +303,7 @@ class Predictor:
         before, produced = text[-200:], ""
         for _ in range(cfg.max_tokens):
             probs = torch.softmax(logits.float(), dim=-1)
-            nxt = int(pick(logits.cpu(), cfg, gen))
+            nxt = int(pick(logits.cpu() if cfg.allow_unk else mask_unk(logits.cpu()), cfg, gen))
             piece = self.piece(nxt, before)
             before = (before + piece)[-200:]
             produced += piece

@@ -12,6 +12,7 @@ stdin or stdout not a terminal: ``repl_lines`` instead, which never imports prom
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import sys
 import threading
@@ -130,6 +131,7 @@ class ReplApp:
         self.streaming: Turn | None = None
         self._stream_id = 0
         self._requested: tuple[str, int] | None = None
+        self._auto_space: str | None = None  # the input right after accepting a word + space
         self._loop: asyncio.AbstractEventLoop | None = None
         self._early: list[Callable[[], None]] = []
         self._post_lock = threading.Lock()
@@ -199,6 +201,9 @@ class ReplApp:
             self.worker.request_view(*request, self._on_view)
 
     def _on_view(self, view: View) -> None:
+        generated = self.doc.generated_unknown  # the notice counts the user's unknown input only
+        if generated and view.unknown:
+            view = dataclasses.replace(view, unknown=max(0, view.unknown - generated))
         self.view = view
         self.invalidate()
 
@@ -217,9 +222,28 @@ class ReplApp:
         return view.ghost
 
     def accept_ghost(self, tokens: int | None = None) -> None:
+        """Insert the ghost text, or its first `tokens` pieces. The space that follows a
+        completed word comes with the piece that completes it (as on a phone keyboard)."""
         pieces = self.ghost()
+        if tokens is not None and pieces[tokens:] == (" ",):
+            tokens = None
         if pieces:
-            self.buffer.insert_text("".join(pieces[:tokens]))
+            text = "".join(pieces[:tokens])
+            self.buffer.insert_text(text)
+            self._auto_space = self.buffer.text if text.endswith(" ") else None
+
+    def auto_space(self) -> bool:
+        """Is the cursor right after a space that accepting a word inserted (nothing since)?"""
+        return (
+            self._auto_space is not None
+            and self.buffer.text == self._auto_space
+            and self.buffer.document.is_cursor_at_the_end
+        )
+
+    def punctuate(self, mark: str) -> None:
+        """A closing mark typed after an inserted space takes the space's place ("cat .")."""
+        self.buffer.delete_before_cursor(1)
+        self.buffer.insert_text(mark)
 
     # ---- the model ---------------------------------------------------------------------------
     def _on_loaded(self, info: ModelInfo | None, error: BaseException | None) -> None:
@@ -267,10 +291,10 @@ class ReplApp:
         )
         self.invalidate()
 
-    def _on_pieces(self, sid: int, pieces: list[str]) -> None:
+    def _on_pieces(self, sid: int, pieces: list[tuple[str, bool]]) -> None:
         if sid == self._stream_id and self.streaming is not None:
-            for piece in pieces:
-                self.doc.add(piece)
+            for piece, unknown in pieces:
+                self.doc.add(piece, unknown)
             self.invalidate()
 
     def _on_stream_done(self, sid: int, reason: str) -> None:

@@ -22,6 +22,7 @@ def build_key_bindings(repl: ReplApp) -> KeyBindings:
     command = Condition(lambda: repl.command_mode) & ~is_searching
     empty = Condition(lambda: not repl.buffer.text)
     typing = ~streaming & ~is_searching  # Ctrl-R search has its own Enter, Ctrl-C, Tab
+    spaced = Condition(lambda: repl.auto_space()) & typing
 
     @kb.add("enter", filter=typing)
     def _submit(event: KeyPressEvent) -> None:
@@ -57,6 +58,17 @@ def build_key_bindings(repl: ReplApp) -> KeyBindings:
     def _accept_token(event: KeyPressEvent) -> None:
         """Alt-F: accept one token of the ghost text."""
         repl.accept_ghost(1)
+
+    @kb.add(".", filter=spaced)
+    @kb.add(",", filter=spaced)
+    @kb.add(";", filter=spaced)
+    @kb.add(":", filter=spaced)
+    @kb.add("!", filter=spaced)
+    @kb.add("?", filter=spaced)
+    @kb.add(")", filter=spaced)
+    def _punctuate(event: KeyPressEvent) -> None:
+        """A closing mark right after an accepted word's space replaces that space."""
+        repl.punctuate(event.data)
 
     @kb.add("tab", filter=command)
     def _complete(event: KeyPressEvent) -> None:

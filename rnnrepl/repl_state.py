@@ -16,8 +16,10 @@ from typing import Any
 from rnnrepl.config import SampleConfig
 
 K_MAX = 50  # rows the panel can show
-SETTING_NAMES = ("temperature", "top_k", "top_p", "k", "max_tokens", "seed", "stop")
+SETTING_NAMES = ("temperature", "top_k", "top_p", "k", "max_tokens", "seed", "stop", "unk")
 _OFF = ("none", "off", "-")
+_SWITCH = {"on": True, "yes": True, "true": True, "1": True}
+_SWITCH.update(dict.fromkeys(("off", "no", "false", "0"), False))
 
 
 class SettingError(ValueError):
@@ -42,6 +44,11 @@ def apply_setting(settings: Settings, name: str, value: str) -> Settings:
         if not 1 <= k <= K_MAX:
             raise SettingError(f"k must be between 1 and {K_MAX}, not {k}")
         return dataclasses.replace(settings, k=k)
+    if name == "unk":
+        if value.lower() not in _SWITCH:
+            raise SettingError(f"unk must be on or off, not {value!r}")
+        allow = _SWITCH[value.lower()]
+        return dataclasses.replace(settings, sample=settings.sample.replace(allow_unk=allow))
     parsed: Any
     if name == "seed":
         parsed = None if value.lower() in _OFF else _parse(int, name, value)
@@ -92,6 +99,7 @@ def describe_settings(settings: Settings) -> list[tuple[str, str]]:
         ("max_tokens", f"{s.max_tokens}"),
         ("seed", "none" if s.seed is None else str(s.seed)),
         ("stop", "none" if s.stop is None else repr(s.stop)),
+        ("unk", "on (the model may write <unk>)" if s.allow_unk else "off (never generated)"),
     ]
 
 
@@ -144,20 +152,29 @@ class View:
     """What the panel shows for one text, computed off the UI thread."""
 
     text: str  # the text the prediction is for (document + input up to the cursor)
-    top: tuple[tuple[str, float], ...]
+    top: tuple[tuple[str, float], ...]  # completions of `partial`, else the next token
     partial: str  # word level: the half-typed word the distribution is restricted to
     tokens: int  # complete tokens in the context
     unknown: int  # how many of them are <unk>
     ghost: tuple[str, ...] | None = None  # greedy rest of the word, as tokens; None: pending
     error: str = ""  # the model failed on this text
+    after: tuple[tuple[str, float], ...] | None = None  # next word after `partial` as a whole
 
 
 def compute_view(predictor, text: str, k: int, interrupt: Callable[[], bool]) -> View:
-    """Top-k next tokens after `text` (word level: completions of the partial word)."""
-    probs, partial = predictor.distribution(text, interrupt)
+    """Top-k next tokens after `text` (word level: completions of the partial word and, when
+    it is a whole word, the next word after it)."""
+    pred = predictor.predict(text, interrupt)
     ids, _ = predictor.split(text)
-    top = tuple(predictor.top_of(probs, k))
-    return View(text, top, partial, len(ids), predictor.unknown_count)
+    completions, following = (
+        None if probs is None else tuple(predictor.top_of(probs, k))
+        for probs in (pred.completions, pred.next)
+    )
+    if not pred.partial:
+        return View(text, following or (), "", len(ids), predictor.unknown_count)
+    return View(
+        text, completions or (), pred.partial, len(ids), predictor.unknown_count, after=following
+    )
 
 
 def with_ghost(predictor, view: View, interrupt: Callable[[], bool]) -> View:
@@ -174,6 +191,7 @@ class Turn:
     user: str
     model: str = ""
     ended: str = ""  # why the stream ended: "", "stopped", or an error
+    unknown: int = 0  # <unk> tokens the model wrote (not the user's unknown input)
 
 
 class Document:
@@ -189,10 +207,16 @@ class Document:
         self.text += user
         return turn
 
-    def add(self, piece: str) -> None:
-        """Append generated text to the current turn."""
+    def add(self, piece: str, unknown: bool = False) -> None:
+        """Append generated text (the unknown token if `unknown`) to the current turn."""
         self.turns[-1].model += piece
+        self.turns[-1].unknown += unknown
         self.text += piece
+
+    @property
+    def generated_unknown(self) -> int:
+        """<unk> tokens written by the model: the panel's notice counts only the user's."""
+        return sum(turn.unknown for turn in self.turns)
 
     def undo(self) -> Turn | None:
         """Drop the last turn; the document is exactly what it was before it."""

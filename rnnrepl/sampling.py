@@ -40,6 +40,17 @@ def filtered_probs(logits: Tensor, cfg: SampleConfig) -> Tensor:
     return probs / probs.sum(-1, keepdim=True)
 
 
+def mask_unk(logits: Tensor) -> Tensor:
+    """A copy of (..., vocab) logits where <unk> (id 0 in every vocabulary) can never be picked.
+
+    A vocabulary of <unk> alone is left as it is: something must be picked."""
+    if logits.shape[-1] < 2:
+        return logits
+    out = logits.clone()
+    out[..., 0] = float("-inf")
+    return out
+
+
 def pick(logits: Tensor, cfg: SampleConfig, generator: torch.Generator | None = None) -> Tensor:
     """Sample one token id per row of (..., vocab) logits."""
     probs = filtered_probs(logits, cfg)

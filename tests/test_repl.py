@@ -271,11 +271,11 @@ def test_word_level_panel_completes_the_partial_word():
         view = repl.view_for("the ca")
         assert view.partial == "ca" and [t for t, _ in view.top] == ["cat", "car"]
         panel = repl.panel()
-        assert panel.splitlines()[0].startswith("completions of ca")
+        assert panel.splitlines()[0].startswith("completions of 'ca'")
         assert "73.1%" in panel and "26.9%" in panel  # renormalised over cat, car
-        assert view.ghost == ("t",)
+        assert view.ghost == ("t", " ")
         repl.type(TAB)
-        wait_for(lambda: repl.repl.buffer.text == "the cat")
+        wait_for(lambda: repl.repl.buffer.text == "the cat ")
 
 
 def test_unknown_characters_are_read_as_unk_with_a_notice(repl):

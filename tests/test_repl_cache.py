@@ -166,14 +166,14 @@ def test_word_level_partial_word_filters_and_renormalises():
     top = dict(p.top_of(probs, 5))
     assert set(top) == {"cat", "car"}
     assert top["cat"] == pytest.approx(1 / (1 + torch.e**-1), rel=1e-5)
-    probs, partial = p.distribution("the zz")  # no word starts with it: unfiltered
+    probs, partial = p.distribution("the zz")  # no word starts with it: what follows it
     assert partial == "zz" and p.top_of(probs, 1)[0][0] == "dog"
 
 
 def test_word_level_partial_matches_case_insensitively_when_lowercased():
     loaded = word_model(["cat", "car"], {"cat": 1.0}, lowercase=True)
     p = Predictor(loaded)
-    assert p.complete("The Ca") == ["t"]
+    assert p.complete("The Ca") == ["t", " "]
 
 
 def test_ghost_text_is_the_rest_of_the_word():
@@ -183,9 +183,10 @@ def test_ghost_text_is_the_rest_of_the_word():
     assert p.complete("sun") == []  # never across a line break
     loaded = word_model(["the", "cat", "car"], {"cat": 3.0, "car": 1.0}, {"cat": "the"})
     w = Predictor(loaded)
-    assert w.complete("the ca") == ["t"]
-    assert w.complete("the cat") == [" the"]  # a whole word typed: the next one
-    assert w.complete("the ") == ["cat"]
+    assert w.complete("the ca") == ["t", " "]  # a completed word brings its space
+    assert w.complete("the cat") == [" the", " "]  # a whole word typed: the next one
+    assert w.complete("the ") == ["cat", " "]
+    assert w.complete("the zz") == []  # no word begins with it: nothing to complete
 
 
 def test_word_pieces_join_the_context_like_decode():

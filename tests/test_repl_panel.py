@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from rnnrepl.config import SampleConfig
 from rnnrepl.panel import panel, status, to_ansi, to_plain, turn_text
 from rnnrepl.repl_state import ModelInfo, Settings, Turn, View
@@ -13,10 +15,31 @@ VIEW = View("the ca", (("cat", 0.75), ("car", 0.25)), "ca", 1, 0, ("t",))
 def test_panel_golden():
     text = to_plain(panel(VIEW, Settings(k=10), width=40), width=40)
     assert text.splitlines() == [
-        "completions of ca",
+        "completions of 'ca'",
         "cat ████████████████████         75.0%",  # 27 cells of bar at width 40
         "car ██████▌                      25.0%",
     ]
+
+
+def test_a_typed_whole_word_shows_its_completions_and_the_next_word_side_by_side():
+    view = View("the", (("the", 0.9), ("then", 0.1)), "the", 0, 0, after=(("cat", 0.6),))
+    lines = to_plain(panel(view, Settings(k=10), width=80), width=80).splitlines()
+    assert lines[0].split() == ["completions", "of", "'the'", "next", "word", "after", "'the'"]
+    assert lines[1].split()[0] == "the" and lines[1].split()[-3::2] == ["cat", "60.0%"]
+    assert lines[2].split()[0] == "then" and len(lines) == 3
+    narrow = to_plain(panel(view, Settings(k=10), width=50), width=50).splitlines()
+    heads = [line.split()[0] for line in narrow]
+    assert heads == ["completions", "the", "then", "next", "cat"]
+    assert narrow[3] == "next word after 'the'"
+    unknown = to_plain(panel(replace(view, unknown=2), Settings(), 80), 80).splitlines()
+    assert unknown[1] == "2 unknown tokens in the context (read as <unk>)"  # its own line
+
+
+def test_a_word_that_begins_no_word_shows_the_next_word_after_it_read_as_unk():
+    view = View("zz", (), "zz", 0, 0, after=(("cat", 1.0),))
+    lines = to_plain(panel(view, Settings(), width=50), width=50).splitlines()
+    assert lines[:2] == ["completions of 'zz'", "(no word begins with it)"]
+    assert lines[2:4] == ["next word after 'zz'", " (read as <unk>)"]
 
 
 def test_panel_shows_k_rows_whitespace_and_cuts_long_tokens():
