@@ -237,11 +237,6 @@ def run_train(opts: dict[str, Any], out: Console, err: Console, argv: list[str])
         )
         trainer.half = bool(opts.get("half"))
         if opts["resume"]:
-            if not trainer.state_path.exists():
-                raise UsageError(
-                    f"nothing to resume: {trainer.state_path} does not exist",
-                    hint="train without --resume",
-                )
             trainer.load_state(allow_different=opts["warm_start"])
             p = trainer.progress
             err.print(f"resuming from step {p.step:,} (epoch {p.epoch + 1})")
@@ -284,7 +279,12 @@ def output_path(opts: dict[str, Any]) -> Path:
     force, resume = opts.get("force"), opts["resume"]
     if force and resume:
         raise UsageError("give --resume or --force, not both")
-    if not (resume or force) and (path.exists() or ckpt.state_path_for(path).exists()):
+    state = ckpt.state_path_for(path)
+    if resume and not state.exists():  # before reading any data: the error stays one line
+        raise UsageError(
+            f"nothing to resume: {state} does not exist", hint="train without --resume"
+        )
+    if not (resume or force) and (path.exists() or state.exists()):
         with ckpt.OutputLock(path):  # a training writing it right now is refused as such (exit 5)
             pass
         raise UsageError(

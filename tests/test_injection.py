@@ -145,14 +145,17 @@ def files(tmp_path_factory) -> dict[str, Path]:
 
 def test_train_prints_hostile_paths_escaped(files, mode, tmp_path):
     out_path = hostile_path(tmp_path, "")
-    for _ in range(2):  # the second run also says that the output exists
-        code, out, err = invoke("train", files["corpus"], "-o", out_path, *TRAIN)
-        assert code == 0, err
-        assert_clean(out)
-        assert_clean(err, live=True)
-        assert_shown(out)  # saved PATH
-        assert_shown(err)  # the summary table's model and resume-state rows
-    assert "exists and will be replaced" in err
+    code, out, err = invoke("train", files["corpus"], "-o", out_path, *TRAIN)
+    assert code == 0, err
+    assert_clean(out)
+    assert_clean(err, live=True)
+    assert_shown(out)  # saved PATH
+    assert_shown(err)  # the summary table's model and resume-state rows
+    # a second run refuses to replace the model, naming the path in its error line
+    code, out, err = invoke("train", files["corpus"], "-o", out_path, *TRAIN)
+    assert code == 2 and "exists; training would replace it" in err
+    assert_clean(err)
+    assert_shown(err)
 
 
 def test_recorded_command_is_escaped_and_still_pastes_into_bash(files):
