@@ -14,6 +14,7 @@ import click
 
 from rnnrepl.cli_common import console, load, read_prompt_file
 from rnnrepl.config import ARCHS, LEVELS, OPTIMIZERS
+from rnnrepl.consoles import tolerate
 from rnnrepl.errors import RnnreplError, UsageError
 
 DEBUG = {"on": False}
@@ -335,6 +336,8 @@ def corpus_fetch(name, directory, mirror, catalog) -> None:
 # ---- entry point -----------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI with the exit-code contract of RELIABILITY.md."""
+    tolerate(sys.stdout)  # any console encoding: look-alikes or "?", never UnicodeEncodeError
+    tolerate(sys.stderr, stderr=True)
     signal.signal(signal.SIGPIPE, signal.SIG_DFL) if hasattr(signal, "SIGPIPE") else None
     try:
         cli.main(args=argv, prog_name="rnnrepl", standalone_mode=False)
