@@ -6,6 +6,8 @@ without a C.UTF-8 locale) must give the usual exit code, no traceback, and a rea
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.helpers import run_cli
@@ -108,3 +110,28 @@ def test_error_line_stays_readable(corpus, env):
     line = r.stderr.strip()
     assert line.startswith("rnnrepl: error: model not found") and line.count("\n") == 0
     assert " - " in line and "\\u2014" not in line and line.isascii()
+
+
+def test_json_output_stays_utf8(model, env, tmp_path):
+    catalog = {
+        "format": "rnnrepl-corpora",
+        "version": 1,
+        "corpora": [
+            {
+                "name": "toy",
+                "description": "caf\u00e9 \u2014 a test",
+                "license": "CC0",
+                "level": "char",
+                "files": [{"url": "https://origin.invalid/t.txt", "sha256": "0" * 64, "size": 1}],
+                "yields": [{"path": "t.txt", "role": "train"}],
+                "train": "rnnrepl train {dir}/t.txt",
+            }
+        ],
+    }
+    (tmp_path / "catalog.json").write_text(json.dumps(catalog), encoding="utf-8")
+    r = run_cli("corpus", "list", "--json", "--catalog", str(tmp_path / "catalog.json"), env=env)
+    _check(r)
+    assert json.loads(r.stdout)["corpora"][0]["description"] == "caf\u00e9 \u2014 a test"
+    r = run_cli("predict", model, "the caf", "-k", "50", "--json", env=env)  # every token
+    _check(r)
+    assert {"\u00e9", "\u2014"} <= {t["token"] for t in json.loads(r.stdout)["top"]}
