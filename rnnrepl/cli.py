@@ -339,7 +339,7 @@ def corpus_fetch(name, directory, mirror, catalog) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI with the exit-code contract of RELIABILITY.md."""
     tolerate(sys.stdout)  # any console encoding: look-alikes or "?", never UnicodeEncodeError
-    tolerate(sys.stderr, stderr=True)
+    tolerate(sys.stderr, escapes=True)
     signal.signal(signal.SIGPIPE, signal.SIG_DFL) if hasattr(signal, "SIGPIPE") else None
     try:
         cli.main(args=argv, prog_name="rnnrepl", standalone_mode=False)

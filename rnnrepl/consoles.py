@@ -2,8 +2,9 @@
 
 A character the console's encoding lacks becomes an ASCII look-alike where one keeps the text
 readable (the em dash of every error line becomes "-", bars become "#"), otherwise "?" on stdout
-(one column per character, so tables stay aligned) or a backslash escape on stderr (a file name
-in an error line stays identifiable). Pure stdlib: any layer may call it.
+(one column per character, so tables stay aligned) or a backslash escape on stderr and on
+line-mode chat's stdout (a file name in an error line, or what the model wrote, stays
+identifiable). Pure stdlib: any layer may call it.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import codecs
 from typing import TextIO
 
 STDOUT_ERRORS = "rnnrepl-replace"
-STDERR_ERRORS = "rnnrepl-backslash"
+STDERR_ERRORS = "rnnrepl-backslash"  # also line-mode chat's stdout: generated text only, no tables
 
 LOOK_ALIKES = {
     "\u2014": "-",  # em dash
@@ -52,12 +53,14 @@ codecs.register_error(STDOUT_ERRORS, _fallback(escape=False))
 codecs.register_error(STDERR_ERRORS, _fallback(escape=True))
 
 
-def tolerate(stream: TextIO | None, stderr: bool = False) -> None:
-    """Make `stream` degrade instead of raising UnicodeEncodeError (no-op if it cannot)."""
+def tolerate(stream: TextIO | None, escapes: bool = False) -> None:
+    """Make `stream` degrade instead of raising UnicodeEncodeError (no-op if it cannot).
+
+    Look-alikes first; then "?" (tables stay aligned) or, with escapes, a backslash escape."""
     reconfigure = getattr(stream, "reconfigure", None)
     if reconfigure is None:
         return
     try:
-        reconfigure(errors=STDERR_ERRORS if stderr else STDOUT_ERRORS)
+        reconfigure(errors=STDERR_ERRORS if escapes else STDOUT_ERRORS)
     except (ValueError, OSError):  # a closed or detached stream: nothing to protect
         pass

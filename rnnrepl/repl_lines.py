@@ -36,8 +36,8 @@ def run_lines(
 
     stdin, stdout, stderr = stdin or sys.stdin, stdout or sys.stdout, stderr or sys.stderr
     _tolerant(stdin, "replace")  # undecodable input becomes U+FFFD, read as <unk>
-    tolerate(stdout)
-    tolerate(stderr, stderr=True)
+    tolerate(stdout, escapes=True)  # generated text: an escape keeps what the model wrote
+    tolerate(stderr, escapes=True)
     loaded = load_model(spec, device=resolve_device(device))
     use_threads(loaded.model.num_parameters())
     predictor = Predictor(loaded, int8=int8)
