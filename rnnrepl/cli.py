@@ -15,6 +15,7 @@ import click
 from rnnrepl.cli_common import console, load, read_prompt_file
 from rnnrepl.cli_models import complete_model
 from rnnrepl.config import ARCHS, LEVELS, OPTIMIZERS
+from rnnrepl.consoles import tolerate
 from rnnrepl.errors import RnnreplError, UsageError
 from rnnrepl.textsafe import safe_text
 
@@ -182,7 +183,8 @@ _int8_option = click.option(
 
 @cli.command()
 @click.argument("model", shell_complete=complete_model)
-@click.option("-p", "--prompt", default=None)
+@click.argument("prompt_arg", metavar="[PROMPT]", required=False)
+@click.option("-p", "--prompt", default=None, help="The prompt (or give it as PROMPT).")
 @click.option("--prompt-file", type=click.Path(dir_okay=False))
 @click.option("-n", "--max-tokens", type=click.IntRange(0), default=200, show_default=True)
 @click.option("--temperature", type=click.FloatRange(0), default=0.8, show_default=True)
@@ -198,6 +200,7 @@ _int8_option = click.option(
 @_int8_option
 def generate(
     model,
+    prompt_arg,
     prompt,
     prompt_file,
     max_tokens,
@@ -211,14 +214,14 @@ def generate(
     device,
     int8,
 ) -> None:
-    """Stream a continuation of a prompt to stdout."""
+    """Stream a continuation of PROMPT (or -p/--prompt, --prompt-file) to stdout."""
     from rnnrepl.config import SampleConfig
     from rnnrepl.predict import Predictor
     from rnnrepl.render import safe_text
 
-    if prompt is not None and prompt_file:
-        raise UsageError("give -p/--prompt or --prompt-file, not both")
-    text = read_prompt_file(prompt_file) if prompt_file else (prompt or "")
+    if sum(p is not None for p in (prompt_arg, prompt, prompt_file)) > 1:
+        raise UsageError("give the prompt once: PROMPT, -p/--prompt or --prompt-file")
+    text = read_prompt_file(prompt_file) if prompt_file else (prompt_arg or prompt or "")
     cfg = SampleConfig(
         temperature=0.0 if greedy else temperature,
         top_k=top_k,
@@ -377,6 +380,8 @@ def corpus_fetch(name, directory, mirror, catalog) -> None:
 # ---- entry point -----------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI with the exit-code contract of RELIABILITY.md."""
+    tolerate(sys.stdout)  # any console encoding: look-alikes or "?", never UnicodeEncodeError
+    tolerate(sys.stderr, escapes=True)
     signal.signal(signal.SIGPIPE, signal.SIG_DFL) if hasattr(signal, "SIGPIPE") else None
     DEBUG["on"] = False  # until this command line's --debug is read (a usage error comes first)
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import click
 from rich.console import Console
 from rich.filesize import decimal
 from rich.progress import (
@@ -41,8 +42,8 @@ def corpus_table(corpora: list[Corpus]) -> Table:
 def run_list(as_json: bool, catalog_path: str | None, out: Console) -> None:
     corpora = list(load_catalog(catalog_path).values())
     if as_json:
-        text = safe_json({"corpora": [c.to_dict() for c in corpora]})
-        out.print(text, markup=False, highlight=False, soft_wrap=True)
+        # click.echo, like every --json: UTF-8 whatever the console's encoding
+        click.echo(safe_json({"corpora": [c.to_dict() for c in corpora]}))
         return
     out.print(corpus_table(corpora))
 

@@ -9,7 +9,7 @@ import click
 from rich.text import Text
 
 from rnnrepl.cli_common import console as _console
-from rnnrepl.cli_common import load, read_prompt_file
+from rnnrepl.cli_common import load, read_prompt_file, token_progress
 from rnnrepl.errors import InputDataError, UsageError
 from rnnrepl.textsafe import safe_json, safe_text
 
@@ -121,22 +121,23 @@ def run_eval(model, files, as_json, encoding) -> None:
     loaded = load(model)
     predictor = Predictor(loaded)
     results, total, count = [], 0.0, 0
-    for path in files:
-        text, _ = read_text(path, encoding=encoding)
-        ids = loaded.tokenizer.encode(text)
-        if not ids:
-            raise InputDataError("nothing to evaluate: the file is empty", path=path)
-        s = predictor.mean_loss(ids)
-        unk = sum(1 for i in ids if i == 0)
-        results.append(
-            {
-                "file": path,
-                **_metrics(s.mean_loss, s.tokens, loaded.tokenizer.level),
-                "unknown_tokens": unk,
-            }
-        )
-        total += s.mean_loss * s.tokens
-        count += s.tokens
+    with token_progress("scoring") as task:  # a bar on a terminal, nothing on a pipe
+        for path in files:
+            text, _ = read_text(path, encoding=encoding)
+            ids = loaded.tokenizer.encode(text)
+            if not ids:
+                raise InputDataError("nothing to evaluate: the file is empty", path=path)
+            s = predictor.mean_loss(ids, on_progress=task(path))
+            unk = sum(1 for i in ids if i == 0)
+            results.append(
+                {
+                    "file": path,
+                    **_metrics(s.mean_loss, s.tokens, loaded.tokenizer.level),
+                    "unknown_tokens": unk,
+                }
+            )
+            total += s.mean_loss * s.tokens
+            count += s.tokens
     overall = _metrics(total / count, count, loaded.tokenizer.level)
     if as_json:
         click.echo(safe_json({"files": results, "total": overall}))

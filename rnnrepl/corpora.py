@@ -70,14 +70,31 @@ def fetch(
     base_url replaces each file's origin: the file is fetched from BASE_URL/FILE_NAME."""
     corpus = get_corpus(name, catalog)
     dest = Path(dest_dir)
-    created = not dest.exists()
+    created = _missing_dirs(dest)
     try:
         return _fetch(corpus, dest, base_url, on_progress, timeout)
     except BaseException:
-        if created:  # leave no empty directory behind either
-            with contextlib.suppress(OSError):
-                dest.rmdir()
+        _remove_created(created)
         raise
+
+
+def _missing_dirs(dest: Path) -> list[Path]:
+    """dest and each of its parents that do not exist yet, deepest first: what fetch creates."""
+    missing = []
+    for path in (dest, *dest.parents):
+        if path.exists() or path.is_symlink():
+            break
+        missing.append(path)
+    return missing
+
+
+def _remove_created(created: list[Path]) -> None:
+    """After a failed fetch: remove the directories it created that are empty, deepest first.
+
+    Verified files stay (the next try skips them); a directory that existed is never touched."""
+    for path in created:
+        with contextlib.suppress(OSError):  # not empty, or already gone
+            path.rmdir()
 
 
 def _fetch(

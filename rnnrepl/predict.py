@@ -354,11 +354,17 @@ class Predictor:
             total += loss
         return scores, ScoreSummary(len(ids), total / len(ids) if ids else math.nan)
 
-    def mean_loss(self, ids: list[int]) -> ScoreSummary:
-        """Mean cross entropy of ids (given the start token), the same figure score() reports."""
+    def mean_loss(
+        self, ids: list[int], on_progress: Callable[[int, int], None] | None = None
+    ) -> ScoreSummary:
+        """Mean cross entropy of ids (given the start token), the same figure score() reports.
+
+        on_progress(tokens done, tokens in all) is called after each chunk of CHUNK tokens."""
         total = 0.0
         for pos, logp in self._log_probs(ids, chunked=True):
             total -= float(logp.gather(-1, torch.tensor(ids[pos[0] : pos[1]]).unsqueeze(-1)).sum())
+            if on_progress is not None:
+                on_progress(pos[1], len(ids))
         return ScoreSummary(len(ids), total / len(ids) if ids else math.nan)
 
     def _log_probs(self, ids: list[int], chunked: bool = False, origin=None):

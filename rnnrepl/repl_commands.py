@@ -22,7 +22,7 @@ from rnnrepl.repl_state import SETTING_NAMES, SettingError, apply_setting
 if TYPE_CHECKING:
     from rnnrepl.repl import ReplApp
 
-SCORE_K = 3
+SCORE_K_MAX = 5  # /score shows the panel's k predictions per token, at most this many (width)
 COMMANDS = {
     "help": "list commands and keys",
     "set": "change a setting: /set NAME VALUE",
@@ -97,23 +97,24 @@ def _score(repl: ReplApp, arg: str) -> None:
         repl.emit(message("usage: /score TEXT", "red"))
         return
     context = repl.doc.text
+    k = min(repl.settings.k, SCORE_K_MAX)
 
     def done(result, error) -> None:
         if error is not None:
             repl.emit(message(f"error: {error}", "red"))
             return
-        repl.emit(score_view(result, repl.info.level if repl.info else "char"))
+        repl.emit(score_view(result, repl.info.level if repl.info else "char", k))
 
-    repl.worker.call(lambda p: p.score(arg, k=SCORE_K, context=context), done)
+    repl.worker.call(lambda p: p.score(arg, k=k, context=context), done)
 
 
-def score_view(result, level: str) -> Group:
+def score_view(result, level: str, k: int) -> Group:
     from rnnrepl.render import metrics_line, score_table
 
     rows, summary = result
     ppl = f", perplexity {summary.perplexity:.3f}" if math.isfinite(summary.mean_loss) else ""
     line = f"{summary.tokens} tokens, mean J = {metrics_line(summary.mean_loss, level)}{ppl}"
-    return Group(score_table(rows, SCORE_K), Text(line))
+    return Group(score_table(rows, k), Text(line))
 
 
 def _model(repl: ReplApp, arg: str) -> None:

@@ -10,12 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 from prompt_toolkit.application import Application
 from prompt_toolkit.buffer import Buffer
-from prompt_toolkit.filters import Condition
+from prompt_toolkit.filters import Condition, to_filter
 from prompt_toolkit.formatted_text import ANSI, to_formatted_text
 from prompt_toolkit.layout import (
     ConditionalContainer,
-    Float,
-    FloatContainer,
     FormattedTextControl,
     HSplit,
     Layout,
@@ -127,15 +125,13 @@ def build_application(repl: ReplApp, history, input, output) -> tuple[Applicatio
             ConditionalContainer(stream_window, filter=streaming),
             _input_row(repl, buffer, search),
             search,
+            _command_menu(),
             Window(FormattedTextControl(repl.panel_control), dont_extend_height=True),
             Window(FormattedTextControl(repl.status_control), height=1, style="class:status"),
         ]
     )
-    root = FloatContainer(
-        body, floats=[Float(xcursor=True, ycursor=True, content=CompletionsMenu(max_height=10))]
-    )
     app = Application(
-        layout=Layout(root, focused_element=buffer),
+        layout=Layout(body, focused_element=buffer),
         key_bindings=build_key_bindings(repl),
         style=STYLE,
         erase_when_done=True,
@@ -143,6 +139,14 @@ def build_application(repl: ReplApp, history, input, output) -> tuple[Applicatio
         output=output,
     )
     return app, buffer
+
+
+def _command_menu() -> CompletionsMenu:
+    """The slash-command menu in rows of its own under the input: it pushes the panel down
+    (as a float at the cursor it covered the panel header) and takes one row per entry."""
+    menu = CompletionsMenu(max_height=10)
+    menu.content.dont_extend_height = to_filter(True)  # no blank rows after a longer menu
+    return menu
 
 
 def _input_buffer(repl: ReplApp, history, read_only) -> Buffer:

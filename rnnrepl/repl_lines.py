@@ -12,6 +12,7 @@ import os
 import sys
 from typing import TextIO
 
+from rnnrepl.consoles import tolerate
 from rnnrepl.render import safe_text
 from rnnrepl.repl_state import SettingError, Settings, apply_setting, describe_settings
 
@@ -35,8 +36,8 @@ def run_lines(
 
     stdin, stdout, stderr = stdin or sys.stdin, stdout or sys.stdout, stderr or sys.stderr
     _tolerant(stdin, "replace")  # undecodable input becomes U+FFFD, read as <unk>
-    _tolerant(stdout, "backslashreplace")
-    _tolerant(stderr, "backslashreplace")
+    tolerate(stdout, escapes=True)  # generated text: an escape keeps what the model wrote
+    tolerate(stderr, escapes=True)
     loaded = load_model(spec, device=resolve_device(device))
     use_threads(loaded.model.num_parameters())
     predictor = Predictor(loaded, int8=int8)

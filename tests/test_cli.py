@@ -101,9 +101,9 @@ def test_train_shows_progress_summary_and_sample(model_path, tmp_path):
     assert (tmp_path / "m.safetensors").exists()
 
 
-def test_generate_is_reproducible_with_a_seed(model_path):
+def test_generate_is_reproducible_with_a_seed_and_takes_the_prompt_as_argument(model_path):
     a = run_cli("generate", model_path, "-p", "the ", "-n", "40", "--seed", "5")
-    b = run_cli("generate", model_path, "-p", "the ", "-n", "40", "--seed", "5")
+    b = run_cli("generate", model_path, "the ", "-n", "40", "--seed", "5")  # ollama's style
     assert a.returncode == 0, a.stderr
     assert a.stdout == b.stdout and a.stdout.startswith("the ")
     assert len(a.stdout) == len("the ") + 40 + 1

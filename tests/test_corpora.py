@@ -360,12 +360,15 @@ def test_cli_corpus_list_json():
     assert {"tinyshakespeare", "wikitext-2", "ptb", "enwik8"} <= set(corpora)
     assert corpora["enwik8"]["size"] == 36_445_475
     assert corpora["ptb"]["license"].startswith("research only")
+    for f in corpora["wikitext-2"]["files"]:  # what the README says --json adds to the table
+        assert f["url"].startswith("https://") and len(f["sha256"]) == 64 and f["size"] > 0
 
 
 def test_cli_corpus_list_table():
     result = CliRunner().invoke(cli, ["corpus", "list"], catch_exceptions=False)
     assert result.exit_code == 0
     assert "tinyshakespeare" in result.output and "research only" in result.output
+    assert "https://" not in result.output and "sha256" not in result.output  # narrow: see --json
 
 
 def test_cli_fetch_with_mirror(serve, tmp_path):
@@ -397,3 +400,43 @@ def test_cli_exit_codes(serve, tmp_path):
                   serve(tmp_path / "www"))  # fmt: skip
     assert bad.returncode == 3 and "sha256" in bad.stderr
     assert not (tmp_path / "t").exists() and not (tmp_path / "p").exists()
+
+
+def test_failed_fetch_removes_the_directories_it_created(tmp_path, monkeypatch):
+    """A non-existent file:// mirror: exit 5, and no data/ or data/NAME left in the working dir."""
+    monkeypatch.chdir(tmp_path)
+    nowhere = (tmp_path / "nowhere").as_uri()
+    r = CliRunner()
+    with pytest.raises(ResourceError, match="download failed"):
+        r.invoke(cli, ["corpus", "fetch", "ptb", "--mirror", nowhere], catch_exceptions=False)
+    with pytest.raises(ResourceError):
+        r.invoke(cli, ["corpus", "fetch", "ptb", "--dir", "a/b/c", "--mirror", nowhere],
+                 catch_exceptions=False)  # fmt: skip
+    assert leftovers(tmp_path) == []
+
+
+def test_failed_fetch_keeps_verified_files_for_the_next_try(tmp_path):
+    first, second = b"first file\n" * 100, b"second file\n" * 100
+    catalog = make_catalog({"train.txt": first, "valid.txt": second})
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "train.txt").write_bytes(first)  # valid.txt is missing: fails second
+    www = (tmp_path / "www").as_uri()
+    with pytest.raises(ResourceError):
+        fetch("toy", tmp_path / "new" / "toy", base_url=www, catalog=catalog)
+    assert leftovers(tmp_path / "new" / "toy") == ["train.txt"]  # verified: not thrown away
+    (tmp_path / "www" / "valid.txt").write_bytes(second)
+    result = fetch("toy", tmp_path / "new" / "toy", base_url=www, catalog=catalog)
+    assert result.skipped == ("train.txt",) and result.downloaded == ("valid.txt",)
+
+
+def test_failed_fetch_never_removes_a_directory_that_was_there(tmp_path):
+    catalog = make_catalog({"train.txt": b"A" * 1000})
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    with pytest.raises(ResourceError):
+        fetch("toy", mine, base_url=(tmp_path / "nowhere").as_uri(), catalog=catalog)
+    assert leftovers(mine) == ["notes.txt"] and (mine / "notes.txt").read_text() == "keep me"
+    with pytest.raises(ResourceError):  # a new directory inside an existing one: only it goes
+        fetch("toy", mine / "sub", base_url=(tmp_path / "nowhere").as_uri(), catalog=catalog)
+    assert leftovers(mine) == ["notes.txt"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 
@@ -235,6 +236,21 @@ def test_score_shows_a_table_and_the_mean_loss_in_the_current_context(repl):
     wait_for(lambda: "mean J" in repl.output())
     out = repl.output()
     assert "3 tokens" in out and "perplexity" in out and "J_t" in out
+
+
+def test_score_shows_the_panels_k_predictions_at_most_five(repl):
+    repl.type("/score sun\r")
+    wait_for(lambda: "mean J" in repl.output())
+    assert "top 5 predicted" in repl.output()  # k is 10: capped to fit the width
+    repl.type("/set k 2\r")
+    wait_for(lambda: "k = 2" in repl.output())
+    repl.type("/score dog\r")
+    wait_for(lambda: repl.output().count("mean J") == 2)
+    table = repl.output().split("k = 2")[1]
+    assert "top 2 predicted" in table
+    rows = [line for line in table.splitlines() if line.strip()[:1].isdigit() and "│" in line]
+    assert len(rows) == 3  # s, u, n: each with two predictions
+    assert all(len(re.findall(r"\d\.\d\d\b", r.split("│")[-1])) == 2 for r in rows)
 
 
 def test_save_writes_the_transcript(repl, tmp_path):

@@ -98,3 +98,40 @@ def test_type_watch_the_panel_generate_interrupt_and_quit(tmp_path):
         assert "Traceback" not in screen
     finally:
         tmux("kill-server")
+
+
+def _chat(tmux: Tmux, model, home, width: int, height: int) -> None:
+    """Start `rnnrepl chat MODEL` in a fresh tmux session of the given size."""
+    env = {
+        "PYTHONPATH": str(REPO),
+        "HOME": str(home),
+        "XDG_DATA_HOME": str(home / "data"),
+        "TERM": "xterm-256color",
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+    }
+    assigns = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+    command = f"env -i {assigns} {shlex.quote(sys.executable)} -m rnnrepl chat "
+    command += f"{shlex.quote(str(model))}; sleep 60"
+    tmux("new-session", "-d", "-s", "repl", "-x", str(width), "-y", str(height), command)
+
+
+def test_the_command_menu_never_covers_the_panel_header(tmp_path):
+    model = save(bigram(char_vocab(CHAIN_ALPHABET), CHAIN), tmp_path / "chain")
+    tmux = Tmux(f"rnnrepl-menu-{os.getpid()}")
+    _chat(tmux, model, tmp_path, 80, 20)
+    try:
+        tmux.wait(lambda s: "chain · char" in s and "%" in s, "the panel")
+        tmux("send-keys", "-t", "repl", "-l", "/")
+        screen = tmux.wait(lambda s: "/quit" in s and "leave" in s, "the command menu")
+        lines = screen.splitlines()
+        menu = [i for i, line in enumerate(lines) if line.lstrip().startswith("/")]
+        assert lines[0].startswith("› /") and len(menu) == 9, screen  # every command
+        assert lines[max(menu) + 1].startswith("next token"), screen  # right under the menu
+        tmux("send-keys", "-t", "repl", "-l", "sc")
+        screen = tmux.wait(lambda s: "/quit" not in s and "/score" in s, "one entry left")
+        lines = screen.splitlines()
+        assert lines[1].lstrip().startswith("/score") and lines[2].startswith("next token")
+        tmux("send-keys", "-t", "repl", "C-c")  # clear the line: the panel moves back up
+        tmux.wait(lambda s: s.splitlines()[1].startswith("next token"), "the panel under the input")
+    finally:
+        tmux("kill-server")
