@@ -19,7 +19,7 @@ from rnnrepl.fastpath import fast_step
 from rnnrepl.models import State
 from rnnrepl.prefix_cache import IncrementalEncoder, StateCache, Superseded
 from rnnrepl.sampling import pick
-from rnnrepl.vocab import join_words, word_pieces
+from rnnrepl.vocab import Joiner
 
 CHUNK = 256  # tokens per batched forward call when feeding long text
 SHAPE_STEP = 64  # batched inputs are cut to multiples of this (see Predictor._forward)
@@ -273,15 +273,11 @@ class Predictor:
             version = self._cache.version
 
     def piece(self, token_id: int, before: str) -> str:
-        """The text a token adds after `before` (word level inserts spaces as decode would)."""
+        """The text a token adds after `before` (word level spaces it as decode would)."""
         text = self.tok.token_text(token_id)
-        if self.tok.level == "char" or text == "\n" or not before or before[-1].isspace():
+        if self.tok.level == "char":
             return text
-        tail = before.rpartition("\n")[2][-200:]
-        pieces = word_pieces(tail)
-        if not pieces:
-            return text
-        return join_words([pieces[-1], text])[len(pieces[-1]) :]
+        return Joiner(self.tok, before.rpartition("\n")[2][-200:]).push(text)
 
     def generate(self, text: str, cfg: SampleConfig) -> str:
         return "".join(step.text for step in self.stream(text, cfg))
