@@ -150,7 +150,7 @@ def split_clitics(word: str) -> list[str]:
 
 def chunk_pieces(chunk: str) -> list[str]:
     """The tokens of one whitespace-free chunk under the version-2 rule (no vocabulary)."""
-    if _SPECIAL.fullmatch(chunk):
+    if chunk.isalnum() or _SPECIAL.fullmatch(chunk):  # isalnum: the common case, fast
         return [chunk]
     if "<" in chunk and _SPECIAL.search(chunk):  # "<unk>," -> "<unk>" ","
         return [t for part in _SPECIAL_SPLIT.split(chunk) if part for t in chunk_pieces(part)]
@@ -237,7 +237,7 @@ class WordVocab:
 
     def chunk_tokens(self, chunk: str) -> list[str]:
         """Tokens of one whitespace-free chunk (already lowercased where the model is)."""
-        if chunk in self.index or _SPECIAL.fullmatch(chunk):
+        if chunk in self.index or chunk.isalnum() or _SPECIAL.fullmatch(chunk):
             return [chunk]
         if "<" in chunk and _SPECIAL.search(chunk):  # "<unk>," -> "<unk>" ","
             return [
