@@ -14,6 +14,7 @@ from rnnrepl.config import SampleConfig
 from rnnrepl.errors import CheckpointError
 from rnnrepl.prefix_cache import SPACING
 from rnnrepl.repl_state import Settings
+from rnnrepl.vocab import WordVocab
 from tests.repl_support import (
     CHAIN,
     CHAIN_ALPHABET,
@@ -500,3 +501,22 @@ def test_unusable_history_path_warns_once_and_runs_without_history(
         wait_for(lambda: repl.repl.buffer.text == "dog")
     out = capfd.readouterr()
     assert "Traceback" not in out.err + out.out and "Press ENTER" not in out.err + out.out
+
+
+def test_a_50k_paste_without_spaces_on_a_word_model_never_freezes_typing():
+    """One 50,000-character chunk: the old word splitter backtracked over it for minutes,
+    holding the GIL on the worker thread, so typing and Ctrl-C froze too."""
+    loaded = random_lstm(WordVocab(["<unk>", "\n", "a", "b", ".", "the"]), hidden=64)
+    with running_repl(loaded, GREEDY) as repl:
+        repl.view_for("")
+        text = "a" * 50_000 + ".b"
+        repl.type("\x1b[200~" + text + "\x1b[201~")
+        wait_for(lambda: len(repl.repl.buffer.text) == len(text), timeout=30, what="the paste")
+        start = time.monotonic()
+        repl.type("x")
+        wait_for(lambda: repl.repl.buffer.text.endswith("x"), timeout=2, what="the key")
+        repl.view_for(text + "x", ghost=False)
+        panel = time.monotonic() - start
+        repl.type(CTRL_C)
+        wait_for(lambda: repl.repl.buffer.text == "", timeout=2, what="Ctrl-C to clear the line")
+    assert panel < 10, panel
