@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+import re
 import time
 from collections import Counter
 
@@ -7,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rnnrepl import checkpoint as ckpt
 from rnnrepl.errors import CheckpointError
 from rnnrepl.vocab import (
     CharVocab,
@@ -16,6 +19,7 @@ from rnnrepl.vocab import (
     tokenizer_from_dict,
     word_pieces,
 )
+from tests.helpers import run_cli
 
 ALPHABET = "abcé \n.,!?'’-()[]😀\t"
 
@@ -264,3 +268,51 @@ def test_word_round_trip_with_wikitext_joiners_and_streaming(seq):
     for t in seq:
         streamed += Joiner(v, streamed.rpartition("\n")[2]).push(t)
     assert streamed == text
+
+
+def _score_tokens(model: str, text: str) -> list[str]:
+    r = run_cli("score", model, text, "--json")
+    assert r.returncode == 0, r.stderr
+    return [step["token"] for step in json.loads(r.stdout)["steps"]]
+
+
+@pytest.mark.slow
+def test_a_word_model_trained_on_contractions_reads_them_and_stores_version_2(tmp_path):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("I don't know. It's the cat's mat, isn't it?\n" * 60, encoding="utf-8")
+    args = ["train", str(corpus), "-o", str(tmp_path / "m"), "--level", "word", "--steps", "5"]
+    r = run_cli(*args, "--hidden", "16", "--embed", "8", "--seq-len", "8")
+    assert r.returncode == 0, r.stderr
+    model = str(tmp_path / "m.safetensors")
+    assert ckpt.load_model(model).tokenizer.to_dict()["version"] == 2
+    assert _score_tokens(model, "I don't know, isn't it?") == [
+        "I", "don", "'t", "know", ",", "isn", "'t", "it", "?"
+    ]  # fmt: skip
+    r = run_cli("generate", model, "-p", "I", "-n", "30", "--seed", "1")
+    assert r.returncode == 0, r.stderr
+    assert not re.search(r"\w ('t|'s|,|\.|\?)", r.stdout), r.stdout  # glued to the word before
+
+
+@pytest.mark.slow
+def test_the_bundled_word_model_reads_typed_contractions_and_hyphens():
+    """It was saved before version 2 (no version key) and keeps loading; typed "don't" used to
+    be one unknown token for it."""
+    assert ckpt.load_model("wikitext-word").tokenizer.version == 1
+    assert _score_tokens("wikitext-word", "I don't know if it's well-known.") == [
+        "I", "don", "'t", "know", "if", "it", "'s", "well", "@-@", "known", "."
+    ]  # fmt: skip
+
+
+def test_predictor_stream_writes_what_decode_writes():
+    from rnnrepl.config import SampleConfig
+    from rnnrepl.predict import Predictor
+    from tests.repl_support import random_lstm
+
+    words = ["the", "cat", "don", "'t", "'s", ",", ".", "(", ")", '"', "@-@", "\n", "<unk>"]
+    v = WordVocab(["<unk>", "\n", *[w for w in words if w not in ("\n", "<unk>")]])
+    p = Predictor(random_lstm(v, seed=3))
+    for context in ("", "the cat", "(the"):
+        steps = list(p.stream(context, SampleConfig(max_tokens=200, seed=5, temperature=2.0)))
+        streamed = context + "".join(s.text for s in steps)
+        assert streamed == v.decode(v.encode(context) + [s.token_id for s in steps])
+        assert v.encode(streamed) == v.encode(context) + [s.token_id for s in steps]
