@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 from torch import Tensor
 
 from rnnrepl.models import State
@@ -96,6 +97,9 @@ class IncrementalEncoder:
 
     def _mark_forward(self, text: str, mark: Mark) -> None:
         """Encode whole segments of at least MARK_EVERY characters, leaving a mark after each."""
+        if self.anywhere:
+            self._mark_chars(text, mark)
+            return
         while True:
             cut = self._boundary(text, mark.offset + MARK_EVERY)
             if cut is None:
@@ -104,6 +108,19 @@ class IncrementalEncoder:
             self.ids.extend(seg)
             mark = Mark(cut, len(self.ids), mark.unknown + seg.count(0))
             self.marks.append(mark)
+
+    def _mark_chars(self, text: str, mark: Mark) -> None:
+        """_mark_forward for plain characters (one token each, cut anywhere): a long paste is
+        encoded in one vectorised call, not a Python call per segment."""
+        n = (len(text) - 1 - mark.offset) // MARK_EVERY  # marks that leave something after them
+        if n <= 0:
+            return
+        seg = self.tok.encode_array(text[mark.offset : mark.offset + n * MARK_EVERY])
+        self.ids.extend(seg.tolist())
+        unknown = np.cumsum(seg == 0)[MARK_EVERY - 1 :: MARK_EVERY].tolist()  # (n,)
+        for i, unk in enumerate(unknown, 1):
+            step = i * MARK_EVERY
+            self.marks.append(Mark(mark.offset + step, mark.tokens + step, mark.unknown + unk))
 
     def _boundary(self, text: str, at_least: int) -> int | None:
         """The first safe boundary >= at_least that leaves something after it, or None."""

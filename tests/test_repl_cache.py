@@ -65,6 +65,7 @@ def test_incremental_distribution_equals_a_fresh_computation(loaded, edits):
         assert partial == fresh_partial
         torch.testing.assert_close(probs, fresh, atol=1e-5, rtol=1e-4)
         assert p.split(text) == loaded.tokenizer.split_partial(text)
+        assert p.unknown_count == p.split(text)[0].count(0)
         assert p._cache.ids == p.split(text)[0]  # the states belong to exactly these tokens
 
 
