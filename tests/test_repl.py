@@ -520,3 +520,23 @@ def test_a_50k_paste_without_spaces_on_a_word_model_never_freezes_typing():
         repl.type(CTRL_C)
         wait_for(lambda: repl.repl.buffer.text == "", timeout=2, what="Ctrl-C to clear the line")
     assert panel < 10, panel
+
+
+@pytest.mark.slow
+def test_the_panel_of_a_1mb_paste_arrives_within_10_s_with_the_bundled_char_model():
+    from rnnrepl.checkpoint import load_model
+
+    with running_repl(load_model("shakespeare-char"), GREEDY) as repl:
+        repl.view_for("")
+        text = "First Citizen: Before we proceed any further, hear me speak.\n" * 17_500
+        repl.type("\x1b[200~" + text + "\x1b[201~")
+        start = time.monotonic()
+        wait_for(lambda: len(repl.repl.buffer.text) == len(text), timeout=30, what="the paste")
+        view = repl.view_for(text, ghost=False)
+        elapsed = time.monotonic() - start
+        assert view.tokens == len(text) and view.top
+        repl.type("F")  # and the next key costs one step
+        begin = time.monotonic()
+        repl.view_for(text + "F", ghost=False)
+        assert time.monotonic() - begin < 2
+    assert elapsed < 10, elapsed
