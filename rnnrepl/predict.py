@@ -19,7 +19,7 @@ from rnnrepl.fastpath import fast_step
 from rnnrepl.models import State
 from rnnrepl.prefix_cache import IncrementalEncoder, StateCache, Superseded
 from rnnrepl.sampling import mask_unk, pick
-from rnnrepl.vocab import join_words, word_pieces
+from rnnrepl.vocab import Joiner
 
 CHUNK = 256  # tokens per batched forward call when feeding long text
 SHAPE_STEP = 64  # batched inputs are cut to multiples of this (see Predictor._forward)
@@ -102,31 +102,37 @@ class Predictor:
 
     # ---- the prefix cache -----------------------------------------------------------------
     def _step(self, ids: list[int], state: State | None) -> tuple[Tensor, State]:
-        """Feed `ids`: (logits after the last one, (vocab,), state)."""
+        """Feed `ids`: (logits after the last one, (vocab,), state).
+
+        A span is run through the recurrent body in one batched call and only its last position
+        through the output layer: logits for every position of a long paste (16,000 words wide
+        at word level) cost more than the recurrence itself."""
         with torch.inference_mode():
             if len(ids) == 1:
                 out, state = self._fast(torch.tensor([ids], device=self.device), state)
-            else:
-                out, state = self._forward(ids, state)
-        return out[0, -1].clone(), state  # clone: a view would pin the whole (1, t, vocab) output
+                return out[0, -1].clone(), state  # clone: a view would pin the (1, t, vocab) output
+            h, state = self._forward(ids, state, self.model.features)  # (1, t, feat)
+            return self.model.head(h[:, -1:])[0, -1], state
 
-    def _forward(self, ids: list[int], state: State | None) -> tuple[Tensor, State]:
-        """model(ids, state) for a (1, t) input, with few distinct input lengths.
+    def _forward(self, ids: list[int], state: State | None, run=None) -> tuple[Tensor, State]:
+        """model(ids, state) — or `run` (model.features) — for a (1, t) input, with few
+        distinct input lengths.
 
         oneDNN keeps a compiled kernel per input shape (up to 1,024 of them): fed the arbitrary
         lengths of a long session, a REPL grew by ~8 MB per 1,000 actions (bench/soak.py). The
         part that is a multiple of SHAPE_STEP tokens takes oneDNN (fastest for long inputs); the
         rest, shorter, takes torch's native kernels, which cache nothing."""
+        run = run or self.model
         head = len(ids) - len(ids) % SHAPE_STEP
         outs = []
         if head:
-            out, state = self.model(torch.tensor([ids[:head]], device=self.device), state)
+            out, state = run(torch.tensor([ids[:head]], device=self.device), state)
             outs.append(out)
         if head < len(ids):
             with warnings.catch_warnings():  # toggling oneDNN warns about TF32 on Intel GPUs
                 warnings.simplefilter("ignore")
                 with torch.backends.mkldnn.flags(enabled=False):
-                    out, state = self.model(torch.tensor([ids[head:]], device=self.device), state)
+                    out, state = run(torch.tensor([ids[head:]], device=self.device), state)
             outs.append(out)
         return (outs[0] if len(outs) == 1 else torch.cat(outs, 1)), state
 
@@ -319,15 +325,11 @@ class Predictor:
             version = self._cache.version
 
     def piece(self, token_id: int, before: str) -> str:
-        """The text a token adds after `before` (word level inserts spaces as decode would)."""
+        """The text a token adds after `before` (word level spaces it as decode would)."""
         text = self.tok.token_text(token_id)
-        if self.tok.level == "char" or text == "\n" or not before or before[-1].isspace():
+        if self.tok.level == "char":
             return text
-        tail = before.rpartition("\n")[2][-200:]
-        pieces = word_pieces(tail)
-        if not pieces:
-            return text
-        return join_words([pieces[-1], text])[len(pieces[-1]) :]
+        return Joiner(self.tok, before.rpartition("\n")[2][-200:]).push(text)
 
     def generate(self, text: str, cfg: SampleConfig) -> str:
         return "".join(step.text for step in self.stream(text, cfg))

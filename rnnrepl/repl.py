@@ -85,10 +85,17 @@ def _looks_loadable(spec: str) -> bool:
 
 
 def file_history():
-    """Persistent history in the XDG data directory; in memory if that cannot be written."""
+    """Persistent history in the XDG data directory; in memory, after one line of warning, if
+    that file cannot be read and appended to (a directory, unreadable, no space)."""
     from prompt_toolkit.history import FileHistory, InMemoryHistory
 
     class QuietFileHistory(FileHistory):
+        def load_history_strings(self):
+            try:
+                return list(super().load_history_strings())
+            except OSError:
+                return []  # checked below; it may still change under us
+
         def store_string(self, string: str) -> None:
             try:
                 super().store_string(string)
@@ -96,12 +103,28 @@ def file_history():
                 pass  # a full or read-only disk must not break the prompt
 
     path = history_path()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch(exist_ok=True)
-    except OSError:
+    problem = _history_problem(path)
+    if problem:
+        print(
+            f"rnnrepl: warning: cannot use the history file ({path}): {problem}"
+            " — running without history",
+            file=sys.stderr,
+        )
         return InMemoryHistory()
     return QuietFileHistory(str(path))
+
+
+def _history_problem(path: Path) -> str:
+    """Why `path` cannot serve as the history file ('' if it can): checked before prompt-toolkit
+    reads it on a background thread, where a failure prints a traceback and waits for Enter."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists() and not path.is_file():  # a directory, or a FIFO that would block
+            return "not a regular file"
+        with open(path, "ab"), open(path, "rb"):
+            return ""
+    except OSError as exc:
+        return exc.strerror or str(exc)
 
 
 class ReplApp:

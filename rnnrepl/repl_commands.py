@@ -16,6 +16,8 @@ from prompt_toolkit.document import Document as PtDocument
 from rich.console import Group
 from rich.text import Text
 
+from rnnrepl.atomic import atomic_write_bytes
+from rnnrepl.errors import ResourceError
 from rnnrepl.panel import help_view, message, show_view
 from rnnrepl.repl_state import SETTING_NAMES, SettingError, apply_setting
 
@@ -126,16 +128,23 @@ def _model(repl: ReplApp, arg: str) -> None:
 
 
 def _save(repl: ReplApp, arg: str) -> None:
+    """Write the transcript atomically: a full disk leaves the old file whole, never cut."""
     if not arg:
         repl.emit(message("usage: /save FILE", "red"))
         return
     path = Path(arg).expanduser()
+    text = repl.doc.text
     try:
-        path.write_text(repl.doc.text, encoding="utf-8")
-    except OSError as exc:
-        repl.emit(message(f"error: cannot write {path}: {exc.strerror or exc}", "red"))
+        if not path.parent.is_dir():
+            raise ResourceError(
+                f"cannot write {path.name}: no directory {path.parent}",
+                hint="create it or choose another path",
+            )
+        atomic_write_bytes(path, text.encode("utf-8", "replace"))  # replace: lone surrogates
+    except ResourceError as exc:
+        repl.emit(message(f"error: {exc}", "red"))
         return
-    repl.emit(message(f"wrote {len(repl.doc.text):,} characters to {path}", "dim"))
+    repl.emit(message(f"wrote {len(text):,} characters to {path}", "dim"))
 
 
 def _quit(repl: ReplApp, arg: str) -> None:

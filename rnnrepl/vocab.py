@@ -21,14 +21,22 @@ EOL = "\n"
 # A word-level chunk (whitespace-separated) splits as: opening punctuation, a word, closing
 # punctuation — "end." -> "end" "." and "(see" -> "(" "see". A chunk that is not of that shape
 # ("U.S.", "@-@", "<unk>", "...") stays whole, so already tokenized corpora (WikiText, PTB)
-# keep exactly their own tokens.
-_PUNCT = r"[^\w\s'’-]"
-_WORD = r"[\w'’-]*\w[\w'’-]*"
-_CHUNK = re.compile(rf"({_PUNCT}*)({_WORD})({_PUNCT}*)")
-_WORD_RE = re.compile(_WORD)
+# keep exactly their own tokens. Version 2 also splits a word before each apostrophe that
+# follows a letter, as WikiText does: "don't" -> "don" "'t", "it's" -> "it" "'s" (PTB's "n't"
+# stays whole). Both are found by linear scans: a backtracking regex over the whole chunk took
+# quadratic time on a long run without spaces.
+WORD_VERSION = 2
+_PUNCT_RUN = re.compile(r"[^\w\s'’-]*")
+_WORDISH = re.compile(r"[\w'’-]*")
+_LETTER = re.compile(r"\w")
+_CLITIC = re.compile(r"(?<=\w)(?=['’])")
 _SPECIAL = re.compile(r"<[\w-]+>")  # <unk>, <eos>: markers that corpora already contain
-_CLOSERS = frozenset(".,;:!?)]}")
+_SPECIAL_SPLIT = re.compile(r"(<[\w-]+>)")
+_NUMBER_SEP = re.compile(r"(?<=\d)([,.])(?=\d)")  # 1,000 and 3.5 -> WikiText's @,@ and @.@
+_AT_JOINERS = {"@-@": "-", "@,@": ",", "@.@": "."}
+_CLOSERS = frozenset(".,;:!?)]}%")
 _OPENERS = frozenset("([{")
+_MAX_GLUE = 64  # a glued chunk longer than this is written with a space (keeps joining linear)
 
 
 class Tokenizer(Protocol):
@@ -118,18 +126,44 @@ class CharVocab:
         return {"level": self.level, "tokens": self.tokens, "lowercase": self.lowercase}
 
 
+def is_word(text: str) -> bool:
+    """Letters, digits, apostrophes and hyphens with at least one letter or digit."""
+    return _WORDISH.fullmatch(text) is not None and _LETTER.search(text) is not None
+
+
+def chunk_parts(chunk: str) -> tuple[str, str, str] | None:
+    """(opening punctuation, word, closing punctuation) of a chunk, or None if not that shape."""
+    lead = _PUNCT_RUN.match(chunk).end()
+    trail = len(chunk) - _PUNCT_RUN.match(chunk[::-1]).end()
+    word = chunk[lead:trail]
+    if lead >= trail or not is_word(word):
+        return None
+    return chunk[:lead], word, chunk[trail:]
+
+
+def split_clitics(word: str) -> list[str]:
+    """ "don't" -> ["don", "'t"] (WikiText's own split); "n't" and "'s" alone stay whole."""
+    if word.lower() in ("n't", "n’t"):
+        return [word]
+    return _CLITIC.split(word)
+
+
+def chunk_pieces(chunk: str) -> list[str]:
+    """The tokens of one whitespace-free chunk under the version-2 rule (no vocabulary)."""
+    if chunk.isalnum() or _SPECIAL.fullmatch(chunk):  # isalnum: the common case, fast
+        return [chunk]
+    if "<" in chunk and _SPECIAL.search(chunk):  # "<unk>," -> "<unk>" ","
+        return [t for part in _SPECIAL_SPLIT.split(chunk) if part for t in chunk_pieces(part)]
+    parts = chunk_parts(chunk)
+    if parts is None:
+        return [chunk]
+    lead, word, trail = parts
+    return [*lead, *split_clitics(word), *trail]
+
+
 def word_pieces(line: str) -> list[str]:
     """Split one line (no newline inside) into word-level tokens."""
-    out: list[str] = []
-    for chunk in line.split():
-        m = None if _SPECIAL.fullmatch(chunk) else _CHUNK.fullmatch(chunk)
-        if m is None:
-            out.append(chunk)
-        else:
-            out.extend(m.group(1))
-            out.append(m.group(2))
-            out.extend(m.group(3))
-    return out
+    return [piece for chunk in line.split() for piece in chunk_pieces(chunk)]
 
 
 def iter_word_tokens(text: str) -> Iterable[str]:
@@ -142,16 +176,30 @@ def iter_word_tokens(text: str) -> Iterable[str]:
 
 
 class WordVocab:
-    """Words and punctuation; '\\n' is the end-of-line token; rare words map to <unk>."""
+    """Words and punctuation; '\\n' is the end-of-line token; rare words map to <unk>.
+
+    Encoding knows the vocabulary: a chunk or word that is itself a token stays whole (so models
+    saved before version 2, whose tokens include "don't", keep their tokens), and a vocabulary
+    of an already tokenized corpus gets its conventions applied to typed text — "well-known" ->
+    "well" "@-@" "known" and "1,000" -> "1" "@,@" "000" where "@-@"/"@,@" are tokens, "don't"
+    -> "do" "n't" where only PTB's "n't" is.
+    """
 
     level = "word"
 
-    def __init__(self, tokens: list[str], lowercase: bool = False) -> None:
+    def __init__(self, tokens: list[str], lowercase: bool = False, version: int = WORD_VERSION):
         self.tokens = _check_tokens(tokens)
         if any(t == "" or (t != EOL and any(c.isspace() for c in t)) for t in tokens[1:]):
             raise CheckpointError("word tokenizer holds an empty token or one with whitespace")
+        if version not in (1, WORD_VERSION):
+            raise CheckpointError(
+                f"word tokenizer version {version!r} is not supported (this rnnrepl reads 1 and "
+                f"{WORD_VERSION}): upgrade rnnrepl"
+            )
         self.lowercase = lowercase
+        self.version = version
         self.index = {t: i for i, t in enumerate(tokens)}
+        self._at = {t for t in _AT_JOINERS if t in self.index}
 
     @classmethod
     def build(
@@ -175,11 +223,55 @@ class WordVocab:
     def size(self) -> int:
         return len(self.tokens)
 
-    def encode(self, text: str) -> list[int]:
+    def pieces(self, text: str) -> list[str]:
+        """The token strings of `text` (unknown ones as they are written)."""
         if self.lowercase:
             text = text.lower()
+        out: list[str] = []
+        for n, line in enumerate(text.split("\n")):
+            if n:
+                out.append(EOL)
+            for chunk in line.split():
+                out.extend(self.chunk_tokens(chunk))
+        return out
+
+    def chunk_tokens(self, chunk: str) -> list[str]:
+        """Tokens of one whitespace-free chunk (already lowercased where the model is)."""
+        if chunk in self.index or chunk.isalnum() or _SPECIAL.fullmatch(chunk):
+            return [chunk]
+        if "<" in chunk and _SPECIAL.search(chunk):  # "<unk>," -> "<unk>" ","
+            return [
+                t for part in _SPECIAL_SPLIT.split(chunk) if part for t in self.chunk_tokens(part)
+            ]
+        if self._at and _NUMBER_SEP.search(chunk):
+            spaced = _NUMBER_SEP.sub(lambda m: f" @{m.group(1)}@ ", chunk)
+            return [t for part in spaced.split() for t in self.chunk_tokens(part)]
+        parts = chunk_parts(chunk)
+        if parts is None:
+            return [chunk]
+        lead, word, trail = parts
+        return [*lead, *self._word_tokens(word), *trail]
+
+    def _word_tokens(self, word: str) -> list[str]:
+        if word in self.index:
+            return [word]
+        if "@-@" in self._at and "-" in word:
+            parts = word.split("-")
+            out = self._word_tokens(parts[0]) if parts[0] else []
+            for part in parts[1:]:
+                out += ["@-@", *(self._word_tokens(part) if part else [])]
+            return out
+        stem, tail = word[:-3], word[-3:]
+        if tail.lower() in ("n't", "n’t") and stem and tail in self.index and stem in self.index:
+            return [stem, tail]  # PTB's "do n't"
+        return split_clitics(word)
+
+    def cased(self, text: str) -> str:
+        return text.lower() if self.lowercase else text
+
+    def encode(self, text: str) -> list[int]:
         get = self.index.get
-        return [get(t, 0) for t in iter_word_tokens(text)]
+        return [get(t, 0) for t in self.pieces(text)]
 
     def encode_array(self, text: str) -> np.ndarray:
         return np.asarray(self.encode(text), dtype=np.int32)
@@ -188,63 +280,99 @@ class WordVocab:
         return UNK if not 0 <= i < len(self.tokens) else self.tokens[i]
 
     def decode(self, ids: Iterable[int]) -> str:
-        return join_words([self.token_text(i) for i in ids])
+        return join_words([self.token_text(i) for i in ids], self)
 
     def split_partial(self, text: str) -> tuple[list[int], str]:
         """(ids of the complete tokens, the half-typed last word or '')."""
         if not text or text[-1].isspace():
             return self.encode(text), ""
-        head, _, last = text.rpartition("\n")
-        pieces = word_pieces(last)
-        partial = pieces[-1] if pieces else ""
-        if not _WORD_RE.fullmatch(partial):
+        chunk = text.rsplit(None, 1)[-1]
+        cased = self.cased(chunk)
+        cased = cased if len(cased) == len(chunk) else chunk
+        last = self.chunk_tokens(cased)[-1]
+        if not is_word(last) or not cased.endswith(last):
             return self.encode(text), ""
+        partial = chunk[len(chunk) - len(last) :]
         cut = len(text) - len(partial)
         return self.encode(text[:cut]), partial
 
     def to_dict(self) -> dict[str, Any]:
-        return {"level": self.level, "tokens": self.tokens, "lowercase": self.lowercase}
+        data = {"level": self.level, "tokens": self.tokens, "lowercase": self.lowercase}
+        return data if self.version == 1 else data | {"version": self.version}
 
 
-def join_words(tokens: Sequence[str]) -> str:
-    """Readable text from word tokens that encodes back to the same tokens.
+class Joiner:
+    """Writes word tokens as text is written, one token at a time (decode and streaming alike).
 
-    A closing mark sticks to the word before it ("end."), an opening one to the word after it
-    ("(see"); everything else is separated by one space, and end-of-line tokens by nothing.
+    A token gets a space before it unless it is closing punctuation or a clitic ("'s", "n't")
+    after a word, follows an opening bracket or quote, or is a WikiText joiner ("@-@" -> "-",
+    with the next word glued on). A token is glued on only if the glued chunk encodes back to
+    the same tokens, so decode(ids) always encodes back to ids. `line` is the text already
+    written on the current line (streaming continues it).
     """
-    out: list[str] = []
-    glue = False  # may a closing mark attach to what was just written?
-    pending_open = False  # was the last token an opener waiting for its word?
-    for tok in tokens:
+
+    def __init__(self, vocab: WordVocab | None = None, line: str = "") -> None:
+        self.vocab = vocab or WordVocab([UNK])
+        self.space = bool(line) and not line[-1].isspace()
+        self.chunk = self.vocab.cased(line.rsplit(None, 1)[-1]) if self.space else ""
+        self.tokens = self.vocab.chunk_tokens(self.chunk) if self.chunk else []
+        self.quotes_open = line.count('"') % 2 == 1
+
+    def push(self, tok: str) -> str:
+        """The text that token `tok` adds."""
         if tok == EOL:
-            out.append(EOL)
-            glue = pending_open = False
-            continue
-        is_word = _WORD_RE.fullmatch(tok) is not None
-        at_line_start = not out or out[-1] == EOL
-        if tok in _CLOSERS and glue:
-            out.append(tok)
-            continue
-        if not at_line_start and not (pending_open and is_word):
-            out.append(" ")
-        out.append(tok)
-        pending_open = tok in _OPENERS
-        glue = is_word
-    return "".join(out)
+            self.chunk, self.tokens, self.quotes_open, self.space = "", [], False, False
+            return EOL
+        text = _AT_JOINERS.get(tok, tok)
+        glued = self.chunk + text
+        if self.tokens and len(glued) <= _MAX_GLUE and self._wants_glue(tok):
+            # "1" "@,@" is only read back as such before a digit: checked with one ("1,0").
+            digit = ["0"] if tok in ("@,@", "@.@") else []
+            if self.vocab.chunk_tokens(glued + "".join(digit)) == [*self.tokens, tok, *digit]:
+                self._took(glued, [*self.tokens, tok])
+                return text
+        out = " " + tok if self.space else tok
+        self._took(tok, [tok])
+        return out
+
+    def _took(self, chunk: str, tokens: list[str]) -> None:
+        if tokens[-1] == '"':
+            self.quotes_open = not self.quotes_open
+        self.chunk, self.tokens, self.space = chunk, tokens, True
+
+    def _wants_glue(self, tok: str) -> bool:
+        prev = self.tokens[-1]
+        closed = prev == '"' and not self.quotes_open
+        after_word = is_word(prev) or prev in _CLOSERS or closed or bool(_SPECIAL.fullmatch(prev))
+        if prev in _OPENERS or (prev == '"' and self.chunk == '"' and self.quotes_open):
+            return tok not in _CLOSERS  # "(see", "\"see"
+        if prev in _AT_JOINERS and self.chunk[-1:] in "-,.":
+            return True  # "well-" + "known"
+        if tok in _CLOSERS or tok in _AT_JOINERS:
+            return after_word
+        if tok == '"':
+            return self.quotes_open  # the closing quote of a quotation
+        return (tok[:1] in "'’" or tok.lower() in ("n't", "n’t")) and is_word(prev)
+
+
+def join_words(tokens: Sequence[str], vocab: WordVocab | None = None) -> str:
+    """Readable text from word tokens that encodes back to the same tokens (with `vocab`)."""
+    joiner = Joiner(vocab)
+    return "".join(joiner.push(tok) for tok in tokens)
 
 
 def tokenizer_from_dict(data: Any) -> CharVocab | WordVocab:
     if not isinstance(data, dict):
         raise CheckpointError("tokenizer metadata must be a JSON object")
-    unknown = set(data) - {"level", "tokens", "lowercase"}
+    unknown = set(data) - {"level", "tokens", "lowercase", "version"}
     if unknown:
         raise CheckpointError(f"unknown tokenizer keys: {', '.join(sorted(unknown))}")
     lowercase = bool(data.get("lowercase", False))
     level = data.get("level")
     if level == "char":
         return CharVocab(data.get("tokens"), lowercase=lowercase)
-    if level == "word":
-        return WordVocab(data.get("tokens"), lowercase=lowercase)
+    if level == "word":  # files saved before the version key was added hold version 1
+        return WordVocab(data.get("tokens"), lowercase=lowercase, version=data.get("version", 1))
     raise CheckpointError(f"unknown tokenizer level {level!r}")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import re
 import threading
 import time
@@ -13,6 +15,7 @@ from rnnrepl.config import SampleConfig
 from rnnrepl.errors import CheckpointError
 from rnnrepl.prefix_cache import SPACING
 from rnnrepl.repl_state import Settings
+from rnnrepl.vocab import WordVocab
 from tests.repl_support import (
     CHAIN,
     CHAIN_ALPHABET,
@@ -462,3 +465,94 @@ def test_a_panel_put_aside_for_a_job_is_computed_after_it():
     finally:
         worker.close()
     assert events.index("job") < events.index(f"view {len(text)}")
+
+
+@pytest.mark.parametrize("fails", ["fsync", "replace"])
+def test_save_on_a_full_disk_keeps_the_old_file_and_the_session(repl, tmp_path, monkeypatch, fails):
+    target = tmp_path / "t.txt"
+    target.write_text("old transcript\n" * 100, encoding="utf-8")
+    repl.type("dog\r")
+    wait_for(lambda: repl.repl.doc.turns)
+    repl.idle()
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, fails, full)
+    repl.type(f"/save {target}\r")
+    wait_for(lambda: "No space left on device" in repl.output())
+    monkeypatch.undo()
+    out = " ".join(repl.output().split())  # one message, however the panel width wraps it
+    assert out.count("error:") == 1 and "Traceback" not in out
+    assert "error: cannot write t.txt: No space left on device" in out
+    assert "free some disk space" in out
+    assert target.read_text(encoding="utf-8") == "old transcript\n" * 100
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.txt"]  # no temp file left
+    repl.type(f"/save {target}\r")  # the session goes on; with space again the save works
+    wait_for(lambda: "wrote" in repl.output())
+    assert target.read_text(encoding="utf-8") == repl.repl.doc.text
+
+
+@pytest.mark.parametrize("kind", ["directory", "parent is a file"])
+def test_unusable_history_path_warns_once_and_runs_without_history(
+    tmp_path, monkeypatch, capfd, kind
+):
+    from rnnrepl.repl import file_history
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    if kind == "directory":
+        (tmp_path / "data" / "rnnrepl" / "history").mkdir(parents=True)
+    else:
+        (tmp_path / "data").mkdir()
+        (tmp_path / "data" / "rnnrepl").write_text("a file where a directory should be")
+    history = file_history()
+    err = capfd.readouterr().err
+    assert err.count("\n") == 1 and "warning: cannot use the history file" in err
+    assert "running without history" in err and "Traceback" not in err
+    with running_repl(CHAR, GREEDY, history=history) as repl:
+        repl.type("dog\r")
+        wait_for(lambda: repl.repl.doc.turns)
+        repl.idle()
+        repl.type("\x1b[A")  # Up: in-memory history still works for this session
+        wait_for(lambda: repl.repl.buffer.text == "dog")
+    out = capfd.readouterr()
+    assert "Traceback" not in out.err + out.out and "Press ENTER" not in out.err + out.out
+
+
+def test_a_50k_paste_without_spaces_on_a_word_model_never_freezes_typing():
+    """One 50,000-character chunk: the old word splitter backtracked over it for minutes,
+    holding the GIL on the worker thread, so typing and Ctrl-C froze too."""
+    loaded = random_lstm(WordVocab(["<unk>", "\n", "a", "b", ".", "the"]), hidden=64)
+    with running_repl(loaded, GREEDY) as repl:
+        repl.view_for("")
+        text = "a" * 50_000 + ".b"
+        repl.type("\x1b[200~" + text + "\x1b[201~")
+        wait_for(lambda: len(repl.repl.buffer.text) == len(text), timeout=30, what="the paste")
+        start = time.monotonic()
+        repl.type("x")
+        wait_for(lambda: repl.repl.buffer.text.endswith("x"), timeout=2, what="the key")
+        repl.view_for(text + "x", ghost=False)
+        panel = time.monotonic() - start
+        repl.type(CTRL_C)
+        wait_for(lambda: repl.repl.buffer.text == "", timeout=2, what="Ctrl-C to clear the line")
+    assert panel < 10, panel
+
+
+@pytest.mark.slow
+def test_the_panel_of_a_1mb_paste_arrives_within_10_s_with_the_bundled_char_model():
+    from rnnrepl.checkpoint import load_model
+
+    with running_repl(load_model("shakespeare-char"), GREEDY) as repl:
+        repl.view_for("")
+        text = "First Citizen: Before we proceed any further, hear me speak.\n" * 17_500
+        repl.type("\x1b[200~" + text + "\x1b[201~")
+        start = time.monotonic()
+        wait_for(lambda: len(repl.repl.buffer.text) == len(text), timeout=30, what="the paste")
+        view = repl.view_for(text, ghost=False)
+        elapsed = time.monotonic() - start
+        assert view.tokens == len(text) and view.top
+        repl.type("F")  # and the next key costs one step
+        begin = time.monotonic()
+        repl.view_for(text + "F", ghost=False)
+        assert time.monotonic() - begin < 2
+    assert elapsed < 10, elapsed

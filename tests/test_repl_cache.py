@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
@@ -9,7 +11,7 @@ from hypothesis import strategies as st
 
 from rnnrepl.config import SampleConfig
 from rnnrepl.predict import Predictor
-from rnnrepl.prefix_cache import DENSE, MAX_SPARSE, SPACING, Superseded
+from rnnrepl.prefix_cache import DENSE, FEED_LIMIT, MAX_SPARSE, SPACING, Superseded
 from rnnrepl.vocab import WordVocab
 from tests.repl_support import CHAIN, CHAIN_ALPHABET, bigram, char_vocab, random_lstm, word_model
 
@@ -63,6 +65,7 @@ def test_incremental_distribution_equals_a_fresh_computation(loaded, edits):
         assert partial == fresh_partial
         torch.testing.assert_close(probs, fresh, atol=1e-5, rtol=1e-4)
         assert p.split(text) == loaded.tokenizer.split_partial(text)
+        assert p.unknown_count == p.split(text)[0].count(0)
         assert p._cache.ids == p.split(text)[0]  # the states belong to exactly these tokens
 
 
@@ -77,16 +80,28 @@ def test_split_of_another_text_between_distributions_does_not_confuse_the_cache(
     torch.testing.assert_close(probs, fresh, atol=1e-5, rtol=1e-4)
 
 
+def record_features(p: Predictor, calls: list) -> None:
+    """Append (length, oneDNN on) for each batched call through the model's recurrent body."""
+    features = p.model.features
+
+    def spy(ids, state):
+        calls.append((ids.shape[1], torch.backends.mkldnn.enabled))
+        return features(ids, state)
+
+    p.model.features = spy
+
+
 def test_long_paste_is_batched_then_backspace_costs_one_step():
     p = Predictor(CHAR)
     calls = []
-    p.model.register_forward_hook(lambda mod, args, out: calls.append(args[0].shape[1]))
-    text = ("the cat sat on the mat. " * 200)[:4000]
+    record_features(p, calls)
+    text = ("the cat sat on the mat. " * 200)[:FEED_LIMIT]
     before = p.tokens_fed
     p.distribution(text)
-    assert p.tokens_fed - before == 4000
-    assert sum(calls) <= 4000  # batched calls through the model; single steps take the fast path
-    assert len(calls) <= 4000 // SPACING + DENSE + 2  # grid-sized batches, singles in the tail
+    assert p.tokens_fed - before == FEED_LIMIT
+    lengths = [n for n, _ in calls]  # batched calls; single steps take the fast path
+    assert sum(lengths) <= FEED_LIMIT
+    assert len(lengths) <= FEED_LIMIT // SPACING + DENSE + 2  # grid-sized batches
     for n in range(1, DENSE):  # backspace through the dense tail: one step each
         before = p.tokens_fed
         p.distribution(text[:-n])
@@ -217,7 +232,25 @@ def test_batched_inputs_take_few_shapes_through_onednn():
     torch.testing.assert_close(out, expect, atol=1e-5, rtol=1e-4)
     for a, b in zip(state, expect_state, strict=True):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
-    seen = len(calls)
+    calls.clear()
+    record_features(p, calls)
     p.distribution("the cat sat on the mat. " * 30)  # the prefix cache's chunks obey it too
-    assert len(calls) > seen + 1
-    assert all(n % SHAPE_STEP == 0 for n, onednn in calls[seen:] if onednn)
+    assert len(calls) > 1
+    assert all(n % SHAPE_STEP == 0 for n, onednn in calls if onednn)
+
+
+def test_a_paste_longer_than_the_feed_limit_is_read_from_its_end():
+    """A 200 kB paste: the panel comes within seconds (the last FEED_LIMIT tokens are fed, in
+    batched calls), equal to a fresh computation over the text's last FEED_LIMIT tokens, and the
+    next keystroke costs one step."""
+    p = Predictor(CHAR)
+    text = ("the cat sat on the mat. " * 9000)[:200_000]
+    start = time.perf_counter()
+    probs, _ = p.distribution(text)
+    assert time.perf_counter() - start < 30
+    assert p.tokens_fed - 1 <= FEED_LIMIT + 1  # (+1: the start token)
+    tail = text[-FEED_LIMIT:]
+    torch.testing.assert_close(probs, Predictor(CHAR).distribution(tail)[0], atol=1e-5, rtol=1e-4)
+    before = p.tokens_fed
+    p.distribution(text + "s")
+    assert p.tokens_fed - before == 1
