@@ -66,17 +66,19 @@ class RichControl:
 
     def __init__(self, repl: ReplApp, build, one_line: bool = False) -> None:
         self.repl, self.build, self.one_line = repl, build, one_line
-        self._key: Any = None
-        self._fragments: list = []
+        self._cached: tuple[Any, list] = (None, [])
 
     def __call__(self) -> list:
         width = self.repl.width()
         renderable, key = self.build(self.repl, width)
-        if (key, width) != self._key:
-            self._key = (key, width)
-            text = to_ansi(renderable, width, one_line=self.one_line)
-            self._fragments = to_formatted_text(ANSI(text))
-        return self._fragments
+        cached = self._cached  # one read: another thread may replace it meanwhile
+        if cached[0] == (key, width):
+            return cached[1]
+        fragments = to_formatted_text(ANSI(to_ansi(renderable, width, one_line=self.one_line)))
+        # key and fragments are replaced together, so no caller ever pairs a new key with old
+        # fragments when two threads render at once
+        self._cached = ((key, width), fragments)
+        return fragments
 
 
 def _panel(repl: ReplApp, width: int):
