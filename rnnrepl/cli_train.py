@@ -43,6 +43,8 @@ class StopFlag:
 def prepare_data(opts: dict, err: Console):
     """Read inputs, build the tokenizer, encode, split. Returns (tokenizer, train_ids, val_ids, summary)."""
     from rnnrepl.corpus import (
+        MAX_STDIN,
+        CappedInput,
         count_symbols,
         encode_corpus,
         expand_inputs,
@@ -52,7 +54,8 @@ def prepare_data(opts: dict, err: Console):
     from rnnrepl.vocab import build_tokenizer
 
     files = expand_inputs(list(opts["inputs"]))
-    text, report = load_corpus(files, encoding=opts["encoding"], stdin=sys.stdin.buffer)
+    stdin = CappedInput(sys.stdin.buffer, opts.get("max_stdin") or MAX_STDIN)
+    text, report = load_corpus(files, encoding=opts["encoding"], stdin=stdin)
     if report.crlf_normalised:
         err.print(f"note: normalised {report.crlf_normalised} CRLF/CR line endings to LF")
     counts = count_symbols(text, opts["level"], opts["lowercase"])

@@ -19,9 +19,15 @@ from torch import Tensor
 
 from rnnrepl import checkpoint as ckpt
 from rnnrepl.config import ModelConfig, TrainConfig
-from rnnrepl.errors import CheckpointError, NumericalError, ResourceError
+from rnnrepl.errors import (
+    CheckpointError,
+    NumericalError,
+    ResourceError,
+    is_out_of_memory,
+    out_of_memory,
+)
 from rnnrepl.evaluation import evaluate, sample_text
-from rnnrepl.models import LanguageModel, State, build_model
+from rnnrepl.models import LanguageModel, State, build_model, parameter_count
 
 
 @dataclass
@@ -135,7 +141,7 @@ class Trainer:
         self.summary, self.on_event, self.should_stop = summary, on_event, should_stop
         self.streams = batchify(train_ids, cfg.batch_size)
         self.opt = make_optimizer(model, cfg)
-        self.data_gen = torch.Generator().manual_seed(cfg.seed + 1)
+        self.data_gen = torch.Generator().manual_seed((cfg.seed + 1) % 2**64)  # 64 bits
         self.progress = Progress()
         self.state: State | None = None
         self.state_path = ckpt.state_path_for(self.out)
@@ -251,9 +257,12 @@ class Trainer:
                 g["lr"] = lr
             try:
                 value, state = self._step(x, y)
-            except torch.OutOfMemoryError:
-                raise ResourceError(
-                    f"out of memory training {model.num_parameters():,} parameters at batch "
+            except (RuntimeError, MemoryError) as exc:
+                if not is_out_of_memory(exc):
+                    raise
+                raise out_of_memory(
+                    exc,
+                    f"training {model.num_parameters():,} parameters at batch "
                     f"{cfg.batch_size} x {cfg.seq_len} tokens",
                     hint="lower --batch-size, --seq-len or --hidden",
                 ) from None
@@ -410,6 +419,12 @@ def new_model(cfg: ModelConfig, seed: int, device: str) -> LanguageModel:
     try:
         return build_model(cfg).to(device)
     except (RuntimeError, MemoryError) as exc:  # torch.OutOfMemoryError is a RuntimeError
+        if is_out_of_memory(exc):
+            raise out_of_memory(
+                exc,
+                f"allocating {parameter_count(cfg):,} parameters on {device}",
+                hint="lower --hidden, --layers or --embed (words: --max-vocab)",
+            ) from None
         raise ResourceError(
             f"cannot allocate the model on {device}: {exc}".splitlines()[0]
         ) from None
