@@ -185,7 +185,8 @@ def run_train(opts: dict[str, Any], out: Console, err: Console, argv: list[str])
                     f"nothing to resume: {trainer.state_path} does not exist",
                     hint="train without --resume",
                 )
-            trainer.load_state(allow_different=opts["warm_start"])
+            for notice in trainer.load_state(allow_different=opts["warm_start"]):
+                err.print(f"note: {notice}")
         elif trainer.state_path.exists() or out_path.exists():
             err.print(f"note: {out_path} exists and will be replaced by this run's best model")
         _announce(err, model, tok, train_cfg, summary, device)
