@@ -262,3 +262,50 @@ def test_set_in_the_repl_takes_an_underflowing_temperature_as_greedy(files):
     assert code == 0 and "Traceback" not in err, err
     code, err, greedy = invoke(["chat", model, "-n", "6", "--temperature", "0"], stdin="the\n")
     assert out.splitlines()[-1] == greedy.splitlines()[-1]
+
+
+ALLOC = "DefaultCPUAllocator: can't allocate memory: you tried to allocate 123456789 bytes."
+OOMS = [
+    (MemoryError(), ""),
+    (RuntimeError(f"[enforce fail at alloc_cpu.cpp:127] {ALLOC} Error code 12"), "117.7 MiB"),
+    (torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"), "2.00 GiB"),
+    (RuntimeError("MPS backend out of memory (MPS allocated: 1 GB)"), ""),
+    (RuntimeError("not enough memory: you tried to allocate 4096 bytes"), "allocate 4.0 KiB)"),
+]
+
+
+@pytest.mark.parametrize(("exc", "size"), OOMS, ids=[repr(e)[:40] for e, _ in OOMS])
+def test_out_of_memory_anywhere_is_exit_5_with_the_size_and_a_fix(files, monkeypatch, exc, size):
+    def fail(*args, **kwargs):
+        raise exc
+
+    monkeypatch.setattr(ckpt, "read_verified", fail)  # while loading, in every command
+    for argv in (["info", str(files["MODEL"])], ["predict", str(files["MODEL"]), "the"]):
+        code, err, _ = invoke(argv)
+        assert code == 5, err
+        assert err.startswith("rnnrepl: error: out of memory loading or running the model")
+        assert size in err and "ulimit -v" in err and err.count("\n") == 1, err
+
+
+def test_out_of_memory_building_the_vocabulary_suggests_max_vocab(files, tmp_path, monkeypatch):
+    import rnnrepl.vocab
+
+    def fail(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(rnnrepl.vocab, "build_tokenizer", fail)
+    code, err, _ = invoke(["train", str(files["CORPUS"]), "-o", str(tmp_path / "v"), *TRAIN])
+    assert code == 5, err
+    assert err == (
+        "rnnrepl: error: out of memory while training — lower --batch-size, --seq-len or "
+        "--hidden (words: --max-vocab)\n"
+    )
+
+
+def test_a_runtime_error_that_is_not_about_memory_stays_a_bug(files, monkeypatch):
+    def fail(*args, **kwargs):
+        raise RuntimeError("shape mismatch")
+
+    monkeypatch.setattr(ckpt, "read_verified", fail)
+    code, err, _ = invoke(["info", str(files["MODEL"])])
+    assert code == 1 and "internal error: RuntimeError: shape mismatch" in err
