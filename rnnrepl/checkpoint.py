@@ -369,23 +369,24 @@ def optimizer_from_tensors(
 
 
 def _check_optimizer_state(opt: torch.optim.Optimizer, state: dict[int, Any]) -> None:
-    """Each parameter's moments shaped like it and finite (a NaN moment poisons every step)."""
+    """Each parameter's moments shaped like it and finite (a NaN moment poisons every step);
+    ValueError, which the caller turns into 'does not fit', otherwise."""
     params = [p for group in opt.param_groups for p in group["params"]]
     for i, entry in state.items():
         if not 0 <= i < len(params) or not isinstance(entry, dict):
-            raise CheckpointError(f"resume state has optimizer state for no parameter ({i})")
+            raise ValueError(f"resume state has optimizer state for no parameter ({i})")
         for key, value in entry.items():
             if not isinstance(value, Tensor):
                 continue
             if value.dim() and value.shape != params[i].shape:
-                raise CheckpointError(
+                raise ValueError(
                     f"tensor opt.{i}.{key} has shape {list(value.shape)}, its parameter "
                     f"{list(params[i].shape)}"
                 )
             if value.is_floating_point() and not torch.isfinite(value).all():
-                raise CheckpointError(f"tensor opt.{i}.{key} holds NaN or Inf")
+                raise ValueError(f"tensor opt.{i}.{key} holds NaN or Inf")
             if key == "step" and (value < 0).any():
-                raise CheckpointError(f"tensor opt.{i}.step is negative")
+                raise ValueError(f"tensor opt.{i}.step is negative")
 
 
 def _encode_value(value: Any, name: str, tensors: dict[str, Tensor]) -> Any:
