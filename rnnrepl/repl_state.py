@@ -65,7 +65,7 @@ def _parse(kind: type, name: str, value: str) -> Any:
         what = "an integer" if kind is int else "a number"
         raise SettingError(f"{name} must be {what}, not {value!r}") from None
     if kind is float and not math.isfinite(number):  # NaN passes every range check
-        raise SettingError(f"{name} must be a finite number, not {value!r}")
+        raise SettingError(f"{name} must be a number (finite), not {value!r}")
     if kind is int and name == "seed" and not -(2**63) <= number < 2**64:
         raise SettingError(f"seed must fit in 64 bits, not {value!r}")
     return number
