@@ -287,7 +287,8 @@ class Trainer:
                     exc,
                     f"training {model.num_parameters():,} parameters at batch "
                     f"{cfg.batch_size} x {cfg.seq_len} tokens",
-                    hint="lower --batch-size, --seq-len or --hidden",
+                    hint="lower --batch-size, --seq-len or --hidden"
+                    + (" (or --max-vocab)" if self.tokenizer.level == "word" else ""),
                 ) from None
             if state is None:
                 nan_streak = self._recover_nan(nan_streak, p)

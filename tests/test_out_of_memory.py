@@ -158,3 +158,13 @@ def test_stdin_within_the_cap_trains(tmp_path):
 def test_max_stdin_must_be_a_size(size, tmp_path):
     got = run_cli("train", "-", "-o", str(tmp_path / "m"), "--max-stdin", size, stdin=TOY)
     assert got.returncode == 2 and "is not a size like 500K, 64MB or 2GiB" in got.stderr
+
+
+@pytest.mark.slow
+def test_a_word_corpus_with_300k_distinct_words_at_the_default_batch_exits_5(baseline, tmp_path):
+    words = [f"w{i:06d}" for i in range(300_000)]
+    corpus = tmp_path / "words.txt"
+    corpus.write_text(" ".join(words + words[:100_000]) + "\n")
+    args = ["train", str(corpus), "--level", "word", "-o", str(tmp_path / "w"), "--steps", "1"]
+    got = _limited(baseline + 3 * 1024 * MB, *args)
+    _assert_exit_5(got, "parameters at batch", "could not allocate", "--max-vocab")
