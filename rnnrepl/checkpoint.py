@@ -373,9 +373,34 @@ def optimizer_from_tensors(
     try:
         state = {int(i): _decode_value(entry, tensors) for i, entry in meta["state"]}
         groups = [_decode_value(g, tensors) for g in meta["param_groups"]]
+        _check_optimizer_state(opt, state)
         opt.load_state_dict({"state": state, "param_groups": groups})
-    except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as exc:
-        raise CheckpointError(f"resume state does not fit this optimizer: {exc!r}") from None
+    except KeyError as exc:
+        raise CheckpointError(f"resume state lacks tensor {exc}") from None
+    except (TypeError, ValueError, IndexError, RuntimeError) as exc:
+        first = (str(exc).splitlines() or [""])[0]
+        raise CheckpointError(f"resume state does not fit this optimizer: {first}") from None
+
+
+def _check_optimizer_state(opt: torch.optim.Optimizer, state: dict[int, Any]) -> None:
+    """Each parameter's moments shaped like it and finite (a NaN moment poisons every step);
+    ValueError, which the caller turns into 'does not fit', otherwise."""
+    params = [p for group in opt.param_groups for p in group["params"]]
+    for i, entry in state.items():
+        if not 0 <= i < len(params) or not isinstance(entry, dict):
+            raise ValueError(f"resume state has optimizer state for no parameter ({i})")
+        for key, value in entry.items():
+            if not isinstance(value, Tensor):
+                continue
+            if value.dim() and value.shape != params[i].shape:
+                raise ValueError(
+                    f"tensor opt.{i}.{key} has shape {list(value.shape)}, its parameter "
+                    f"{list(params[i].shape)}"
+                )
+            if value.is_floating_point() and not torch.isfinite(value).all():
+                raise ValueError(f"tensor opt.{i}.{key} holds NaN or Inf")
+            if key == "step" and (value < 0).any():
+                raise ValueError(f"tensor opt.{i}.step is negative")
 
 
 def _encode_value(value: Any, name: str, tensors: dict[str, Tensor]) -> Any:

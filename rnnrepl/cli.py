@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import math
 import os
 import re
 import signal
@@ -16,7 +17,7 @@ from rnnrepl.cli_common import console, load, read_prompt_file
 from rnnrepl.cli_models import complete_model
 from rnnrepl.config import ARCHS, LEVELS, OPTIMIZERS
 from rnnrepl.consoles import tolerate
-from rnnrepl.errors import RnnreplError, UsageError
+from rnnrepl.errors import RnnreplError, UsageError, is_out_of_memory, out_of_memory
 from rnnrepl.textsafe import safe_text
 
 DEBUG = {"on": False}
@@ -35,8 +36,8 @@ def parse_duration(text: str) -> float:
         raise click.BadParameter(f"{text!r} is not a duration like 90s, 5m or 1h30m")
     h, mnt, s = (float(g) if g else 0.0 for g in m.groups())
     seconds = h * 3600 + mnt * 60 + s
-    if seconds <= 0:
-        raise click.BadParameter("the duration must be positive")
+    if not 0 < seconds < math.inf:
+        raise click.BadParameter("the duration must be positive and finite")
     return seconds
 
 
@@ -45,6 +46,35 @@ class Duration(click.ParamType):
 
     def convert(self, value, param, ctx):
         return value if isinstance(value, float) else parse_duration(str(value))
+
+
+class ByteSize(click.ParamType):
+    """'1000', '64K', '1MiB' or '1M' (2^20), '1MB' (10^6, as coreutils reads it), '2G' -> bytes."""
+
+    name = "size"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int):
+            return value
+        m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*", str(value), re.IGNORECASE)
+        if m is None or float(m[1]) <= 0 or (m[3].lower().startswith("i") and not m[2]):
+            self.fail(f"{value!r} is not a size like 500K, 64MB or 2GiB", param, ctx)
+        power = " kmgt".index(m[2].lower() or " ")
+        base = 1000 if m[3].lower() == "b" and m[2] else 1024
+        return int(float(m[1]) * base**power)
+
+
+class Finite(click.FloatRange):
+    """A FloatRange that also refuses nan and inf (nan passes every comparison)."""
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
+SEED = click.IntRange(-(2**63), 2**64 - 1)  # what torch's generators accept
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
@@ -81,7 +111,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option("--hidden", type=click.IntRange(1, 16384))
 @click.option("--embed", type=click.IntRange(1, 16384))
 @click.option("--window", type=click.IntRange(1, 1024), help="Context tokens of the window model.")
-@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True))
+@click.option("--dropout", type=Finite(0, 1, max_open=True))
 @click.option("--tie/--no-tie", default=None, help="Share embedding and output weights.")
 @click.option(
     "--softmax",
@@ -94,16 +124,16 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option("--seq-len", type=click.IntRange(1, 100000), help="BPTT span length in tokens.")
 @click.option("--batch-size", type=click.IntRange(1, 100000))
 @click.option("--optimizer", type=click.Choice(OPTIMIZERS), default="adam", show_default=True)
-@click.option("--lr", type=click.FloatRange(0, min_open=True))
-@click.option("--clip", type=click.FloatRange(0), default=1.0, show_default=True)
-@click.option("--epochs", type=click.FloatRange(0, min_open=True))
+@click.option("--lr", type=Finite(0, 1e6, min_open=True))
+@click.option("--clip", type=Finite(0), default=1.0, show_default=True)
+@click.option("--epochs", type=Finite(0, min_open=True))
 @click.option("--steps", type=click.IntRange(1))
 @click.option(
     "--time", "time_limit", type=Duration(), help="Training time budget, e.g. 90s, 5m, 1h."
 )
 @click.option(
     "--val-fraction",
-    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    type=Finite(0, 1, min_open=True, max_open=True),
     default=0.1,
     show_default=True,
 )
@@ -134,7 +164,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
     default=0,
     help="Stop after N validations without improvement.",
 )
-@click.option("--seed", type=int, default=1337, show_default=True)
+@click.option("--seed", type=SEED, default=1337, show_default=True)
 @click.option(
     "--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto", show_default=True
 )
@@ -152,6 +182,13 @@ def cli(ctx: click.Context, debug: bool) -> None:
 )
 @click.option(
     "--half", is_flag=True, help="Store the model in fp16 (half the size; loads as fp32)."
+)
+@click.option(
+    "--max-stdin",
+    type=ByteSize(),
+    default="1GiB",
+    show_default=True,
+    help="Refuse more than this from '-' (standard input), e.g. 4GiB.",
 )
 @click.option("--resume", is_flag=True, help="Continue an interrupted run of the same -o.")
 @click.option("--warm-start", is_flag=True, help="With --resume: allow different data.")
@@ -187,11 +224,11 @@ _int8_option = click.option(
 @click.option("-p", "--prompt", default=None, help="The prompt (or give it as PROMPT).")
 @click.option("--prompt-file", type=click.Path(dir_okay=False))
 @click.option("-n", "--max-tokens", type=click.IntRange(0), default=200, show_default=True)
-@click.option("--temperature", type=click.FloatRange(0), default=0.8, show_default=True)
+@click.option("--temperature", type=Finite(0), default=0.8, show_default=True)
 @click.option("--top-k", type=click.IntRange(0), default=0)
-@click.option("--top-p", type=click.FloatRange(0, 1, min_open=True), default=1.0)
+@click.option("--top-p", type=Finite(0, 1, min_open=True), default=1.0)
 @click.option("--greedy", is_flag=True, help="Always take the most likely token.")
-@click.option("--seed", type=int)
+@click.option("--seed", type=SEED)
 @click.option("--stop", help="Stop once the generated text contains this string.")
 @click.option("--allow-unk", is_flag=True, help=ALLOW_UNK_HELP)
 @click.option(
@@ -291,11 +328,11 @@ def info(model, as_json) -> None:
 @click.argument("model", default="shakespeare-char", shell_complete=complete_model)
 @click.option("-k", "--k", "k", type=click.IntRange(1, 50), default=10, show_default=True,
               help="Rows in the live top-k panel.")  # fmt: skip
-@click.option("--temperature", type=click.FloatRange(0), default=0.8, show_default=True)
+@click.option("--temperature", type=Finite(0), default=0.8, show_default=True)
 @click.option("--top-k", type=click.IntRange(0), default=0, help="Sampling top-k (0 = off).")
-@click.option("--top-p", type=click.FloatRange(0, 1, min_open=True), default=1.0)
+@click.option("--top-p", type=Finite(0, 1, min_open=True), default=1.0)
 @click.option("-n", "--max-tokens", type=click.IntRange(0), default=200, show_default=True)
-@click.option("--seed", type=int)
+@click.option("--seed", type=SEED)
 @click.option("--stop", help="Stop generating once the text contains this string.")
 @click.option("--allow-unk", is_flag=True, help=ALLOW_UNK_HELP + " (/set unk on|off)")
 @click.option(
@@ -400,10 +437,12 @@ def main(argv: list[str] | None = None) -> None:
     except RnnreplError as exc:
         _fail(str(exc), exc.exit_code)
     except OSError as exc:
-        if exc.errno in (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT):
+        if exc.errno in (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT, errno.ENOMEM):
             _fail(f"{exc.strerror} ({exc.filename})", 5)
         _internal(exc)
     except Exception as exc:  # a bug: one line unless --debug
+        if is_out_of_memory(exc):  # wherever it happens: exit 5 with the size and a fix
+            _fail(str(out_of_memory(exc, *_oom_advice(argv))), 5)
         _internal(exc)
 
 
@@ -414,6 +453,14 @@ def _click_message(exc: click.ClickException) -> str:
         command = exc.ctx.command_path if exc.ctx is not None else "rnnrepl"
         message += f" — run '{command} --help'"
     return message
+
+
+def _oom_advice(argv: list[str] | None) -> tuple[str, str]:
+    """(what was being done, how to fix it) for the command on the command line."""
+    words = [a for a in (sys.argv[1:] if argv is None else argv) if not a.startswith("-")]
+    if words[:1] == ["train"]:
+        return "while training", "lower --batch-size, --seq-len or --hidden (words: --max-vocab)"
+    return "loading or running the model", "free memory, raise ulimit -v, or use a smaller model"
 
 
 def _fail(message: str, code: int) -> None:

@@ -46,6 +46,8 @@ class StopFlag:
 def prepare_data(opts: dict, err: Console):
     """Read inputs, build the tokenizer, encode, split. Returns (tokenizer, train_ids, val_ids, summary)."""
     from rnnrepl.corpus import (
+        MAX_STDIN,
+        CappedInput,
         count_symbols,
         encode_corpus,
         encode_files,
@@ -57,7 +59,7 @@ def prepare_data(opts: dict, err: Console):
     text, report = load_corpus(
         list(opts["inputs"]),
         encoding=opts["encoding"],
-        stdin=sys.stdin.buffer,
+        stdin=CappedInput(sys.stdin.buffer, opts.get("max_stdin") or MAX_STDIN),
         skip_bad=opts.get("skip_bad", False),
     )
     _print_reading(report, err, opts.get("verbose", False))
@@ -237,7 +239,8 @@ def run_train(opts: dict[str, Any], out: Console, err: Console, argv: list[str])
         )
         trainer.half = bool(opts.get("half"))
         if opts["resume"]:
-            trainer.load_state(allow_different=opts["warm_start"])
+            for notice in trainer.load_state(allow_different=opts["warm_start"]):
+                err.print(Text(safe_text(f"note: {notice}")))
             p = trainer.progress
             err.print(f"resuming from step {p.step:,} (epoch {p.epoch + 1})")
         elif opts.get("force"):

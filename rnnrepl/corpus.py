@@ -191,6 +191,8 @@ def _read_stdin(stdin: Any) -> bytes:
     if source is None:
         raise InputDataError("there is no standard input to read", path="<stdin>")
     source = getattr(source, "buffer", source)
+    if not isinstance(source, CappedInput):
+        source = CappedInput(source)
     try:
         data = source.read()
     except OSError as exc:
@@ -198,6 +200,31 @@ def _read_stdin(stdin: Any) -> bytes:
     if isinstance(data, str):  # a text stream without a binary buffer (StringIO)
         data = data.encode("utf-8", "surrogateescape")
     return data
+
+
+MAX_STDIN = 1 << 30  # default cap: a pipe has no size to check first, and may never end
+
+
+class CappedInput:
+    """A binary stream whose read() refuses to hold more than `limit` bytes (train --max-stdin)."""
+
+    def __init__(self, stream: Any, limit: int = MAX_STDIN) -> None:
+        self.stream, self.limit = stream, limit
+
+    def read(self) -> bytes:
+        chunks, total = [], 0
+        while chunk := self.stream.read(min(1 << 20, self.limit + 1 - total)):
+            if isinstance(chunk, str):  # a text stream without a binary buffer (StringIO)
+                chunk = chunk.encode("utf-8", "surrogateescape")
+            chunks.append(chunk)
+            total += len(chunk)
+            if total > self.limit:
+                raise InputDataError(
+                    f"standard input holds more than {self.limit:,} bytes",
+                    path="<stdin>",
+                    hint="save it to a file and pass its path, or raise --max-stdin",
+                )
+        return b"".join(chunks)
 
 
 def _read_file(path: str) -> bytes:

@@ -7,6 +7,7 @@ easy to test. ``compute_view`` runs on the worker thread; everything else on the
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -70,8 +71,10 @@ def _parse(kind: type, name: str, value: str) -> Any:
     except ValueError:
         what = "an integer" if kind is int else "a number"
         raise SettingError(f"{name} must be {what}, not {value!r}") from None
-    if kind is float and number != number:  # NaN passes every range check
-        raise SettingError(f"{name} must be a number, not {value!r}")
+    if kind is float and not math.isfinite(number):  # NaN passes every range check
+        raise SettingError(f"{name} must be a number (finite), not {value!r}")
+    if kind is int and name == "seed" and not -(2**63) <= number < 2**64:
+        raise SettingError(f"seed must fit in 64 bits, not {value!r}")
     return number
 
 

@@ -22,7 +22,12 @@ def filtered_probs(logits: Tensor, cfg: SampleConfig) -> Tensor:
         probs = torch.zeros_like(logits)
         probs.scatter_(-1, logits.argmax(dim=-1, keepdim=True), 1.0)
         return probs
-    probs = torch.softmax(logits / cfg.temperature, dim=-1)
+    # Shifted so the best logit is 0: a temperature so small that the division overflows (or
+    # underflows to 0 in float32) still leaves the best token(s) at 0 and the rest at -inf, i.e.
+    # greedy, instead of inf - inf = NaN.
+    shifted = logits - logits.amax(dim=-1, keepdim=True)
+    scaled = torch.where(shifted == 0, torch.zeros_like(shifted), shifted / cfg.temperature)
+    probs = torch.softmax(scaled, dim=-1)
     vocab = probs.shape[-1]
     if 0 < cfg.top_k < vocab:
         # Exactly the k highest logits (ties by position): ranking the logits, not the
@@ -35,6 +40,7 @@ def filtered_probs(logits: Tensor, cfg: SampleConfig) -> Tensor:
         sorted_p, order = probs.sort(dim=-1, descending=True, stable=True)
         before = sorted_p.cumsum(-1) - sorted_p  # mass strictly before each token
         keep_sorted = before < cfg.top_p * sorted_p.sum(-1, keepdim=True)
+        keep_sorted[..., 0] = True  # a top-p that underflows still keeps the most likely token
         keep = torch.zeros_like(keep_sorted).scatter(-1, order, keep_sorted)
         probs = torch.where(keep, probs, torch.zeros_like(probs))
     return probs / probs.sum(-1, keepdim=True)

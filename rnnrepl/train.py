@@ -11,7 +11,7 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -20,9 +20,16 @@ from torch import Tensor
 
 from rnnrepl import checkpoint as ckpt
 from rnnrepl.config import ModelConfig, TrainConfig
-from rnnrepl.errors import CheckpointError, NumericalError, ResourceError
+from rnnrepl.errors import (
+    CheckpointError,
+    NumericalError,
+    ResourceError,
+    is_out_of_memory,
+    out_of_memory,
+)
 from rnnrepl.evaluation import evaluate, sample_text
-from rnnrepl.models import LanguageModel, State, build_model
+from rnnrepl.models import LanguageModel, State, build_model, parameter_count
+from rnnrepl.resume_check import bad_field, check_meta, load_hidden, load_weights
 
 
 @dataclass
@@ -136,7 +143,7 @@ class Trainer:
         self.summary, self.on_event, self.should_stop = summary, on_event, should_stop
         self.streams = batchify(train_ids, cfg.batch_size)
         self.opt = make_optimizer(model, cfg)
-        self.data_gen = torch.Generator().manual_seed(cfg.seed + 1)
+        self.data_gen = torch.Generator().manual_seed((cfg.seed + 1) % 2**64)  # 64 bits
         self.progress = Progress()
         self.state: State | None = None
         self.state_path = ckpt.state_path_for(self.out)
@@ -194,32 +201,54 @@ class Trainer:
         }
         ckpt.save_state(self.state_path, tensors, meta)
 
-    def load_state(self, allow_different: bool = False) -> None:
+    def load_state(self, allow_different: bool = False) -> list[str]:
+        """Restore an interrupted run, every field checked first. Returns notices for the user."""
         tensors, meta = ckpt.load_state(self.state_path)
+        path = self.state_path
+        prog = check_meta(meta, [f.name for f in fields(Progress)], path)
+        same_data = meta["fingerprint"] == self.fp
+        if not same_data and not allow_different:
+            raise CheckpointError(
+                "cannot resume: the data, tokenizer or model differ from the interrupted run",
+                path=str(path),
+                hint="train with the same files and options, or without --resume to start anew",
+            )
+        load_weights(self.model, tensors, path)
         try:
-            if meta["fingerprint"] != self.fp and not allow_different:
-                raise CheckpointError(
-                    "cannot resume: the data, tokenizer or model differ from the interrupted run",
-                    path=str(self.state_path),
-                    hint="train with the same files and options, or without --resume to start anew",
-                )
-            model_sd = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
-            self.model.load_state_dict(model_sd, strict=True)
             ckpt.optimizer_from_tensors(self.opt, tensors, meta["optimizer"])
-            device = self.model.embed.weight.device
-            if meta.get("hidden"):
-                n = sum(1 for k in tensors if k.startswith("hidden."))
-                self.state = tuple(tensors[f"hidden.{i}"].to(device) for i in range(n))
             torch.set_rng_state(tensors["rng.torch"])
             self.data_gen.set_state(tensors["rng.data"])
-            prog = dict(meta["progress"])
-            prog["best_val"] = math.inf if prog.get("best_val") is None else prog["best_val"]
-            self.progress = Progress(**prog)
-            self.history = [tuple(h) for h in meta.get("history", [])]
-        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-            raise CheckpointError(
-                f"resume state is incomplete or inconsistent: {exc}", path=str(self.state_path)
-            ) from None
+        except KeyError as exc:
+            raise CheckpointError(f"resume state lacks tensor {exc}", path=str(path)) from None
+        except CheckpointError as exc:
+            raise CheckpointError(exc.message, hint=exc.hint, path=str(path)) from None
+        except (TypeError, ValueError, RuntimeError) as exc:
+            first = (str(exc).splitlines() or [""])[0]
+            raise CheckpointError(f"unusable RNG state: {first}", path=str(path)) from None
+        saved = (meta["train_config"]["batch_size"], meta["train_config"]["seq_len"])
+        notices = []
+        if saved != (self.cfg.batch_size, self.cfg.seq_len):
+            notices.append(
+                f"batch {self.cfg.batch_size} x {self.cfg.seq_len} (was {saved[0]} x {saved[1]}): "
+                "continuing with a fresh carried state"
+            )
+        else:
+            if meta["hidden"]:
+                self.state = load_hidden(self.model, self.cfg.batch_size, tensors, path)
+            if same_data:
+                self._check_position(prog, path)
+        self.progress = Progress(**prog)
+        self.history = [tuple(h) for h in meta["history"]]
+        return notices
+
+    def _check_position(self, prog: dict, path: Path) -> None:
+        """The data position of the same data and layout must lie inside it."""
+        seq = self.cfg.seq_len
+        if prog["offset"] >= seq:
+            raise bad_field("progress.offset", prog["offset"], f"expected 0..{seq - 1}", path)
+        spans = spans_per_epoch(self.streams, seq, prog["offset"])
+        if prog["pos"] > spans:
+            raise bad_field("progress.pos", prog["pos"], f"outside the data ({spans} spans)", path)
 
     # ---- the loop ---------------------------------------------------------------------------
     def run(self) -> TrainResult:
@@ -254,11 +283,15 @@ class Trainer:
                 g["lr"] = lr
             try:
                 value, state = self._step(x, y)
-            except torch.OutOfMemoryError:
-                raise ResourceError(
-                    f"out of memory training {model.num_parameters():,} parameters at batch "
+            except (RuntimeError, MemoryError) as exc:
+                if not is_out_of_memory(exc):
+                    raise
+                raise out_of_memory(
+                    exc,
+                    f"training {model.num_parameters():,} parameters at batch "
                     f"{cfg.batch_size} x {cfg.seq_len} tokens",
-                    hint="lower --batch-size, --seq-len or --hidden",
+                    hint="lower --batch-size, --seq-len or --hidden"
+                    + (" (or --max-vocab)" if self.tokenizer.level == "word" else ""),
                 ) from None
             if state is None:
                 nan_streak = self._recover_nan(nan_streak, p)
@@ -426,6 +459,12 @@ def new_model(cfg: ModelConfig, seed: int, device: str) -> LanguageModel:
     try:
         return build_model(cfg).to(device)
     except (RuntimeError, MemoryError) as exc:  # torch.OutOfMemoryError is a RuntimeError
+        if is_out_of_memory(exc):
+            raise out_of_memory(
+                exc,
+                f"allocating {parameter_count(cfg):,} parameters on {device}",
+                hint="lower --hidden, --layers or --embed (words: --max-vocab)",
+            ) from None
         raise ResourceError(
             f"cannot allocate the model on {device}: {exc}".splitlines()[0]
         ) from None

@@ -109,7 +109,36 @@ CASES = [
     (["corpus", "list", "--catalog", "CATALOG"], 3, "CATALOG"),
     (["corpus", "fetch", "no-such-corpus"], 2, "no-such-corpus"),
     (["no-such-command"], 2, "no-such-command"),
+    # Option values that pass a plain range check and then crash: refused at the edge.
+    (["generate", "MODEL", "--temperature", "nan"], 2, "not a finite number"),
+    (["generate", "MODEL", "--temperature", "inf"], 2, "not a finite number"),
+    (["generate", "MODEL", "--top-p", "nan"], 2, "not a finite number"),
+    (["generate", "MODEL", "--seed", str(2**64)], 2, "--seed"),
+    (["generate", "MODEL", "--seed", str(-(2**63) - 1)], 2, "--seed"),
+    (["chat", "MODEL", "--temperature", "nan"], 2, "not a finite number"),
+    (["chat", "MODEL", "--top-p", "inf"], 2, "--top-p"),
+    (["chat", "MODEL", "--seed", str(2**64)], 2, "--seed"),
+    (["train", "CORPUS", "-o", "OUT", "--seed", str(2**64)], 2, "--seed"),
+    (["train", "CORPUS", "-o", "OUT", "--lr", "1e308"], 2, "--lr"),
+    (["train", "CORPUS", "-o", "OUT", "--lr", "inf"], 2, "--lr"),
+    (["train", "CORPUS", "-o", "OUT", "--clip", "nan"], 2, "not a finite number"),
+    (["train", "CORPUS", "-o", "OUT", "--clip", "inf"], 2, "not a finite number"),
+    (["train", "CORPUS", "-o", "OUT", "--epochs", "inf"], 2, "not a finite number"),
+    (["train", "CORPUS", "-o", "OUT", "--dropout", "nan"], 2, "not a finite number"),
+    (["train", "CORPUS", "-o", "OUT", "--val-fraction", "nan"], 2, "not a finite number"),
+    (["train", "CORPUS", "-o", "OUT", "--time", "9" * 400 + "s"], 2, "finite"),
 ]
+
+# Values at the edge of what is allowed work: a temperature or top-p that underflows is greedy,
+# the largest and smallest 64-bit seeds seed.
+WORKING = [
+    ["generate", "MODEL", "-p", "the", "-n", "8", "--temperature", "1e-300"],
+    ["generate", "MODEL", "-p", "the", "-n", "8", "--temperature", "5e-324"],
+    ["generate", "MODEL", "-p", "the", "-n", "8", "--top-p", "5e-324"],
+    ["generate", "MODEL", "-p", "the", "-n", "8", "--top-p", "1e-300", "--temperature", "2"],
+    ["generate", "MODEL", "-p", "the", "-n", "8", "--greedy"],
+]
+SEEDS = [str(2**64 - 1), str(-(2**63)), "0"]
 
 
 def _fill(args: list[str], files, tmp_path) -> list[str]:
@@ -191,3 +220,96 @@ def test_success_is_0_and_json_stays_parseable(files):
         code, err, out = invoke(argv)
         assert code == 0 and err == ""
         assert json.loads(out)
+
+
+@pytest.mark.parametrize("args", WORKING, ids=[" ".join(a[4:]) for a in WORKING])
+def test_a_temperature_or_top_p_that_underflows_is_greedy(files, tmp_path, args):
+    code, err, out = invoke(_fill(args, files, tmp_path))
+    assert code == 0 and err == "", err
+    _, _, greedy = invoke(_fill(WORKING[-1], files, tmp_path))
+    assert out == greedy
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_every_64_bit_seed_works_in_generate_chat_and_train(files, tmp_path, seed):
+    model = str(files["MODEL"])
+    code, err, out = invoke(["generate", model, "-p", "the", "-n", "4", "--seed", seed])
+    assert code == 0 and err == "", err
+    code, err, _ = invoke(["chat", model, "--seed", seed, "-n", "4"], stdin="the\n")
+    assert code == 0, err
+    out_path = str(tmp_path / "seeded")
+    code, err, _ = invoke(["train", str(files["CORPUS"]), "-o", out_path, *TRAIN, "--seed", seed])
+    assert code == 0, err
+
+
+@pytest.mark.parametrize(
+    ("line", "needle"),
+    [
+        ("/set temperature nan", "finite"),
+        ("/set temperature inf", "finite"),
+        ("/set top_p nan", "finite"),
+        ("/set top_p -inf", "finite"),
+        (f"/set seed {2**64}", "64 bits"),
+        (f"/set seed {-(2**63) - 1}", "64 bits"),
+    ],
+)
+def test_set_in_the_repl_refuses_what_would_crash(files, line, needle):
+    code, err, out = invoke(["chat", str(files["MODEL"]), "-n", "3"], stdin=f"{line}\nthe\n")
+    assert code == 0, err
+    assert needle in err + out and "Traceback" not in err + out
+
+
+def test_set_in_the_repl_takes_an_underflowing_temperature_as_greedy(files):
+    model = str(files["MODEL"])
+    stdin = "/set temperature 1e-300\n/set top_p 5e-324\nthe\n"
+    code, err, out = invoke(["chat", model, "-n", "6"], stdin=stdin)
+    assert code == 0 and "Traceback" not in err, err
+    code, err, greedy = invoke(["chat", model, "-n", "6", "--temperature", "0"], stdin="the\n")
+    assert out.splitlines()[-1] == greedy.splitlines()[-1]
+
+
+ALLOC = "DefaultCPUAllocator: can't allocate memory: you tried to allocate 123456789 bytes."
+OOMS = [
+    (MemoryError(), ""),
+    (RuntimeError(f"[enforce fail at alloc_cpu.cpp:127] {ALLOC} Error code 12"), "117.7 MiB"),
+    (torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"), "2.00 GiB"),
+    (RuntimeError("MPS backend out of memory (MPS allocated: 1 GB)"), ""),
+    (RuntimeError("not enough memory: you tried to allocate 4096 bytes"), "allocate 4.0 KiB)"),
+]
+
+
+@pytest.mark.parametrize(("exc", "size"), OOMS, ids=[repr(e)[:40] for e, _ in OOMS])
+def test_out_of_memory_anywhere_is_exit_5_with_the_size_and_a_fix(files, monkeypatch, exc, size):
+    def fail(*args, **kwargs):
+        raise exc
+
+    monkeypatch.setattr(ckpt, "read_verified", fail)  # while loading, in every command
+    for argv in (["info", str(files["MODEL"])], ["predict", str(files["MODEL"]), "the"]):
+        code, err, _ = invoke(argv)
+        assert code == 5, err
+        assert err.startswith("rnnrepl: error: out of memory loading or running the model")
+        assert size in err and "ulimit -v" in err and err.count("\n") == 1, err
+
+
+def test_out_of_memory_building_the_vocabulary_suggests_max_vocab(files, tmp_path, monkeypatch):
+    import rnnrepl.vocab
+
+    def fail(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(rnnrepl.vocab, "build_tokenizer", fail)
+    code, err, _ = invoke(["train", str(files["CORPUS"]), "-o", str(tmp_path / "v"), *TRAIN])
+    assert code == 5, err
+    assert err == (
+        "rnnrepl: error: out of memory while training — lower --batch-size, --seq-len or "
+        "--hidden (words: --max-vocab)\n"
+    )
+
+
+def test_a_runtime_error_that_is_not_about_memory_stays_a_bug(files, monkeypatch):
+    def fail(*args, **kwargs):
+        raise RuntimeError("shape mismatch")
+
+    monkeypatch.setattr(ckpt, "read_verified", fail)
+    code, err, _ = invoke(["info", str(files["MODEL"])])
+    assert code == 1 and "internal error: RuntimeError: shape mismatch" in err
