@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from rnnrepl.devices import resolve_device
+from rnnrepl.textsafe import safe_text
 
 ProgressFn = Callable[[int, int], None]
 
@@ -45,7 +46,7 @@ def token_progress(verb: str) -> Iterator[Callable[[str], ProgressFn | None]]:
     with Progress(*columns, console=err, transient=True) as bar:
 
         def task(name: str) -> ProgressFn:
-            tid = bar.add_task(f"{verb} {Path(name).name}", total=None)
+            tid = bar.add_task(f"{verb} {safe_text(Path(name).name, one_line=True)}", total=None)
             return lambda done, total: bar.update(tid, completed=done, total=total)
 
         yield task

@@ -121,12 +121,14 @@ def run_eval(model, files, as_json, encoding) -> None:
     loaded = load(model)
     predictor = Predictor(loaded)
     results, total, count = [], 0.0, 0
+    inputs = []  # every file is read before the bar starts: a bad one is still one error line
+    for path in files:
+        ids = loaded.tokenizer.encode(read_text(path, encoding=encoding)[0])
+        if not ids:
+            raise InputDataError("nothing to evaluate: the file is empty", path=path)
+        inputs.append((path, ids))
     with token_progress("scoring") as task:  # a bar on a terminal, nothing on a pipe
-        for path in files:
-            text, _ = read_text(path, encoding=encoding)
-            ids = loaded.tokenizer.encode(text)
-            if not ids:
-                raise InputDataError("nothing to evaluate: the file is empty", path=path)
+        for path, ids in inputs:
             s = predictor.mean_loss(ids, on_progress=task(path))
             unk = sum(1 for i in ids if i == 0)
             results.append(
