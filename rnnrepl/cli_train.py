@@ -218,12 +218,12 @@ def run_train(opts: dict[str, Any], out: Console, err: Console, argv: list[str])
     out_path = output_path(opts)
     device = resolve_device(opts["device"])
     opts["precision_resolved"] = resolve_precision(opts.get("precision", "auto"), device)
-    # What reading found is shown once the data passed its checks: an error stays one line.
+    # What reading, embeddings and resuming found is shown once all of them succeeded, so that
+    # a failure (bad data, a damaged resume file, out of memory) is still exactly one line.
     notes = Console(file=io.StringIO(), highlight=False, width=err.width, soft_wrap=True)
     tok, train_ids, val_ids, summary = prepare_data(opts, notes)
     model_cfg, train_cfg = make_configs(opts, tok, len(train_ids), len(val_ids))
     check_sizes(train_cfg, len(train_ids), len(val_ids))
-    err.file.write(notes.file.getvalue())
     summary |= {
         "command": _command_line(argv),
         "train_config": train_cfg.to_dict(),
@@ -232,7 +232,7 @@ def run_train(opts: dict[str, Any], out: Console, err: Console, argv: list[str])
     with ckpt.OutputLock(out_path):
         model = tr.new_model(model_cfg, train_cfg.seed, device)
         if opts["embeddings"]:
-            _init_embeddings(opts, tok, model, err)
+            _init_embeddings(opts, tok, model, notes)
         stop = StopFlag()
         trainer = tr.Trainer(
             model, tok, train_ids, val_ids, train_cfg, out_path, summary, should_stop=stop
@@ -240,11 +240,12 @@ def run_train(opts: dict[str, Any], out: Console, err: Console, argv: list[str])
         trainer.half = bool(opts.get("half"))
         if opts["resume"]:
             for notice in trainer.load_state(allow_different=opts["warm_start"]):
-                err.print(Text(safe_text(f"note: {notice}")))
+                notes.print(Text(safe_text(f"note: {notice}")))
             p = trainer.progress
-            err.print(f"resuming from step {p.step:,} (epoch {p.epoch + 1})")
+            notes.print(f"resuming from step {p.step:,} (epoch {p.epoch + 1})")
         elif opts.get("force"):
             trainer.state_path.unlink(missing_ok=True)  # stale: it belongs to the model replaced
+        err.file.write(notes.file.getvalue())
         _announce(err, model, tok, train_cfg, summary, device)
         stop.install()
         try:

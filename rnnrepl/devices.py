@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 
-from rnnrepl.errors import ResourceError
+from rnnrepl.errors import ResourceError, UsageError
 
 
 def resolve_device(device: str) -> str:
@@ -25,7 +25,13 @@ def resolve_device(device: str) -> str:
 
 
 def resolve_precision(precision: str, device: str) -> str:
-    """auto -> bf16 where it is native (AVX-512 BF16 / AMX CPUs, CUDA with bf16), else fp32."""
+    """auto -> bf16 where it is native (AVX-512 BF16 / AMX CPUs, CUDA with bf16), else fp32;
+    an explicit bf16 on a CPU whose oneDNN kernels cannot run it is refused."""
+    if precision == "bf16" and device == "cpu" and not cpu_runs_bf16():
+        raise UsageError(
+            "--precision bf16: this CPU has no bf16 kernels (oneDNN needs AVX-512 or AMX)",
+            hint="use --precision fp32, or auto",
+        )
     if precision != "auto":
         return precision
     import torch
@@ -36,6 +42,20 @@ def resolve_precision(precision: str, device: str) -> str:
         return "fp32"
     flags = cpu_flags()
     return "bf16" if "avx512_bf16" in flags or "amx_bf16" in flags else "fp32"
+
+
+def cpu_runs_bf16() -> bool:
+    """Whether torch's CPU kernels (oneDNN's LSTM among them) can compute in bf16 here: natively
+    or emulated on AVX-512. On AVX2-only CPUs an LSTM under bf16 autocast fails outright."""
+    flags = cpu_flags()
+    if "avx512_bf16" in flags or "amx_bf16" in flags:
+        return True
+    import torch
+
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 @functools.cache

@@ -23,7 +23,7 @@ from typing import Any
 import safetensors.torch
 from torch import Tensor
 
-from rnnrepl.errors import CheckpointError
+from rnnrepl.errors import CheckpointError, ResourceError, human_bytes
 
 FORMAT = "rnnrepl"
 FORMAT_VERSION = 1
@@ -87,6 +87,7 @@ def read_verified(path: Path, kind: str) -> tuple[dict[str, str], dict[str, Tens
         f.seek(8)
         raw_header = f.read(n)
         meta, _ = _check_header(raw_header, size - 8 - n, kind, path)
+        _check_address_space(size, path)
         f.seek(0)
         data = f.read(size)
     if len(data) != size or data[8 : 8 + n] != raw_header:
@@ -97,6 +98,31 @@ def read_verified(path: Path, kind: str) -> tuple[dict[str, str], dict[str, Tens
     except Exception as exc:  # any parser failure means a corrupt file
         raise CheckpointError(f"corrupt checkpoint: {exc}", path=str(path)) from None
     return meta, tensors
+
+
+def _check_address_space(size: int, path: Path) -> None:
+    """Refuse (exit 5) a file the address-space limit (ulimit -v) cannot hold about three times
+    over: its bytes, safetensors' copy and the tensors. An allocation that fails inside
+    safetensors' Rust reader aborts the process beyond any handler, so this is checked first."""
+    try:
+        import resource
+
+        limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if limit == resource.RLIM_INFINITY:
+            return
+        with open("/proc/self/status", encoding="ascii") as status:
+            used = next(int(ln.split()[1]) * 1024 for ln in status if ln.startswith("VmSize:"))
+    except (ImportError, OSError, StopIteration, ValueError):
+        return  # no limit, or no way to see the footprint (not Linux): nothing to check
+    need = 3 * size
+    if used + need > limit:
+        raise ResourceError(
+            f"out of memory loading a {human_bytes(size)} model: it needs about "
+            f"{human_bytes(need)} more address space and the limit (ulimit -v) leaves "
+            f"{human_bytes(max(limit - used, 0))}",
+            path=str(path),
+            hint="free memory, raise ulimit -v, or use a smaller model",
+        )
 
 
 def read_metadata(path: Path, kind: str) -> dict[str, str]:

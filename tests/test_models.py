@@ -8,7 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rnnrepl.config import ARCHS, ModelConfig
+from rnnrepl.devices import cpu_runs_bf16
 from rnnrepl.models import build_model, parameter_count
+from tests.helpers import run_cli
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -120,6 +122,7 @@ def test_adaptive_softmax_refuses_bad_cutoffs():
         ModelConfig(vocab_size=30, cutoffs=(5, 30))
 
 
+@pytest.mark.skipif(not cpu_runs_bf16(), reason="this CPU has no bf16 kernels (AVX-512 or AMX)")
 @pytest.mark.parametrize("tie", [False, True])
 def test_adaptive_softmax_trains_under_bf16_autocast(tie):
     torch.manual_seed(3)
@@ -179,3 +182,16 @@ def test_parameter_count_matches_the_built_model(
         warnings.simplefilter("ignore")  # zero-width adaptive-softmax tails warn on init
         built = build_model(cfg).num_parameters()
     assert parameter_count(cfg) == built
+
+
+@pytest.mark.skipif(
+    cpu_runs_bf16(), reason="this CPU runs bf16: the refusal is for CPUs that cannot"
+)
+def test_explicit_bf16_is_refused_in_one_line_on_a_cpu_without_bf16_kernels(tmp_path):
+    """On an AVX2-only CPU an LSTM under bf16 autocast fails inside oneDNN: say so up front."""
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("hello world, hello there. " * 400)
+    got = run_cli("train", str(corpus), "-o", str(tmp_path / "m"), "--arch", "lstm",
+                  "--precision", "bf16", "--steps", "2")  # fmt: skip
+    assert got.returncode == 2, got.stderr
+    assert got.stderr.count("\n") == 1 and "--precision fp32" in got.stderr

@@ -102,6 +102,41 @@ def test_loading_a_model_bigger_than_the_memory_limit_exits_5(small, baseline, t
         _assert_exit_5(_limited(baseline + 120 * MB, *command), "ulimit -v", "smaller model")
 
 
+_GUARD = """
+import resource, sys
+from pathlib import Path
+from rnnrepl.errors import ResourceError
+from rnnrepl.safefile import read_verified
+path = Path(sys.argv[1])
+used = next(int(l.split()[1]) * 1024 for l in open("/proc/self/status") if l.startswith("VmSize:"))
+resource.setrlimit(resource.RLIMIT_AS, (used + 2 * path.stat().st_size, resource.RLIM_INFINITY))
+try:
+    read_verified(path, "model")
+except ResourceError as exc:
+    print("refused:", exc)
+"""
+
+
+@pytest.mark.slow
+def test_a_file_the_address_space_cannot_hold_three_times_is_refused_before_it_is_read(
+    small, tmp_path
+):
+    """Room for the file's bytes but not for safetensors' copy and the tensors: refused before
+    the Rust reader runs, since an allocation failing there aborts beyond any handler."""
+    if not os.path.exists("/proc/self/status"):
+        pytest.skip("needs /proc to measure the footprint")
+    vocab = ckpt.load_model(small[1]).tokenizer
+    cfg = ModelConfig(vocab_size=vocab.size, arch="gru", embed=8, hidden=1024, layers=1)
+    big = ckpt.save_model(tmp_path / "big", build_model(cfg), vocab, {})  # 12 MiB
+    got = subprocess.run(
+        [sys.executable, "-c", _GUARD, str(big)],
+        capture_output=True, text=True, env=_env(), cwd=str(REPO), timeout=300,
+    )  # fmt: skip
+    assert got.returncode == 0, got.stderr
+    assert got.stdout.startswith("refused: out of memory loading a 12.2 MiB model"), got.stdout
+    assert "ulimit -v" in got.stdout
+
+
 @pytest.mark.slow
 def test_training_a_model_too_big_to_allocate_exits_5_with_its_size(small, baseline, tmp_path):
     args = ["train", str(small[0]), "-o", str(tmp_path / "huge"), "--hidden", "16384", *TINY]
@@ -149,7 +184,7 @@ def test_stdin_within_the_cap_trains(tmp_path):
         *TINY, stdin=text,
     )  # fmt: skip
     assert got.returncode == 0, got.stderr
-    got = run_cli("train", "-", "-o", str(tmp_path / "m"), "--max-stdin", f"{len(text) - 1}",
+    got = run_cli("train", "-", "-o", str(tmp_path / "m2"), "--max-stdin", f"{len(text) - 1}",
                   "--hidden", "16", *TINY, stdin=text)  # fmt: skip
     assert got.returncode == 3 and f"more than {len(text) - 1:,} bytes" in got.stderr
 

@@ -253,7 +253,7 @@ def test_a_second_ctrl_c_says_what_was_not_saved_and_what_holds_the_model(tmp_pa
     corpus.write_text(TOY * 400)
     # Steps of seconds: the state appears at step 2's validation, both Ctrl-Cs land in step 3,
     # half a second apart (two signals within one torch call would reach Python as one).
-    args = ["--hidden", "768", "--embed", "64", "--layers", "2", "--seq-len", "128"]
+    args = ["--hidden", "1280", "--embed", "64", "--layers", "2", "--seq-len", "128"]
     args += ["--batch-size", "32", "--eval-every", "2", "--time", "90s", "--device", "cpu"]
     cmd = [sys.executable, "-m", "rnnrepl", "train", str(corpus), "-o", str(tmp_path / "m")]
     env = {**os.environ, "PYTHONPATH": str(REPO), "NO_COLOR": "1", "OMP_NUM_THREADS": "1"}
