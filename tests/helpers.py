@@ -74,3 +74,32 @@ def train_opts(inputs: list[str], output: str, **over) -> dict:
     }
     opts.update(over)
     return opts
+
+
+def run_main(argv: list[str], stdin: str = "") -> tuple[int, str, str]:
+    """The console script's entry point in-process, on strict UTF-8 byte streams:
+    (exit code, stdout, stderr). A lone surrogate reaching a stream would fail the command."""
+    import io
+    import signal
+
+    from rnnrepl import cli
+
+    streams = [
+        io.TextIOWrapper(io.BytesIO(b), encoding="utf-8") for b in (stdin.encode(), b"", b"")
+    ]
+    old = (sys.stdin, sys.stdout, sys.stderr, sys.argv)
+    sigpipe = signal.getsignal(signal.SIGPIPE)  # main() sets the default: restore pytest's
+    sys.stdin, sys.stdout, sys.stderr = streams
+    sys.argv = ["rnnrepl", *argv]  # train records the command line it ran with
+    try:
+        cli.main(argv)
+        code = 0
+    except SystemExit as exc:
+        code = 0 if exc.code is None else exc.code if isinstance(exc.code, int) else 1
+    finally:
+        sys.stdin, sys.stdout, sys.stderr, sys.argv = old
+        signal.signal(signal.SIGPIPE, sigpipe)
+    for s in streams[1:]:
+        s.flush()
+    out, err = (s.buffer.getvalue().decode("utf-8") for s in streams[1:])
+    return code, out, err

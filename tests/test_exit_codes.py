@@ -10,17 +10,15 @@ the traceback.
 from __future__ import annotations
 
 import errno
-import io
 import json
 import pickle
-import signal
-import sys
 
 import pytest
 import torch
 
 from rnnrepl import checkpoint as ckpt
-from rnnrepl import cli, models
+from rnnrepl import models
+from tests.helpers import run_main
 
 TEXT = "the cat sat on the mat. the dog sat on the log.\n" * 40
 TRAIN = ["--hidden", "16", "--embed", "8", "--layers", "1", "--seq-len", "16", "--batch-size", "4"]
@@ -56,25 +54,8 @@ def files(tmp_path_factory):
 
 def invoke(argv: list[str], stdin: str = "") -> tuple[int, str, str]:
     """Run the CLI entry point in-process: (exit code, stderr, stdout)."""
-    streams = [
-        io.TextIOWrapper(io.BytesIO(b), encoding="utf-8") for b in (stdin.encode(), b"", b"")
-    ]
-    old = (sys.stdin, sys.stdout, sys.stderr)
-    sigpipe = signal.getsignal(signal.SIGPIPE)  # main() sets the default: restore pytest's
-    sys.stdin, sys.stdout, sys.stderr = streams
-    try:
-        cli.main(argv)
-        code = 0
-    except SystemExit as exc:
-        code = 0 if exc.code is None else exc.code if isinstance(exc.code, int) else 1
-    finally:
-        sys.stdin, sys.stdout, sys.stderr = old
-        signal.signal(signal.SIGPIPE, sigpipe)
-    text = []
-    for s in streams[1:]:
-        s.flush()
-        text.append(s.buffer.getvalue().decode("utf-8"))
-    return code, text[1], text[0]
+    code, out, err = run_main(argv, stdin)
+    return code, err, out
 
 
 # (command line, exit code, text the message must contain). Names in capitals are files above.

@@ -10,12 +10,10 @@ no C1 or bidi character, and shows the markup as literal text.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import unicodedata
@@ -23,12 +21,11 @@ from pathlib import Path
 
 import pytest
 
-from rnnrepl import cli
 from rnnrepl.checkpoint import load_model
 from rnnrepl.panel import show_view, status, to_ansi
 from rnnrepl.repl_state import Settings, model_info
 from rnnrepl.safefile import encode, read_verified
-from tests.helpers import REPO, TOY
+from tests.helpers import REPO, TOY, run_main
 
 TITLE = "\x1b]0;owned\x07"  # OSC 0: set the window title
 CLIP = "\x1b]52;c;ZXZpbA==\x07"  # OSC 52: write the clipboard
@@ -91,28 +88,8 @@ def mode(request, monkeypatch) -> str:
 
 
 def invoke(*argv: str, stdin: str = "") -> tuple[int, str, str]:
-    """The console script's entry point in-process, on strict UTF-8 byte streams:
-    (exit code, stdout, stderr). A lone surrogate reaching a stream would fail the command."""
-    streams = [
-        io.TextIOWrapper(io.BytesIO(b), encoding="utf-8") for b in (stdin.encode(), b"", b"")
-    ]
-    old = (sys.stdin, sys.stdout, sys.stderr, sys.argv)
-    sigpipe = signal.getsignal(signal.SIGPIPE)  # main() sets the default: restore pytest's
-    sys.stdin, sys.stdout, sys.stderr = streams
-    sys.argv = ["rnnrepl", *map(str, argv)]  # train records the command line it ran with
-    try:
-        cli.main(sys.argv[1:])
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
-    finally:
-        sys.stdin, sys.stdout, sys.stderr, sys.argv = old
-        signal.signal(signal.SIGPIPE, sigpipe)
-    out = []
-    for s in streams[1:]:
-        s.flush()
-        out.append(s.buffer.getvalue().decode("utf-8"))
-    return code, out[0], out[1]
+    """(exit code, stdout, stderr) of the CLI run in-process."""
+    return run_main([str(a) for a in argv], stdin)
 
 
 def craft(source: Path, target: Path, **changes: object) -> Path:
