@@ -36,6 +36,8 @@ class StopFlag:
 
     def _handle(self, signum, frame) -> None:
         if self.signal is not None and signum == signal.SIGINT:
+            # stopping now: a third Ctrl-C would only cut the closing line and exit code short
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
             raise KeyboardInterrupt
         self.signal = signum
 
