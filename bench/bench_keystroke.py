@@ -37,7 +37,7 @@ TEXT = (
 
 def load_model(spec: str | None):
     """(LoadedModel, description): the given model, the bundled default, or a random LSTM."""
-    from rnnrepl import checkpoint
+    from rnnrepl.store import checkpoint
 
     if spec is None and "shakespeare-char" in checkpoint.bundled_models():
         spec = "shakespeare-char"
@@ -55,10 +55,10 @@ def random_lstm():
 
     import torch
 
-    from rnnrepl.checkpoint import LoadedModel
     from rnnrepl.config import ModelConfig
-    from rnnrepl.models import build_model
-    from rnnrepl.vocab import CharVocab
+    from rnnrepl.model.lm import build_model
+    from rnnrepl.store.checkpoint import LoadedModel
+    from rnnrepl.text.tokenizers import CharVocab
 
     tok = CharVocab(["<unk>", *sorted(set(string.printable))])
     cfg = ModelConfig(vocab_size=tok.size, arch="lstm", embed=128, hidden=512, layers=2)
@@ -120,7 +120,7 @@ def run_ui(loaded, contexts: list[int], n: int) -> dict[int, list[float]]:
     from prompt_toolkit.input import create_pipe_input
     from prompt_toolkit.output import DummyOutput
 
-    from rnnrepl.repl import ReplApp
+    from rnnrepl.repl.app import ReplApp
 
     results: dict[int, list[float]] = {}
     with create_pipe_input() as pipe:
@@ -163,9 +163,9 @@ def _type_into(repl, pipe, clock: PanelClock, context: str, n: int) -> list[floa
 
 def run_direct(loaded, contexts: list[int], n: int) -> dict[int, list[float]]:
     """The same keystrokes without the UI: distribution + top-k + panel render."""
-    from rnnrepl.panel import panel, to_ansi
-    from rnnrepl.predict import Predictor
-    from rnnrepl.repl_state import Settings, compute_view
+    from rnnrepl.infer.predictor import Predictor
+    from rnnrepl.repl.panel import panel, to_ansi
+    from rnnrepl.repl.state import Settings, compute_view
 
     predictor, settings = Predictor(loaded, int8=True), Settings()  # the REPL's default
     results = {}
@@ -186,7 +186,7 @@ def run_direct(loaded, contexts: list[int], n: int) -> dict[int, list[float]]:
 def generation_speed(loaded, tokens: int, int8: bool = True) -> float:
     """Tokens/s of Predictor.stream; int8 is `rnnrepl generate`'s default, False is --exact."""
     from rnnrepl.config import SampleConfig
-    from rnnrepl.predict import Predictor
+    from rnnrepl.infer.predictor import Predictor
 
     predictor = Predictor(loaded, int8=int8)
     cfg = SampleConfig(temperature=0.8, max_tokens=tokens, seed=1)
@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> None:
 
     import torch
 
-    from rnnrepl.repl_worker import use_threads
+    from rnnrepl.repl.worker import use_threads
 
     loaded, described = load_model(args.model)
     use_threads(loaded.model.num_parameters())

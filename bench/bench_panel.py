@@ -15,7 +15,7 @@ FLAT_RATIO = 1.5  # "flat": the longest context within 1.5x of the shortest, med
 def measure(contexts: list[int], keystrokes: int) -> tuple[str, dict, dict]:
     from bench_keystroke import load_model, run_direct, run_ui
 
-    from rnnrepl.repl_worker import use_threads
+    from rnnrepl.repl.worker import use_threads
 
     loaded, described = load_model(None)
     use_threads(loaded.model.num_parameters())  # what the REPL does once the model is loaded

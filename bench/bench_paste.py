@@ -48,8 +48,8 @@ def text_of(size: int, seed: int = 0) -> str:
 
 def time_paste(loaded, text: str) -> dict:
     """Seconds to the panel of `text` on a fresh predictor, then to the next keystroke's."""
-    from rnnrepl.predict import Predictor
-    from rnnrepl.repl_state import compute_view
+    from rnnrepl.infer.predictor import Predictor
+    from rnnrepl.repl.state import compute_view
 
     p = Predictor(loaded)
     never = lambda: False  # noqa: E731
@@ -68,7 +68,7 @@ def main() -> None:
     args = ap.parse_args()
     import torch
 
-    from rnnrepl.checkpoint import load_model
+    from rnnrepl.store.checkpoint import load_model
 
     torch.set_num_threads(1)  # the REPL's inference threads for small models on shared CPUs
     results = {}

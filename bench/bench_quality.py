@@ -33,8 +33,8 @@ def score_rnnrepl(model_path: Path, val_text: str, cap: int = 0) -> dict:
     import torch
     from evaluate import sequence_loss
 
-    from rnnrepl.checkpoint import load_model
-    from rnnrepl.corpus import encode_corpus
+    from rnnrepl.store.checkpoint import load_model
+    from rnnrepl.text.tokens import encode_corpus
 
     loaded = load_model(model_path)
     ids = torch.from_numpy(encode_corpus(val_text, loaded.tokenizer).astype("int64"))

@@ -27,11 +27,11 @@ LINEAR_RATIO = 1.25  # "linear": seconds per epoch per MB within 1.25x from smal
 def measure_size(path: Path, tmp: Path, steps: int, eval_sample: int) -> dict:
     from rich.console import Console
 
-    from rnnrepl.cli import train as train_command
-    from rnnrepl.cli_train import make_configs, prepare_data
-    from rnnrepl.devices import resolve_precision
-    from rnnrepl.evaluation import evaluate
-    from rnnrepl.train import Trainer, new_model, spans_per_epoch
+    from rnnrepl.cli.main import train as train_command
+    from rnnrepl.cli.train import make_configs, prepare_data
+    from rnnrepl.model.devices import resolve_precision
+    from rnnrepl.train.loop import Trainer, new_model, spans_per_epoch
+    from rnnrepl.train.validation import evaluate
 
     out = tmp / path.stem
     opts = dict(

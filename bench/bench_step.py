@@ -1,7 +1,7 @@
 """Sections 4 and 5: one token at batch 1 with the state carried, and streamed generation.
 
 The default model (bundled shakespeare-char, else a random 2x512 LSTM) is stepped through:
-rnnrepl's fast path (rnnrepl.fastpath, what Predictor uses for one token) with int8 recurrent
+rnnrepl's fast path (rnnrepl.model.step, what Predictor uses for one token) with int8 recurrent
 matrices (the default of `generate` and the REPL) and in exact fp32 (`--exact`), rnnrepl's
 model.forward (what it uses for longer chunks), and a plain nn.Embedding -> nn.LSTM ->
 nn.Linear holding the same weights, with torch's default oneDNN path and with it disabled.
@@ -53,7 +53,7 @@ def variants(loaded) -> dict:
     """name -> (step function, context manager factory)."""
     import torch
 
-    from rnnrepl.fastpath import fast_step
+    from rnnrepl.model.step import fast_step
 
     plain = plain_lstm(loaded)
     no_mkldnn = lambda: torch.backends.mkldnn.flags(enabled=False)  # noqa: E731
@@ -116,7 +116,7 @@ def step_latency(quick: bool, **_) -> dict:
     import torch
     from bench_keystroke import load_model
 
-    from rnnrepl.repl_state import inference_threads
+    from rnnrepl.repl.state import inference_threads
 
     loaded, described = load_model(None)
     steps = variants(loaded)
@@ -184,7 +184,7 @@ def generation(quick: bool, **_) -> dict:
     import torch
     from bench_keystroke import generation_speed, load_model
 
-    from rnnrepl.repl_state import inference_threads
+    from rnnrepl.repl.state import inference_threads
 
     loaded, described = load_model(None)
     rounds, tokens = (2, 500) if quick else (5, 2000)

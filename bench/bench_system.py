@@ -100,7 +100,7 @@ def default_model(tmp: str) -> tuple[list[str], str, str]:
     a random 2x512 char LSTM saved to a temporary file (start-up does not depend on weights)."""
     from bench_keystroke import random_lstm
 
-    from rnnrepl import checkpoint
+    from rnnrepl.store import checkpoint
 
     if "shakespeare-char" in checkpoint.bundled_models():
         return rnnrepl_argv(), "shakespeare-char", ""
@@ -169,8 +169,9 @@ def startup(quick: bool, **_) -> dict:
 ENCODE = """
 import json, sys, time
 from common import vm_hwm_mb
-from rnnrepl.corpus import count_symbols, encode_corpus, load_corpus
-from rnnrepl.vocab import build_tokenizer
+from rnnrepl.text.tokens import count_symbols, encode_corpus
+from rnnrepl.text.files import load_corpus
+from rnnrepl.text.tokenizers import build_tokenizer
 base = vm_hwm_mb()
 start = time.perf_counter()
 text, report = load_corpus([sys.argv[1]])

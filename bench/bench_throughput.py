@@ -1,7 +1,7 @@
 """Section 3: training throughput at one model size, rnnrepl vs the reference, alternating.
 
 Model: 2-layer LSTM, hidden 512, embedding 64, batch 64 x 128 tokens, tiny Shakespeare. rnnrepl
-runs its own training loop (rnnrepl.train.Trainer, with the precision `--precision auto` picks
+runs its own training loop (rnnrepl.train.loop.Trainer, with the precision `--precision auto` picks
 here, and again in fp32); the reference runs bench/reference.py's loop. Each side trains in
 blocks of steps, the sides taking turns; tokens/s is the median over blocks.
 
@@ -134,9 +134,9 @@ class RnnreplSide:
         import numpy as np
 
         from rnnrepl.config import ModelConfig, TrainConfig
-        from rnnrepl.corpus import count_symbols, encode_corpus
-        from rnnrepl.train import Trainer, new_model
-        from rnnrepl.vocab import build_tokenizer
+        from rnnrepl.text.tokenizers import build_tokenizer
+        from rnnrepl.text.tokens import count_symbols, encode_corpus
+        from rnnrepl.train.loop import Trainer, new_model
 
         train_text, val_text = char_split()
         tok = build_tokenizer("char", count_symbols(train_text, "char", False), False, 1, 0)
@@ -183,7 +183,7 @@ class ReferenceSide:
 
 
 def throughput(quick: bool, **_) -> dict:
-    from rnnrepl.devices import resolve_precision
+    from rnnrepl.model.devices import resolve_precision
 
     rounds, steps = (2, 3) if quick else (5, 20)
     auto = resolve_precision("auto", "cpu")

@@ -74,11 +74,11 @@ def main(argv: list[str] | None = None) -> int:
     from prompt_toolkit.input import create_pipe_input
     from prompt_toolkit.output import DummyOutput
 
-    from rnnrepl.checkpoint import load_model
     from rnnrepl.config import SampleConfig
-    from rnnrepl.panel import to_plain
-    from rnnrepl.repl import ReplApp
-    from rnnrepl.repl_state import Settings
+    from rnnrepl.repl.app import ReplApp
+    from rnnrepl.repl.panel import to_plain
+    from rnnrepl.repl.state import Settings
+    from rnnrepl.store.checkpoint import load_model
 
     errors: list[str] = []
     threading.excepthook = lambda a: errors.append(f"{a.thread.name}: {a.exc_type.__name__}")

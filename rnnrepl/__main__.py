@@ -1,3 +1,3 @@
-from rnnrepl.cli import main
+from rnnrepl.cli.main import main
 
 main()

@@ -82,7 +82,7 @@ def run_main(argv: list[str], stdin: str = "") -> tuple[int, str, str]:
     import io
     import signal
 
-    from rnnrepl import cli
+    from rnnrepl.cli import main as cli
 
     streams = [
         io.TextIOWrapper(io.BytesIO(b), encoding="utf-8") for b in (stdin.encode(), b"", b"")

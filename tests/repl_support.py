@@ -19,11 +19,11 @@ from prompt_toolkit.history import InMemoryHistory
 from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
-from rnnrepl.checkpoint import LoadedModel, save_model
 from rnnrepl.config import ModelConfig
-from rnnrepl.models import build_model
-from rnnrepl.panel import to_plain
-from rnnrepl.vocab import CharVocab, WordVocab
+from rnnrepl.model.lm import build_model
+from rnnrepl.repl.panel import to_plain
+from rnnrepl.store.checkpoint import LoadedModel, save_model
+from rnnrepl.text.tokenizers import CharVocab, WordVocab
 
 # "dog, sun.\ndog, sun.\n..." — every character has one successor.
 CHAIN = dict(zip("dog, sun.\n", "og, sun.\nd", strict=True))
@@ -123,7 +123,7 @@ class Driver:
 
 @contextmanager
 def running_repl(loaded, settings=None, history=None, **kw):
-    from rnnrepl.repl import ReplApp
+    from rnnrepl.repl.app import ReplApp
 
     with create_pipe_input() as pipe:
         printed: list = []

@@ -26,11 +26,11 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rnnrepl import checkpoint as ckpt
 from rnnrepl.config import ARCHS, ModelConfig
 from rnnrepl.errors import CheckpointError, ResourceError
-from rnnrepl.models import build_model
-from rnnrepl.vocab import CharVocab, WordVocab
+from rnnrepl.model.lm import build_model
+from rnnrepl.store import checkpoint as ckpt
+from rnnrepl.text.tokenizers import CharVocab, WordVocab
 
 TEXT = "the cat sat on the mat. the dog sat on the log.\n"
 
@@ -772,10 +772,10 @@ def test_config_that_lies_about_its_size_is_refused_before_allocating(tmp_path, 
 
 SAVER = """
 import sys, torch
-from rnnrepl import checkpoint as ckpt
+from rnnrepl.store import checkpoint as ckpt
 from rnnrepl.config import ModelConfig
-from rnnrepl.models import build_model
-from rnnrepl.vocab import CharVocab
+from rnnrepl.model.lm import build_model
+from rnnrepl.text.tokenizers import CharVocab
 
 from collections import Counter
 tok = CharVocab.build(Counter("abcdefghij "))

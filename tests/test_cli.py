@@ -210,7 +210,7 @@ def test_errors_are_one_line_with_exit_codes(tmp_path, model_path, args, code, n
 
 
 def test_duration_parsing():
-    from rnnrepl.cli import parse_duration
+    from rnnrepl.cli.main import parse_duration
 
     assert parse_duration("90") == 90
     assert parse_duration("5m") == 300

@@ -97,7 +97,7 @@ def test_chat_line_mode(model, env):
 
 
 def test_list_if_present(model, env):
-    from rnnrepl.cli import cli
+    from rnnrepl.cli.main import cli
 
     if "list" not in cli.commands:
         pytest.skip("this build has no `rnnrepl list`")

@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from rnnrepl.archives import safe_member_name
-from rnnrepl.cli import cli
+from rnnrepl.cli.main import cli
 from rnnrepl.config import LEVELS
-from rnnrepl.corpora import fetch, get_corpus, load_catalog, parse_catalog
 from rnnrepl.errors import InputDataError, ResourceError, UsageError
+from rnnrepl.text.archives import safe_member_name
+from rnnrepl.text.fetch import fetch, get_corpus, load_catalog, parse_catalog
 from tests.helpers import run_cli
 
 ORIGIN = "https://origin.invalid/corpus"  # never contacted: every fetch here goes to a mirror

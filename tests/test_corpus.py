@@ -16,18 +16,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rnnrepl.corpus import (
+from rnnrepl.errors import InputDataError, UsageError
+from rnnrepl.text.files import expand_inputs, load_corpus, read_text
+from rnnrepl.text.tokenizers import CharVocab, WordVocab
+from rnnrepl.text.tokens import (
     check_length,
     count_symbols,
     encode_corpus,
-    expand_inputs,
-    load_corpus,
-    read_text,
     split_train_val,
     token_dtype,
 )
-from rnnrepl.errors import InputDataError, UsageError
-from rnnrepl.vocab import CharVocab, WordVocab
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

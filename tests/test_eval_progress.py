@@ -8,8 +8,8 @@ import subprocess
 import sys
 import threading
 
-from rnnrepl.cli_common import load
-from rnnrepl.predict import CHUNK, Predictor
+from rnnrepl.cli.common import load
+from rnnrepl.infer.predictor import CHUNK, Predictor
 from tests.helpers import REPO, TOY, run_cli
 
 MODEL = "shakespeare-char"  # bundled: no training needed

@@ -1,6 +1,6 @@
 """The exit-code contract of RELIABILITY.md, command by command, with and without --debug.
 
-Every bad case runs through `rnnrepl.cli.main` (the console script's entry point) in this
+Every bad case runs through `rnnrepl.cli.main.main` (the console script's entry point) in this
 process; faults that cannot be produced from outside (out of memory, a full disk, a bug) are
 injected with monkeypatch. Without --debug: the exit code, one line on stderr that starts with
 `rnnrepl: error:` and names the problem, never a traceback. With --debug: the same exit code and
@@ -16,8 +16,8 @@ import pickle
 import pytest
 import torch
 
-from rnnrepl import checkpoint as ckpt
-from rnnrepl import models
+from rnnrepl.model import lm as models
+from rnnrepl.store import checkpoint as ckpt
 from tests.helpers import run_main
 
 TEXT = "the cat sat on the mat. the dog sat on the log.\n" * 40
@@ -273,12 +273,12 @@ def test_out_of_memory_anywhere_is_exit_5_with_the_size_and_a_fix(files, monkeyp
 
 
 def test_out_of_memory_building_the_vocabulary_suggests_max_vocab(files, tmp_path, monkeypatch):
-    import rnnrepl.vocab
+    import rnnrepl.text.tokenizers
 
     def fail(*args, **kwargs):
         raise MemoryError
 
-    monkeypatch.setattr(rnnrepl.vocab, "build_tokenizer", fail)
+    monkeypatch.setattr(rnnrepl.text.tokenizers, "build_tokenizer", fail)
     code, err, _ = invoke(["train", str(files["CORPUS"]), "-o", str(tmp_path / "v"), *TRAIN])
     assert code == 5, err
     assert err == (

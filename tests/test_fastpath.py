@@ -3,12 +3,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rnnrepl import fastpath
-from rnnrepl.checkpoint import load_model
 from rnnrepl.config import ModelConfig
-from rnnrepl.fastpath import FastStep, fast_step, int8_available
-from rnnrepl.models import build_model
-from rnnrepl.predict import Predictor
+from rnnrepl.infer.predictor import Predictor
+from rnnrepl.model import step as fastpath
+from rnnrepl.model.lm import build_model
+from rnnrepl.model.step import FastStep, fast_step, int8_available
+from rnnrepl.store.checkpoint import load_model
 
 
 @pytest.mark.parametrize("arch", ["lstm", "gru", "rnn"])

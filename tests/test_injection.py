@@ -3,7 +3,7 @@
 Hostile strings (an OSC 0 window title, an OSC 52 clipboard write, an OSC 8 hyperlink, a C1 CSI,
 a bidi override, rich markup) are put into every field of a model file's metadata (a crafted but
 digest-valid file) and into every path a command prints. Each command runs through
-`rnnrepl.cli.main` on a pipe and on a terminal (rich decides by FORCE_COLOR / isatty; one test
+`rnnrepl.cli.main.main` on a pipe and on a terminal (rich decides by FORCE_COLOR / isatty; one test
 uses a real pseudo-terminal), and the output may hold no ESC except rich's own SGR colour codes,
 no C1 or bidi character, and shows the markup as literal text.
 """
@@ -21,10 +21,10 @@ from pathlib import Path
 
 import pytest
 
-from rnnrepl.checkpoint import load_model
-from rnnrepl.panel import show_view, status, to_ansi
-from rnnrepl.repl_state import Settings, model_info
-from rnnrepl.safefile import encode, read_verified
+from rnnrepl.repl.panel import show_view, status, to_ansi
+from rnnrepl.repl.state import Settings, model_info
+from rnnrepl.store.checkpoint import load_model
+from rnnrepl.store.container import encode, read_verified
 from tests.helpers import REPO, TOY, run_main
 
 TITLE = "\x1b]0;owned\x07"  # OSC 0: set the window title

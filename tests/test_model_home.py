@@ -1,7 +1,7 @@
 """The model home: `train` without -o stores NAME there, every command finds NAME, `list`, `rm`,
 -o DIR/, refusing to overwrite without --force, and shell completion of model names.
 
-Everything runs through `rnnrepl.cli.main` (the console script's entry point) in this process;
+Everything runs through `rnnrepl.cli.main.main` (the console script's entry point) in this process;
 conftest points HOME and XDG_DATA_HOME into a temporary directory.
 """
 
@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from click.shell_completion import BashComplete
 
-from rnnrepl import checkpoint as ckpt
-from rnnrepl.cli import cli
+from rnnrepl.cli.main import cli
+from rnnrepl.store import checkpoint as ckpt
 from tests.helpers import TOY, run_cli
 from tests.test_exit_codes import TRAIN, invoke
 

@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rnnrepl.config import ARCHS, ModelConfig
-from rnnrepl.devices import cpu_runs_bf16
-from rnnrepl.models import build_model, parameter_count
+from rnnrepl.model.devices import cpu_runs_bf16
+from rnnrepl.model.lm import build_model, parameter_count
 from tests.helpers import run_cli
 
 

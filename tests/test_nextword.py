@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from rnnrepl.config import SampleConfig
-from rnnrepl.predict import Predictor
-from rnnrepl.repl_state import Settings
+from rnnrepl.infer.predictor import Predictor
+from rnnrepl.repl.state import Settings
 from tests.helpers import run_cli
 from tests.repl_support import bigram, char_vocab, running_repl, save, wait_for, word_model
 

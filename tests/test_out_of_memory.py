@@ -13,9 +13,9 @@ import sys
 
 import pytest
 
-from rnnrepl import checkpoint as ckpt
 from rnnrepl.config import ModelConfig
-from rnnrepl.models import build_model
+from rnnrepl.model.lm import build_model
+from rnnrepl.store import checkpoint as ckpt
 from tests.helpers import REPO, TOY, run_cli
 
 MB = 1 << 20
@@ -25,7 +25,7 @@ TINY += ["--precision", "fp32", "--steps", "2"]
 # Runs one command like the console script, then reports the process's peak address space.
 _PEAK = """
 import sys
-from rnnrepl import cli
+from rnnrepl.cli import main as cli
 try:
     cli.main(sys.argv[1:])
 except SystemExit:
@@ -106,7 +106,7 @@ _GUARD = """
 import resource, sys
 from pathlib import Path
 from rnnrepl.errors import ResourceError
-from rnnrepl.safefile import read_verified
+from rnnrepl.store.container import read_verified
 path = Path(sys.argv[1])
 used = next(int(l.split()[1]) * 1024 for l in open("/proc/self/status") if l.startswith("VmSize:"))
 resource.setrlimit(resource.RLIMIT_AS, (used + 2 * path.stat().st_size, resource.RLIM_INFINITY))

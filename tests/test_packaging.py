@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from rnnrepl import checkpoint as ckpt
+from rnnrepl.store import checkpoint as ckpt
 from tests.helpers import REPO, run_cli
 
 BUNDLED = ("shakespeare-char", "wikitext-word")

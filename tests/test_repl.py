@@ -13,9 +13,9 @@ import torch
 
 from rnnrepl.config import SampleConfig
 from rnnrepl.errors import CheckpointError
-from rnnrepl.prefix_cache import SPACING
-from rnnrepl.repl_state import Settings
-from rnnrepl.vocab import WordVocab
+from rnnrepl.infer.prefix_cache import SPACING
+from rnnrepl.repl.state import Settings
+from rnnrepl.text.tokenizers import WordVocab
 from tests.repl_support import (
     CHAIN,
     CHAIN_ALPHABET,
@@ -339,7 +339,7 @@ def test_markup_and_escape_sequences_in_the_vocabulary_are_shown_harmlessly():
 
 
 def test_history_is_saved_in_the_xdg_data_dir(tmp_path, monkeypatch):
-    from rnnrepl.repl import file_history
+    from rnnrepl.repl.app import file_history
 
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     with running_repl(CHAR, GREEDY, history=file_history()) as repl:
@@ -352,7 +352,7 @@ def test_history_is_saved_in_the_xdg_data_dir(tmp_path, monkeypatch):
 
 
 def test_the_model_never_runs_on_the_ui_thread_and_stale_requests_are_skipped(monkeypatch):
-    import rnnrepl.repl_worker as worker
+    import rnnrepl.repl.worker as worker
 
     loaded = bigram(char_vocab(CHAIN_ALPHABET), CHAIN)
     threads: set[str] = set()
@@ -389,21 +389,21 @@ def test_the_model_never_runs_on_the_ui_thread_and_stale_requests_are_skipped(mo
 
 
 def test_a_missing_model_fails_before_any_ui(tmp_path):
-    from rnnrepl.repl import model_loader
+    from rnnrepl.repl.app import model_loader
 
     with pytest.raises(CheckpointError, match="model not found"):
         model_loader(str(tmp_path / "nothing-here"), "cpu")
 
 
 def test_a_corrupt_model_given_on_the_command_line_ends_the_app_with_its_error(tmp_path):
-    from rnnrepl.repl import ReplApp
+    from rnnrepl.repl.app import ReplApp
 
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"\x00" * 64)
     from prompt_toolkit.input import create_pipe_input
     from prompt_toolkit.output import DummyOutput
 
-    from rnnrepl.repl import model_loader
+    from rnnrepl.repl.app import model_loader
 
     with create_pipe_input() as pipe:
         app = ReplApp(model_loader(str(bad), "cpu"), input=pipe, output=DummyOutput(), emit=print)
@@ -448,7 +448,7 @@ def test_a_1mb_paste_lands_at_once_and_the_panel_work_it_starts_is_cancellable()
 def test_a_panel_put_aside_for_a_job_is_computed_after_it():
     """A job (/score, a stream) supersedes the panel in progress; the panel must still come
     after the job, or it would stay stale until the next key."""
-    from rnnrepl.repl_worker import Worker
+    from rnnrepl.repl.worker import Worker
 
     loaded = random_lstm(char_vocab(CHAIN_ALPHABET), hidden=256)
     events: list[str] = []
@@ -497,7 +497,7 @@ def test_save_on_a_full_disk_keeps_the_old_file_and_the_session(repl, tmp_path, 
 def test_unusable_history_path_warns_once_and_runs_without_history(
     tmp_path, monkeypatch, capfd, kind
 ):
-    from rnnrepl.repl import file_history
+    from rnnrepl.repl.app import file_history
 
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     if kind == "directory":
@@ -540,7 +540,7 @@ def test_a_50k_paste_without_spaces_on_a_word_model_never_freezes_typing():
 
 @pytest.mark.slow
 def test_the_panel_of_a_1mb_paste_arrives_within_10_s_with_the_bundled_char_model():
-    from rnnrepl.checkpoint import load_model
+    from rnnrepl.store.checkpoint import load_model
 
     with running_repl(load_model("shakespeare-char"), GREEDY) as repl:
         repl.view_for("")

@@ -10,9 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rnnrepl.config import SampleConfig
-from rnnrepl.predict import Predictor
-from rnnrepl.prefix_cache import DENSE, FEED_LIMIT, MAX_SPARSE, SPACING, Superseded
-from rnnrepl.vocab import WordVocab
+from rnnrepl.infer.predictor import Predictor
+from rnnrepl.infer.prefix_cache import DENSE, FEED_LIMIT, MAX_SPARSE, SPACING, Superseded
+from rnnrepl.text.tokenizers import WordVocab
 from tests.repl_support import CHAIN, CHAIN_ALPHABET, bigram, char_vocab, random_lstm, word_model
 
 torch.set_num_threads(1)  # one-token steps: threads only add contention on shared CPUs
@@ -215,7 +215,7 @@ def test_word_pieces_join_the_context_like_decode():
 def test_batched_inputs_take_few_shapes_through_onednn():
     """oneDNN compiles and keeps a kernel per input length: only multiples of SHAPE_STEP go
     to it; other lengths run with it switched off. Same logits as one plain call."""
-    from rnnrepl.predict import SHAPE_STEP
+    from rnnrepl.infer.predictor import SHAPE_STEP
 
     p = Predictor(CHAR)
     calls = []

@@ -77,7 +77,7 @@ def test_line_mode_never_imports_prompt_toolkit(chain_model):
     code = (
         "import sys, io\n"
         "from rnnrepl.config import SampleConfig\n"
-        "from rnnrepl.repl import run_repl\n"
+        "from rnnrepl.repl.app import run_repl\n"
         "sys.stdin = io.StringIO('do\\n')\n"
         f"run_repl({chain_model!r}, SampleConfig(temperature=0, max_tokens=5))\n"
         "assert not any(m.startswith('prompt_toolkit') for m in sys.modules), 'imported'\n"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from rnnrepl.config import SampleConfig
-from rnnrepl.panel import panel, status, to_ansi, to_plain, turn_text
-from rnnrepl.repl_state import ModelInfo, Settings, Turn, View
+from rnnrepl.repl.panel import panel, status, to_ansi, to_plain, turn_text
+from rnnrepl.repl.state import ModelInfo, Settings, Turn, View
 
 INFO = ModelInfo("notes", "/m/notes.safetensors", "word", "lstm 2×512", 10, 50)
 VIEW = View("the ca", (("cat", 0.75), ("car", 0.25)), "ca", 1, 0, ("t",))

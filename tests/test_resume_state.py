@@ -12,7 +12,7 @@ import math
 import pytest
 import torch
 
-from rnnrepl import checkpoint as ckpt
+from rnnrepl.store import checkpoint as ckpt
 from tests.test_exit_codes import invoke
 
 TEXT = "the cat sat on the mat. the dog sat on the log.\n" * 40

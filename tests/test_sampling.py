@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rnnrepl.config import SampleConfig
-from rnnrepl.sampling import filtered_probs, pick
+from rnnrepl.model.sampling import filtered_probs, pick
 
 logits_st = st.lists(st.floats(-20, 20, allow_nan=False), min_size=2, max_size=30).map(torch.tensor)
 

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from rnnrepl import checkpoint as ckpt
+from rnnrepl.store import checkpoint as ckpt
 from tests.helpers import REPO, TOY, run_cli
 
 

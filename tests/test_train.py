@@ -9,10 +9,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rich.console import Console
 
-from rnnrepl import checkpoint as ckpt
-from rnnrepl import cli_train
-from rnnrepl import train as tr
+from rnnrepl.cli import train as cli_train
 from rnnrepl.config import ModelConfig, TrainConfig
+from rnnrepl.store import checkpoint as ckpt
+from rnnrepl.train import loop as tr
 from tests.helpers import TOY, run_cli, train_opts
 
 QUIET = Console(file=open("/dev/null", "w"))  # noqa: SIM115
@@ -239,8 +239,8 @@ def test_pretrained_word_vectors_initialise_the_embedding(tmp_path):
 
 
 def test_word2vec_header_and_bad_rows(tmp_path):
-    from rnnrepl.embeddings import load_vectors, vector_dim
     from rnnrepl.errors import InputDataError
+    from rnnrepl.text.vectors import load_vectors, vector_dim
 
     good = tmp_path / "w2v.txt"
     good.write_text("2 3\nthe 1 2 3\ncat 4 5 6\n")

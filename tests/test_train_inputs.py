@@ -16,9 +16,10 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from rnnrepl import cli
-from rnnrepl.corpus import encode_corpus, encode_files, load_corpus, split_per_file, split_train_val
-from rnnrepl.vocab import CharVocab, WordVocab
+from rnnrepl.cli import main as cli
+from rnnrepl.text.files import load_corpus
+from rnnrepl.text.tokenizers import CharVocab, WordVocab
+from rnnrepl.text.tokens import encode_corpus, encode_files, split_per_file, split_train_val
 from tests.helpers import REPO, TOY
 
 TINY = ["--hidden", "8", "--embed", "4", "--layers", "1", "--seq-len", "8", "--batch-size", "2"]

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rnnrepl import checkpoint as ckpt
 from rnnrepl.errors import CheckpointError
-from rnnrepl.vocab import (
+from rnnrepl.store import checkpoint as ckpt
+from rnnrepl.text.tokenizers import (
     CharVocab,
     Joiner,
     WordVocab,
@@ -305,7 +305,7 @@ def test_the_bundled_word_model_reads_typed_contractions_and_hyphens():
 
 def test_predictor_stream_writes_what_decode_writes():
     from rnnrepl.config import SampleConfig
-    from rnnrepl.predict import Predictor
+    from rnnrepl.infer.predictor import Predictor
     from tests.repl_support import random_lstm
 
     words = ["the", "cat", "don", "'t", "'s", ",", ".", "(", ")", '"', "@-@", "\n", "<unk>"]

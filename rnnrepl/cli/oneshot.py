@@ -1,0 +1,214 @@
+"""Bodies of the one-shot inference commands: predict, score, eval, info."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import click
+from rich.text import Text
+
+from rnnrepl.cli.common import console as _console
+from rnnrepl.cli.common import load, read_prompt_file, token_progress
+from rnnrepl.errors import InputDataError, UsageError
+from rnnrepl.ui.textsafe import safe_json, safe_text
+
+
+def run_predict(model, text, k, as_json) -> None:
+    """Top-k next tokens after TEXT, with probabilities (see ``Predictor.predict``)."""
+    from rnnrepl.infer.predictor import Predictor
+
+    predictor = Predictor(load(model))
+    pred = predictor.predict(text)
+    completions, following = (
+        None if probs is None else predictor.top_of(probs, k)
+        for probs in (pred.completions, pred.next)
+    )
+    if as_json:
+        click.echo(safe_json(_predict_json(text, pred, completions, following)))
+        return
+    _print_predict(pred, completions, following)
+
+
+def _predict_json(text: str, pred, completions, following) -> dict:
+    """`top` (kept from before: the first list) plus both lists under their own names."""
+    pairs = lambda items: [{"token": t, "prob": p} for t, p in items or []]  # noqa: E731
+    return {
+        "text": text,
+        "partial": pred.partial,
+        "top": pairs(completions if completions is not None else following),
+        "completions": pairs(completions),
+        "next": None if following is None else pairs(following),
+        "next_after": pred.partial if pred.partial else None,
+        "unk_prob": pred.unk,
+    }
+
+
+def _print_predict(pred, completions, following) -> None:
+    """Each list under a line that says what it is."""
+    from rich.text import Text
+
+    from rnnrepl.ui.render import topk_bars, visible
+
+    console = _console()
+    word = f"'{visible(pred.partial)}'"
+    if pred.partial:
+        head = f"completions of {word}" if completions else f"no word begins with {word}"
+        console.print(Text(head))
+        if completions:
+            console.print(topk_bars(completions))
+    if following is not None:
+        head = f"next word after {word}" if pred.partial else "next token"
+        console.print(Text(head + ("" if completions or not pred.partial else " (read as <unk>)")))
+        console.print(topk_bars(following))
+        if pred.unk >= 0.0005:
+            console.print(Text(f"(<unk> {100 * pred.unk:.1f}% left out; the rest renormalised)"))
+
+
+def run_score(model, text, file, k, as_json) -> None:
+    """Per token: p of the actual token, J_t = -log p, the top-k; then mean J, ppl, bpc."""
+    from rnnrepl.infer.predictor import Predictor
+    from rnnrepl.ui.render import metrics_line, score_table
+
+    if (text is None) == (file is None):
+        raise UsageError("give TEXT or -f FILE (exactly one)")
+    loaded = load(model)
+    text = read_prompt_file(file) if file else text
+    rows, summary = Predictor(loaded).score(text, k)
+    if as_json:
+        click.echo(
+            safe_json(
+                {
+                    "steps": [
+                        {
+                            "token": r.token,
+                            "prob": r.prob,
+                            "loss": r.loss,
+                            "top": [[t, p] for t, p in r.topk],
+                        }
+                        for r in rows
+                    ],
+                    **_metrics(summary.mean_loss, summary.tokens, loaded.tokenizer.level),
+                }
+            )
+        )
+        return
+    console = _console()
+    console.print(score_table(rows, k))
+    console.print(
+        f"{summary.tokens} tokens, mean J = {metrics_line(summary.mean_loss, loaded.tokenizer.level)}, "
+        f"perplexity {summary.perplexity:.3f}"
+    )
+
+
+def _metrics(mean: float, tokens: int, level: str) -> dict:
+    finite = math.isfinite(mean)
+    return {
+        "tokens": tokens,
+        "cross_entropy": mean if finite else None,
+        "perplexity": math.exp(mean) if finite else None,
+        "bits_per_token": mean / math.log(2) if finite else None,
+        **({"bits_per_char": mean / math.log(2) if finite else None} if level == "char" else {}),
+    }
+
+
+def run_eval(model, files, as_json, encoding) -> None:
+    """Cross entropy, perplexity and bits per token (char) of FILES under MODEL."""
+    from rnnrepl.infer.predictor import Predictor
+    from rnnrepl.text.files import read_text
+    from rnnrepl.ui.render import metrics_line
+
+    loaded = load(model)
+    predictor = Predictor(loaded)
+    results, total, count = [], 0.0, 0
+    inputs = []  # every file is read before the bar starts: a bad one is still one error line
+    for path in files:
+        ids = loaded.tokenizer.encode(read_text(path, encoding=encoding)[0])
+        if not ids:
+            raise InputDataError("nothing to evaluate: the file is empty", path=path)
+        inputs.append((path, ids))
+    with token_progress("scoring") as task:  # a bar on a terminal, nothing on a pipe
+        for path, ids in inputs:
+            s = predictor.mean_loss(ids, on_progress=task(path))
+            unk = sum(1 for i in ids if i == 0)
+            results.append(
+                {
+                    "file": path,
+                    **_metrics(s.mean_loss, s.tokens, loaded.tokenizer.level),
+                    "unknown_tokens": unk,
+                }
+            )
+            total += s.mean_loss * s.tokens
+            count += s.tokens
+    overall = _metrics(total / count, count, loaded.tokenizer.level)
+    if as_json:
+        click.echo(safe_json({"files": results, "total": overall}))
+        return
+    console = _console()
+    for r in results:
+        console.print(
+            Text(
+                safe_text(
+                    f"{r['file']}: {r['tokens']} tokens, {metrics_line(r['cross_entropy'], loaded.tokenizer.level)}, "
+                    f"perplexity {r['perplexity']:.3f}, {r['unknown_tokens']} unknown"
+                )
+            )
+        )
+    if len(results) > 1:
+        console.print(
+            f"total: {count} tokens, {metrics_line(total / count, loaded.tokenizer.level)}"
+        )
+
+
+def run_info(model, as_json) -> None:
+    """Configuration, vocabulary, parameters and training summary of MODEL."""
+    from rnnrepl.ui.render import summary_table, visible
+
+    loaded = load(model)
+    tok = loaded.tokenizer
+    data = {
+        "path": str(loaded.path),
+        "config": loaded.config.to_dict(),
+        "level": tok.level,
+        "vocab_size": tok.size,
+        "lowercase": tok.lowercase,
+        "parameters": loaded.model.num_parameters(),
+        "training": loaded.training,
+    }
+    if as_json:
+        click.echo(safe_json(data))
+        return
+    c = loaded.config
+    sample = " ".join(visible(t) for t in tok.tokens[1:41])
+    rows = [
+        ("file", str(loaded.path)),
+        (
+            "model",
+            f"{c.arch} {c.layers}x{c.hidden}, embed {c.embed}"
+            + (f", window {c.window}" if c.arch == "window" else "")
+            + (", tied" if c.tie else "")
+            + f", dropout {c.dropout:g}",
+        ),
+        ("parameters", f"{data['parameters']:,}"),
+        (
+            "tokens",
+            f"{tok.level} level, {tok.size:,} ({'lowercased, ' if tok.lowercase else ''}first: {sample})",
+        ),
+    ]
+    training = dict(loaded.training)
+    total = training.pop("total_steps", None)
+    rows += [
+        (k, json.dumps(v, ensure_ascii=False) if not isinstance(v, str) else v)
+        for k, v in training.items()
+    ]
+    rows = [(k, _steps_label(training[k], total) if k == "steps" else v) for k, v in rows]
+    _console().print(summary_table("rnnrepl model", rows))
+
+
+def _steps_label(best, total) -> str:
+    """The file holds the best model, which need not be the run's last step."""
+    if not (isinstance(best, int) and isinstance(total, int)):
+        return json.dumps(best)
+    if total > best:
+        return f"best at step {best:,} of {total:,}"
+    return f"{best:,} (the best model is the last step)"

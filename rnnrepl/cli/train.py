@@ -1,0 +1,418 @@
+"""`rnnrepl train`: options -> configs, corpus -> tokens, a rich progress display, signals."""
+
+from __future__ import annotations
+
+import io
+import math
+import shlex
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.live import Live
+from rich.text import Text
+
+from rnnrepl.config import ModelConfig, TrainConfig
+from rnnrepl.errors import InputDataError, UsageError
+from rnnrepl.train import sizing as autosize
+from rnnrepl.ui.textsafe import escape_char, is_unsafe, safe_text
+
+MODEL_KEYS = ("arch", "layers", "hidden", "embed", "window", "dropout", "tie")
+TRAIN_KEYS = ("seq_len", "batch_size", "lr")
+
+
+class StopFlag:
+    """First SIGINT/SIGTERM: finish the step and save. Second SIGINT: stop at once."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+
+    def install(self) -> None:
+        signal.signal(signal.SIGINT, self._handle)
+        signal.signal(signal.SIGTERM, self._handle)
+
+    def _handle(self, signum, frame) -> None:
+        if self.signal is not None and signum == signal.SIGINT:
+            # stopping now: a third Ctrl-C would only cut the closing line and exit code short
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            raise KeyboardInterrupt
+        self.signal = signum
+
+    def __call__(self) -> bool:
+        return self.signal is not None
+
+
+def prepare_data(opts: dict, err: Console):
+    """Read inputs, build the tokenizer, encode, split. Returns (tokenizer, train_ids, val_ids, summary)."""
+    from rnnrepl.text.files import MAX_STDIN, CappedInput, load_corpus
+    from rnnrepl.text.tokenizers import build_tokenizer
+    from rnnrepl.text.tokens import count_symbols, encode_corpus, encode_files, split_per_file
+
+    text, report = load_corpus(
+        list(opts["inputs"]),
+        encoding=opts["encoding"],
+        stdin=CappedInput(sys.stdin.buffer, opts.get("max_stdin") or MAX_STDIN),
+        skip_bad=opts.get("skip_bad", False),
+    )
+    _print_reading(report, err, opts.get("verbose", False))
+    if report.crlf_normalised:
+        err.print(f"note: normalised {report.crlf_normalised} CRLF/CR line endings to LF")
+    counts = count_symbols(text, opts["level"], opts["lowercase"])
+    tok = build_tokenizer(
+        opts["level"], counts, opts["lowercase"], opts["min_freq"], opts["max_vocab"]
+    )
+    ids, token_ends = encode_files(text, report.ends, tok)
+    _warn_if_small(len(ids), tok.level, err)
+    if opts["val_file"]:
+        val_text, _ = load_corpus([opts["val_file"]], encoding=opts["encoding"])
+        train_ids, val_ids = ids, encode_corpus(val_text, tok)
+        split = f"the file {opts['val_file']}"
+    else:
+        train_ids, val_ids, split = split_per_file(ids, token_ends, opts["val_fraction"])
+    del ids  # several files: the splits are copies, and the whole need not stay in memory
+    unk = float((train_ids == 0).mean()) if len(train_ids) else 0.0
+    summary = {
+        "corpus_files": [str(f) for f in report.files][:20],
+        "corpus_chars": report.chars,
+        "corpus_sha256": _sha(text),
+        "train_tokens": int(len(train_ids)),
+        "val_tokens": int(len(val_ids)),
+        "validation": split,
+        "unknown_rate": round(unk, 6),
+    }
+    del text
+    return tok, train_ids, val_ids, summary
+
+
+# Below this many tokens a model can do little but memorise its text.
+SMALL_CORPUS_TOKENS = 10_000
+
+
+def _warn_if_small(n_tokens: int, level: str, err: Console) -> None:
+    if n_tokens < SMALL_CORPUS_TOKENS:
+        unit = "characters" if level == "char" else "tokens"
+        err.print(
+            f"warning: tiny corpus: {n_tokens:,} {unit}; from under {SMALL_CORPUS_TOKENS:,} a "
+            "model learns little beyond repeating it — pass more text"
+        )
+
+
+def _print_reading(report, err: Console, verbose: bool) -> None:
+    """One line of what was read and skipped; each bad file skipped; with verbose, every file."""
+    if verbose:
+        for path, size in zip(report.files, report.sizes, strict=True):
+            where = "<stdin>" if path == "-" else path
+            err.print(f"  read {safe_text(where)} ({_size(size)})", markup=False, soft_wrap=True)
+    for s in report.skipped:
+        if verbose or s.reason != "extension":
+            why = f"by extension {s.detail}" if s.reason == "extension" else s.detail
+            prefix = "  " if s.reason == "extension" else "warning: "
+            line = f"{prefix}skipped {safe_text(s.path)}: {safe_text(why)}"
+            err.print(line, markup=False, soft_wrap=True)
+    n = len(report.files)
+    line = f"read {n:,} file{'' if n == 1 else 's'} ({_size(report.bytes)})"
+    if report.skipped:
+        counts: dict[str, int] = {}
+        for s in report.skipped:
+            counts[s.reason] = counts.get(s.reason, 0) + 1
+        parts = [f"{c} by extension" if r == "extension" else f"{c} {r}" for r, c in counts.items()]
+        line += f"; skipped {len(report.skipped)}: {', '.join(parts)}"
+    err.print(line, markup=False, soft_wrap=True)
+
+
+def _size(n: int) -> str:
+    if n < 1000:
+        return f"{n} bytes"
+    unit, scale = next(
+        (u, s) for u, s in (("kB", 1e3), ("MB", 1e6), ("GB", 1e9)) if n < s * 1e3 or u == "GB"
+    )
+    return f"{n / scale:.1f} {unit}"
+
+
+def _sha(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def make_configs(opts: dict, tok, n_train: int, n_val: int) -> tuple[ModelConfig, TrainConfig]:
+    given = {k: opts[k] for k in (*MODEL_KEYS, *TRAIN_KEYS) if opts.get(k) is not None}
+    settings = autosize.suggest(opts["level"], opts["arch"], n_train, opts["time_limit"])
+    if "seq_len" not in given and "batch_size" not in given:
+        settings = autosize.fit_to_corpus(settings, n_train, n_val)
+    settings.update(given)
+    if opts["embeddings"] and opts.get("embed") is None:
+        from rnnrepl.text.vectors import vector_dim
+
+        settings["embed"] = vector_dim(opts["embeddings"])
+    settings["cutoffs"] = autosize.cutoffs(tok.size, opts.get("softmax", "auto"))
+    stop_given = any(opts[k] for k in ("steps", "epochs", "time_limit"))
+    try:
+        model_cfg = ModelConfig(
+            vocab_size=tok.size, cutoffs=settings["cutoffs"], **{k: settings[k] for k in MODEL_KEYS}
+        )
+        train_cfg = TrainConfig(
+            seq_len=settings["seq_len"],
+            batch_size=settings["batch_size"],
+            optimizer=opts["optimizer"],
+            lr=settings["lr"],
+            clip=opts["clip"],
+            steps=opts["steps"],
+            epochs=opts["epochs"],
+            time_limit=opts["time_limit"] if stop_given else autosize.DEFAULT_TIME,
+            val_fraction=opts["val_fraction"],
+            eval_every=opts["eval_every"] or 200,
+            eval_tokens=eval_tokens(opts, settings),
+            patience=opts["patience"],
+            seed=opts["seed"],
+            precision=opts.get("precision_resolved", "fp32"),
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return model_cfg, train_cfg
+
+
+def eval_tokens(opts: dict, settings: dict) -> int:
+    """Validation tokens per in-training pass. A pass over the whole split every few hundred
+    steps grows with the corpus, and on 10 MB it cost as much as the training between passes;
+    capped at an eighth of the tokens trained in between it stays a few percent of the run."""
+    if opts.get("eval_tokens") is not None:
+        return opts["eval_tokens"]
+    between = (opts["eval_every"] or 200) * settings["batch_size"] * settings["seq_len"]
+    return max(EVAL_TOKENS_MIN, between // 8)
+
+
+EVAL_TOKENS_MIN = 65_536
+
+
+def check_sizes(train_cfg: TrainConfig, n_train: int, n_val: int) -> None:
+    need = train_cfg.batch_size * (train_cfg.seq_len + 1)
+    if n_train < need:
+        raise InputDataError(
+            f"training text too short: {n_train} tokens, need at least {need} "
+            f"(batch {train_cfg.batch_size} x span {train_cfg.seq_len} + 1)",
+            hint="use a smaller --batch-size/--seq-len or more text",
+        )
+    if n_val < 2:
+        raise InputDataError(
+            f"validation text too short: {n_val} tokens, need at least 2",
+            hint="raise --val-fraction or pass --val FILE",
+        )
+
+
+def run_train(opts: dict[str, Any], out: Console, err: Console, argv: list[str]) -> int:
+    from rnnrepl.model.devices import resolve_device, resolve_precision
+    from rnnrepl.store import checkpoint as ckpt
+    from rnnrepl.train import loop as tr
+
+    if sum(1 for k in ("steps", "epochs") if opts[k]) > 1:
+        raise UsageError("give at most one of --epochs and --steps (--time may be combined)")
+    out_path = output_path(opts)
+    device = resolve_device(opts["device"])
+    opts["precision_resolved"] = resolve_precision(opts.get("precision", "auto"), device)
+    # What reading, embeddings and resuming found is shown once all of them succeeded, so that
+    # a failure (bad data, a damaged resume file, out of memory) is still exactly one line.
+    notes = Console(file=io.StringIO(), highlight=False, width=err.width, soft_wrap=True)
+    tok, train_ids, val_ids, summary = prepare_data(opts, notes)
+    model_cfg, train_cfg = make_configs(opts, tok, len(train_ids), len(val_ids))
+    check_sizes(train_cfg, len(train_ids), len(val_ids))
+    summary |= {
+        "command": _command_line(argv),
+        "train_config": train_cfg.to_dict(),
+        "level": tok.level,
+    }
+    with ckpt.OutputLock(out_path):
+        model = tr.new_model(model_cfg, train_cfg.seed, device)
+        if opts["embeddings"]:
+            _init_embeddings(opts, tok, model, notes)
+        stop = StopFlag()
+        trainer = tr.Trainer(
+            model, tok, train_ids, val_ids, train_cfg, out_path, summary, should_stop=stop
+        )
+        trainer.half = bool(opts.get("half"))
+        if opts["resume"]:
+            for notice in trainer.load_state(allow_different=opts["warm_start"]):
+                notes.print(Text(safe_text(f"note: {notice}")))
+            p = trainer.progress
+            notes.print(f"resuming from step {p.step:,} (epoch {p.epoch + 1})")
+        elif opts.get("force"):
+            trainer.state_path.unlink(missing_ok=True)  # stale: it belongs to the model replaced
+        err.file.write(notes.file.getvalue())
+        _announce(err, model, tok, train_cfg, summary, device)
+        stop.install()
+        try:
+            result = _run_with_display(trainer, tok.level, err)
+        except KeyboardInterrupt:  # the second Ctrl-C: StopFlag stops at once
+            return _stopped_unsaved(trainer, err)
+    return _report(result, tok.level, out, err, stop, argv)
+
+
+def _stopped_unsaved(trainer, err: Console) -> int:
+    """One line for a run stopped by a second Ctrl-C: nothing more was saved; what holds what."""
+    if trainer.out.exists():
+        held = f"{trainer.out} still holds the last good model"
+        if trainer.state_path.exists():
+            held += f", {trainer.state_path} the last resume point"
+    else:
+        held = "no model had been saved yet"
+    err.print(
+        f"stopped by a second Ctrl-C without saving: {safe_text(held, one_line=True)}",
+        markup=False,
+        soft_wrap=True,
+    )
+    return 130
+
+
+def output_path(opts: dict[str, Any]) -> Path:
+    """The model file -o names (default: NAME in the model home); refuses to replace a trained
+    model unless --resume continues it or --force overwrites it."""
+    from rnnrepl.store import checkpoint as ckpt
+    from rnnrepl.store.home import default_name, models_home
+    from rnnrepl.train import loop as tr
+
+    output = opts.get("output") or str(models_home() / default_name(opts["inputs"]))
+    path = tr.model_file(output)
+    force, resume = opts.get("force"), opts["resume"]
+    if force and resume:
+        raise UsageError("give --resume or --force, not both")
+    state = ckpt.state_path_for(path)
+    if resume and not state.exists():  # before reading any data: the error stays one line
+        raise UsageError(
+            f"nothing to resume: {state} does not exist", hint="train without --resume"
+        )
+    if not (resume or force) and (path.exists() or state.exists()):
+        with ckpt.OutputLock(path):  # a training writing it right now is refused as such (exit 5)
+            pass
+        raise UsageError(
+            f"{path} exists; training would replace it",
+            hint="pass --resume to continue its training, --force to overwrite it, or another -o",
+        )
+    return path
+
+
+def _init_embeddings(opts, tok, model, err: Console) -> None:
+    from rnnrepl.text.vectors import load_vectors
+
+    if tok.level != "word":
+        raise UsageError("--embeddings needs --level word")
+    found = load_vectors(
+        opts["embeddings"], tok.index, model.embed.weight.data, lowercase=tok.lowercase
+    )
+    err.print(
+        Text(
+            safe_text(
+                f"embeddings: {found:,} of {tok.size:,} words initialised from {opts['embeddings']}"
+            )
+        )
+    )
+
+
+def _announce(err: Console, model, tok, cfg: TrainConfig, summary: dict, device: str) -> None:
+    c = model.cfg
+    budget = []
+    if cfg.steps:
+        budget.append(f"{cfg.steps} steps")
+    if cfg.epochs:
+        budget.append(f"{cfg.epochs:g} epochs")
+    if cfg.time_limit:
+        budget.append(f"{cfg.time_limit:g}s")
+    err.print(
+        f"{tok.level} level, vocabulary {tok.size:,}, {summary['train_tokens']:,} train / "
+        f"{summary['val_tokens']:,} val tokens (unknown {100 * summary['unknown_rate']:.2f}%)\n"
+        f"{c.arch} {c.layers}x{c.hidden} embed {c.embed}{' tied' if c.tie else ''} dropout {c.dropout:g}: "
+        f"{model.num_parameters():,} parameters on {device}; batch {cfg.batch_size} x {cfg.seq_len}, "
+        f"{cfg.optimizer} lr {cfg.lr:g}, {cfg.precision}; budget {' / '.join(budget)}"
+    )
+    err.print(
+        f"validation: {safe_text(summary['validation'], one_line=True)}",
+        markup=False,
+        soft_wrap=True,
+    )
+
+
+def _run_with_display(trainer, level: str, err: Console):
+    from rnnrepl.ui.render import metrics_line, progress_line, sample_panel
+
+    last = {"t": time.monotonic()}
+    # A terminal gets a live line redrawn 4 times a second; a log file a plain line every 30 s.
+    every = 0.25 if err.is_terminal else 30.0
+    with Live(console=err, auto_refresh=False, transient=True, redirect_stdout=False) as live:
+
+        def on_event(ev) -> None:
+            if ev.kind == "step":
+                now = time.monotonic()
+                if now - last["t"] >= every:
+                    last["t"] = now
+                    if err.is_terminal:
+                        live.update(progress_line(ev, level), refresh=True)
+                    else:
+                        err.print(progress_line(ev, level))
+            elif ev.kind == "eval":
+                err.print(
+                    f"step {ev.step}: val {metrics_line(ev.val_loss, level)} (best {ev.best_val:.4f})"
+                )
+            elif ev.kind == "sample":
+                err.print(sample_panel(ev.step, ev.text))
+            elif ev.kind == "nan":
+                err.print(Text(safe_text(f"warning: {ev.text}")))
+
+        trainer.on_event = on_event
+        return trainer.run()
+
+
+def _report(result, level: str, out: Console, err: Console, stop: StopFlag, argv: list[str]) -> int:
+    from rnnrepl.ui.render import duration, metrics_line, summary_table
+
+    rows = [
+        ("steps", f"{result.steps:,} ({result.epochs:.2f} epochs, {result.tokens_seen:,} tokens)"),
+        ("time", duration(result.elapsed)),
+        ("last train loss", metrics_line(result.last_loss, level)),
+        ("best val loss", metrics_line(result.best_val, level)),
+        ("model", str(result.model_path)),
+        ("resume state", str(result.state_path)),
+    ]
+    err.print(summary_table("training summary", rows))
+    if result.interrupted:
+        cmd = _command_line([a for a in argv if a != "--force"])
+        if "--resume" not in cmd:
+            cmd += " --resume"
+        err.print("interrupted: checkpoint saved. Resume with:")
+        err.file.write(f"  {cmd}\n")  # unwrapped and unstyled, so it can be copied as is
+        err.file.flush()
+        return 143 if stop.signal == signal.SIGTERM else 130
+    if not math.isfinite(result.best_val):
+        return 6
+    out.print(Text(safe_text(f"saved {result.model_path}")))
+    return 0
+
+
+def _command_line(argv: list[str]) -> str:
+    args = [a for a in argv[1:]]
+    return "rnnrepl " + " ".join(_shell_quote(a) for a in args) if args else "rnnrepl train"
+
+
+def _shell_quote(arg: str) -> str:
+    """shlex.quote, or bash's $'...' when the argument holds characters a terminal would act on
+    (a file name with an escape sequence): safe to print, and still right to paste."""
+    if safe_text(arg, one_line=True) == arg:
+        return shlex.quote(arg)
+    return "$'" + "".join(_shell_char(ch) for ch in arg) + "'"
+
+
+def _shell_char(ch: str) -> str:
+    if 0xDC80 <= ord(ch) <= 0xDCFF:  # an undecodable byte of argv (surrogateescape)
+        return f"\\x{ord(ch) - 0xDC00:02x}"
+    if ch in "\\'":
+        return "\\" + ch
+    if not is_unsafe(ch):
+        return ch
+    code = ord(ch)  # bash reads \x9b as the byte 0x9b; U+009B needs \u009b
+    if code < 0x80:
+        return escape_char(ch)
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+__all__ = ["run_train", "Path"]

@@ -1,0 +1,356 @@
+"""The interactive REPL: a prompt-toolkit application over one growing document.
+
+Top to bottom: the turn being generated (while streaming), the input with ghost text, the live
+top-k panel, the status line. The model runs on a worker thread (``repl_worker``); key bindings
+(``repl_keys``) and slash commands (``repl_commands``) only change state and send requests, so
+a slow model never freezes typing or Ctrl-C. Finished turns and command output are printed
+above the application, into the terminal's scrollback.
+
+stdin or stdout not a terminal: ``repl_lines`` instead, which never imports prompt-toolkit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import sys
+import threading
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from rnnrepl.config import SampleConfig
+from rnnrepl.repl.state import Document, ModelInfo, Settings, Turn, View, history_path
+
+
+def run_repl(
+    model_spec: str,
+    sample: SampleConfig | None = None,
+    k: int = 10,
+    device: str = "cpu",
+    int8: bool = False,
+) -> None:
+    """`rnnrepl chat`: the application on a terminal, line mode on a pipe. Exits 0."""
+    settings = Settings(sample or SampleConfig(), k)
+    if not interactive():
+        from rnnrepl.repl.lines import run_lines
+
+        run_lines(model_spec, settings, device, int8=int8)
+        return
+    repl = ReplApp(
+        model_loader(model_spec, device),
+        settings,
+        history=file_history(),
+        device=device,
+        int8=int8,
+    )
+    repl.run()
+
+
+def interactive() -> bool:
+    return sys.stdin.isatty() and sys.stdout.isatty() and os.environ.get("TERM") != "dumb"
+
+
+def load(spec: str, device: str = "cpu"):
+    from rnnrepl.model.devices import resolve_device
+    from rnnrepl.store.checkpoint import load_model
+
+    return load_model(spec, device=resolve_device(device))
+
+
+def model_loader(spec: str, device: str) -> Callable[[], Any]:
+    """A loader to run in the background while the prompt appears. A spec that looks like no
+    model at all is loaded right here instead, so its error comes before any UI. (The guess
+    only picks when to load; every error message comes from the checkpoint loader itself.)"""
+    if not _looks_loadable(spec):
+        loaded = load(spec, device)  # raises the checkpoint's one-line error
+        return lambda: loaded
+    return lambda: load(spec, device)
+
+
+def _looks_loadable(spec: str) -> bool:
+    """An existing path, or the name of a bundled model — without importing torch."""
+    path = Path(spec).expanduser()
+    if path.exists() or Path(f"{path}.safetensors").exists():
+        return True
+    name = f"{spec}.safetensors"
+    try:
+        if resources.files("rnnrepl.bundled").joinpath(name).is_file():
+            return True
+    except (ModuleNotFoundError, TypeError):
+        pass
+    return (Path(__file__).resolve().parent.parent / "checkpoints" / name).is_file()
+
+
+def file_history():
+    """Persistent history in the XDG data directory; in memory, after one line of warning, if
+    that file cannot be read and appended to (a directory, unreadable, no space)."""
+    from prompt_toolkit.history import FileHistory, InMemoryHistory
+
+    class QuietFileHistory(FileHistory):
+        def load_history_strings(self):
+            try:
+                return list(super().load_history_strings())
+            except OSError:
+                return []  # checked below; it may still change under us
+
+        def store_string(self, string: str) -> None:
+            try:
+                super().store_string(string)
+            except OSError:
+                pass  # a full or read-only disk must not break the prompt
+
+    path = history_path()
+    problem = _history_problem(path)
+    if problem:
+        print(
+            f"rnnrepl: warning: cannot use the history file ({path}): {problem}"
+            " — running without history",
+            file=sys.stderr,
+        )
+        return InMemoryHistory()
+    return QuietFileHistory(str(path))
+
+
+def _history_problem(path: Path) -> str:
+    """Why `path` cannot serve as the history file ('' if it can): checked before prompt-toolkit
+    reads it on a background thread, where a failure prints a traceback and waits for Enter."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists() and not path.is_file():  # a directory, or a FIFO that would block
+            return "not a regular file"
+        with open(path, "ab"), open(path, "rb"):
+            return ""
+    except OSError as exc:
+        return exc.strerror or str(exc)
+
+
+class ReplApp:
+    """State and wiring of the REPL. Every method runs on the UI thread."""
+
+    def __init__(
+        self,
+        loader: Callable[[], Any],
+        settings: Settings | None = None,
+        *,
+        history=None,
+        device: str = "cpu",
+        int8: bool = False,
+        input=None,
+        output=None,
+        emit: Callable[[Any], None] | None = None,
+    ) -> None:
+        from rnnrepl.repl.worker import Worker
+
+        self.settings = settings or Settings()
+        self.device = device
+        self.int8 = int8
+        self.doc = Document()
+        self.info: ModelInfo | None = None
+        self.view: View | None = None
+        self.notice = ""  # a one-line message shown in the panel
+        self.streaming: Turn | None = None
+        self._stream_id = 0
+        self._requested: tuple[str, int] | None = None
+        self._auto_space: str | None = None  # the input right after accepting a word + space
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._early: list[Callable[[], None]] = []
+        self._post_lock = threading.Lock()
+        self.worker = Worker(self._post)  # starts importing torch and loading right away
+        self.worker.load(loader, self._on_loaded, int8)
+        self.emit = emit or self._print_above
+        self._build(history, input, output)
+
+    def _build(self, history, input, output) -> None:
+        from rnnrepl.repl.layout import build_application
+
+        self.app, self.buffer = build_application(self, history, input, output)
+
+    # ---- running ---------------------------------------------------------------------------
+    def run(self, handle_sigint: bool = True) -> int:
+        """Run until Ctrl-D or /quit; returns the exit status (0)."""
+        try:
+            return self.app.run(pre_run=self._pre_run, handle_sigint=handle_sigint) or 0
+        finally:
+            self.worker.close()
+
+    def _pre_run(self) -> None:
+        with self._post_lock:
+            self._loop = asyncio.get_running_loop()
+            early, self._early = self._early, []
+        for fn in early:
+            self._loop.call_soon(fn)
+
+    def _post(self, fn: Callable[[], None]) -> None:
+        """Run fn on the UI thread (from any thread)."""
+        with self._post_lock:
+            if self._loop is None:
+                self._early.append(fn)
+                return
+        try:
+            self._loop.call_soon_threadsafe(fn)
+        except RuntimeError:
+            pass  # the loop has closed: the application is gone
+
+    def invalidate(self) -> None:
+        self.app.invalidate()
+
+    def quit(self) -> None:
+        self.worker.cancel_stream()
+        self.app.exit(result=0)
+
+    # ---- what the panel shows ----------------------------------------------------------------
+    @property
+    def command_mode(self) -> bool:
+        text = self.buffer.text
+        return text.startswith("/") and not text.startswith("//")
+
+    def prediction_text(self) -> str:
+        """The document followed by the input up to the cursor (the input alone is a command)."""
+        if self.command_mode:
+            return self.doc.text
+        before = self.buffer.document.text_before_cursor
+        return self.doc.text + (before[1:] if before.startswith("//") else before)
+
+    def refresh(self, force: bool = False) -> None:
+        """Ask the worker for the panel of the current text (newest request wins)."""
+        if self.streaming is not None:
+            return
+        request = (self.prediction_text(), self.settings.k)
+        if force or request != self._requested:
+            self._requested = request
+            self.worker.request_view(*request, self._on_view)
+
+    def _on_view(self, view: View) -> None:
+        generated = self.doc.generated_unknown  # the notice counts the user's unknown input only
+        if generated and view.unknown:
+            view = dataclasses.replace(view, unknown=max(0, view.unknown - generated))
+        self.view = view
+        self.invalidate()
+
+    def ghost(self) -> tuple[str, ...]:
+        """The ghost text to show after the cursor, if the latest view is for this very text."""
+        view = self.view
+        if (
+            view is None
+            or not view.ghost
+            or self.streaming is not None
+            or self.command_mode
+            or not self.buffer.document.is_cursor_at_the_end
+            or view.text != self.prediction_text()
+        ):
+            return ()
+        return view.ghost
+
+    def accept_ghost(self, tokens: int | None = None) -> None:
+        """Insert the ghost text, or its first `tokens` pieces. The space that follows a
+        completed word comes with the piece that completes it (as on a phone keyboard)."""
+        pieces = self.ghost()
+        if tokens is not None and pieces[tokens:] == (" ",):
+            tokens = None
+        if pieces:
+            text = "".join(pieces[:tokens])
+            self.buffer.insert_text(text)
+            self._auto_space = self.buffer.text if text.endswith(" ") else None
+
+    def auto_space(self) -> bool:
+        """Is the cursor right after a space that accepting a word inserted (nothing since)?"""
+        return (
+            self._auto_space is not None
+            and self.buffer.text == self._auto_space
+            and self.buffer.document.is_cursor_at_the_end
+        )
+
+    def punctuate(self, mark: str) -> None:
+        """A closing mark typed after an inserted space takes the space's place ("cat .")."""
+        self.buffer.delete_before_cursor(1)
+        self.buffer.insert_text(mark)
+
+    # ---- the model ---------------------------------------------------------------------------
+    def _on_loaded(self, info: ModelInfo | None, error: BaseException | None) -> None:
+        if error is not None:
+            if self.info is None:  # the model given on the command line: a CLI error
+                self.app.exit(exception=error)
+            else:
+                from rnnrepl.repl.panel import message
+
+                self.emit(message(f"error: {error}", "red"))
+            return
+        switched = self.info is not None
+        self.info, self.view, self.notice = info, None, ""
+        if switched:
+            from rnnrepl.repl.panel import message
+
+            self.emit(message(f"switched to {info.name} ({info.path})", "dim"))
+        self.refresh(force=True)
+        self.invalidate()
+
+    def switch_model(self, spec: str) -> None:
+        device = self.device
+        self.worker.load(lambda: load(spec, device), self._on_loaded, self.int8)
+
+    # ---- turns --------------------------------------------------------------------------------
+    def submit(self, text: str) -> None:
+        """Enter: a slash command, or the model continues the document (after `text`)."""
+        if text.startswith("/") and not text.startswith("//"):
+            from rnnrepl.repl.commands import run_command
+
+            run_command(self, text)
+            return
+        self.start_turn(text[1:] if text.startswith("//") else text)
+
+    def start_turn(self, text: str) -> None:
+        turn = self.doc.begin(text)
+        self._stream_id += 1
+        sid = self._stream_id
+        self.streaming = turn
+        self.worker.stream(
+            self.doc.text,
+            self.settings.sample,
+            lambda pieces: self._on_pieces(sid, pieces),
+            lambda reason: self._on_stream_done(sid, reason),
+        )
+        self.invalidate()
+
+    def _on_pieces(self, sid: int, pieces: list[tuple[str, bool]]) -> None:
+        if sid == self._stream_id and self.streaming is not None:
+            for piece, unknown in pieces:
+                self.doc.add(piece, unknown)
+            self.invalidate()
+
+    def _on_stream_done(self, sid: int, reason: str) -> None:
+        if sid == self._stream_id and self.streaming is not None:
+            self.finish_turn(reason)
+
+    def stop_stream(self) -> None:
+        """Ctrl-C while generating: stop now, keeping everything generated so far."""
+        self.worker.cancel_stream()
+        if self.streaming is not None:
+            self.finish_turn("stopped")
+
+    def finish_turn(self, reason: str) -> None:
+        from rnnrepl.repl.panel import turn_text
+
+        turn, self.streaming = self.streaming, None
+        turn.ended = reason
+        self._stream_id += 1  # pieces still in flight belong to a finished turn
+        self.emit(turn_text(turn))
+        self.refresh()
+        self.invalidate()
+
+    # ---- output above the application ----------------------------------------------------------
+    def width(self) -> int:
+        return self.app.output.get_size().columns
+
+    def _print_above(self, renderable: Any) -> None:
+        from prompt_toolkit import print_formatted_text
+        from prompt_toolkit.formatted_text import ANSI
+        from rich.text import Text
+
+        from rnnrepl.repl.panel import to_ansi
+
+        # Text is left to the terminal to wrap (resizes reflow it); tables fit the width.
+        text = to_ansi(renderable, self.width(), soft_wrap=isinstance(renderable, Text))
+        print_formatted_text(ANSI(text), output=self.app.output)

@@ -1,0 +1,187 @@
+"""Slash commands, ollama's style: /help /set /show /reset /undo /score /model /save /quit.
+
+Each handler changes the REPL's state and prints through ``repl.emit``; the ones that need the
+model (/score, /model) hand a job to the worker thread and print when it is done.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from prompt_toolkit.completion import CompleteEvent, Completer, Completion, PathCompleter
+from prompt_toolkit.document import Document as PtDocument
+from rich.console import Group
+from rich.text import Text
+
+from rnnrepl.atomic import atomic_write_bytes
+from rnnrepl.errors import ResourceError
+from rnnrepl.repl.panel import help_view, message, show_view
+from rnnrepl.repl.state import SETTING_NAMES, SettingError, apply_setting
+
+if TYPE_CHECKING:
+    from rnnrepl.repl.app import ReplApp
+
+SCORE_K_MAX = 5  # /score shows the panel's k predictions per token, at most this many (width)
+COMMANDS = {
+    "help": "list commands and keys",
+    "set": "change a setting: /set NAME VALUE",
+    "show": "settings and model information",
+    "reset": "clear the document",
+    "undo": "drop the last turn",
+    "score": "per-token probabilities of TEXT after the document",
+    "model": "switch to another model",
+    "save": "write the transcript to FILE",
+    "quit": "leave",
+}
+
+
+def run_command(repl: ReplApp, line: str) -> None:
+    """Dispatch `/name args`; unknown commands and bad arguments print one red line."""
+    name, _, arg = line[1:].partition(" ")
+    handler = HANDLERS.get(name.strip().lower())
+    if handler is None:
+        repl.emit(message(f"unknown command /{name} — /help lists the commands", "red"))
+        return
+    handler(repl, arg.strip())
+
+
+def _help(repl: ReplApp, arg: str) -> None:
+    repl.emit(help_view())
+
+
+def _set(repl: ReplApp, arg: str) -> None:
+    name, _, value = arg.partition(" ")
+    if not name:
+        _show(repl, "")
+        return
+    value = _unquote(value.strip())
+    try:
+        repl.settings = apply_setting(repl.settings, name, value)
+    except SettingError as exc:
+        repl.emit(message(f"error: {exc}", "red"))
+        return
+    repl.emit(message(f"{name} = {value}", "dim"))
+    repl.refresh(force=True)
+
+
+def _unquote(value: str) -> str:
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        return value[1:-1]
+    return value
+
+
+def _show(repl: ReplApp, arg: str) -> None:
+    tokens = repl.view.tokens if repl.view else 0
+    repl.emit(show_view(repl.info, repl.settings, tokens))
+
+
+def _reset(repl: ReplApp, arg: str) -> None:
+    repl.doc.reset()
+    repl.emit(message("document cleared", "dim"))
+    repl.refresh()
+
+
+def _undo(repl: ReplApp, arg: str) -> None:
+    turn = repl.doc.undo()
+    if turn is None:
+        repl.emit(message("nothing to undo", "dim"))
+        return
+    n = len(turn.user) + len(turn.model)
+    repl.emit(message(f"dropped the last turn ({n} characters)", "dim"))
+    repl.refresh()
+
+
+def _score(repl: ReplApp, arg: str) -> None:
+    if not arg:
+        repl.emit(message("usage: /score TEXT", "red"))
+        return
+    context = repl.doc.text
+    k = min(repl.settings.k, SCORE_K_MAX)
+
+    def done(result, error) -> None:
+        if error is not None:
+            repl.emit(message(f"error: {error}", "red"))
+            return
+        repl.emit(score_view(result, repl.info.level if repl.info else "char", k))
+
+    repl.worker.call(lambda p: p.score(arg, k=k, context=context), done)
+
+
+def score_view(result, level: str, k: int) -> Group:
+    from rnnrepl.ui.render import metrics_line, score_table
+
+    rows, summary = result
+    ppl = f", perplexity {summary.perplexity:.3f}" if math.isfinite(summary.mean_loss) else ""
+    line = f"{summary.tokens} tokens, mean J = {metrics_line(summary.mean_loss, level)}{ppl}"
+    return Group(score_table(rows, k), Text(line))
+
+
+def _model(repl: ReplApp, arg: str) -> None:
+    if not arg:
+        repl.emit(message("usage: /model PATH", "red"))
+        return
+    repl.emit(message(f"loading {arg}…", "dim"))
+    repl.switch_model(str(Path(arg).expanduser()))
+
+
+def _save(repl: ReplApp, arg: str) -> None:
+    """Write the transcript atomically: a full disk leaves the old file whole, never cut."""
+    if not arg:
+        repl.emit(message("usage: /save FILE", "red"))
+        return
+    path = Path(arg).expanduser()
+    text = repl.doc.text
+    try:
+        if not path.parent.is_dir():
+            raise ResourceError(
+                f"cannot write {path.name}: no directory {path.parent}",
+                hint="create it or choose another path",
+            )
+        atomic_write_bytes(path, text.encode("utf-8", "replace"))  # replace: lone surrogates
+    except ResourceError as exc:
+        repl.emit(message(f"error: {exc}", "red"))
+        return
+    repl.emit(message(f"wrote {len(text):,} characters to {path}", "dim"))
+
+
+def _quit(repl: ReplApp, arg: str) -> None:
+    repl.quit()
+
+
+HANDLERS: dict[str, Callable[[ReplApp, str], None]] = {
+    "help": _help,
+    "set": _set,
+    "show": _show,
+    "reset": _reset,
+    "undo": _undo,
+    "score": _score,
+    "model": _model,
+    "save": _save,
+    "quit": _quit,
+}
+
+
+class SlashCompleter(Completer):
+    """Command names, then setting names after /set, then paths after /model and /save."""
+
+    def __init__(self) -> None:
+        self.paths = PathCompleter(expanduser=True)
+
+    def get_completions(self, document: PtDocument, event: CompleteEvent) -> Iterable[Completion]:
+        text = document.text_before_cursor
+        if not text.startswith("/") or text.startswith("//") or "\n" in text:
+            return
+        command, space, rest = text.partition(" ")
+        if not space:
+            for name, what in COMMANDS.items():
+                if f"/{name}".startswith(command):
+                    yield Completion(f"/{name}", -len(command), display_meta=what)
+        elif command == "/set" and " " not in rest:
+            for name in SETTING_NAMES:
+                if name.startswith(rest):
+                    yield Completion(name, -len(rest))
+        elif command in ("/model", "/save"):
+            yield from self.paths.get_completions(PtDocument(rest), event)

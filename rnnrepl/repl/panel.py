@@ -1,0 +1,225 @@
+"""Pure rich renderers for the REPL: (view, settings) in, renderable out.
+
+Every string from a model, a vocabulary, a file name or the user goes through ``visible`` or
+``safe_text`` into ``Text`` objects — never into markup — so it cannot drive the terminal.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+
+from rich.console import Console, Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from rnnrepl.repl.state import SETTING_NAMES, ModelInfo, Settings, Turn, View, describe_settings
+from rnnrepl.ui.render import safe_text, visible
+
+TOKEN_WIDTH = 16  # longer tokens are cut with an ellipsis
+SIDE_BY_SIDE = 72  # from this width two lists (completions, next word) stand side by side
+HELP = [
+    ("/help", "this help"),
+    ("/set NAME VALUE", f"change a setting ({', '.join(SETTING_NAMES)})"),
+    ("/show", "settings and model information"),
+    ("/reset", "clear the document (the context)"),
+    ("/undo", "drop the last turn (your text and the model's continuation)"),
+    ("/score TEXT", "per-token probabilities and mean loss of TEXT after the document"),
+    ("/model PATH", "switch to another model (the document is kept)"),
+    ("/save FILE", "write the document (transcript) to FILE"),
+    ("/quit", "leave (Ctrl-D on an empty line does too)"),
+]
+KEYS = [
+    ("Enter", "the model continues the document (on an empty line: continues again)"),
+    ("Esc Enter / Alt-Enter", "new line inside your input"),
+    ("Tab / →", "accept the ghost text (the rest of the word, and its space)"),
+    ("Alt-F", "accept one token of the ghost text"),
+    ("Ctrl-C", "stop generating; on the prompt: clear the line"),
+    ("↑ ↓ / Ctrl-R", "history / search it"),
+    ("//text", "input that starts with a slash"),
+]
+
+
+def panel(view: View | None, settings: Settings, width: int, notice: str = "") -> RenderableType:
+    """The live panel: what the model predicts after the text up to the cursor."""
+    if view is None:
+        return Text(notice or "loading model…", style="dim")
+    rows: list[RenderableType] = []
+    if view.error:
+        rows.append(Text(safe_text(f"error: {view.error}"), style="red"))
+    if notice:
+        rows.append(Text(notice, style="red"))
+    note = _unknown_note(view.unknown)
+    if view.partial and view.after is not None:
+        body = _two_lists(view, settings.k, width)
+        if note:  # on a line of its own: the first one holds two labels
+            rows.insert(0, Text(note, style="yellow"))
+    else:
+        body = [_label(view), *bars(view.top[: settings.k], width)]
+        if note:
+            body[0].append(f"   {note}", "yellow")
+    return Group(body[0], *rows, *body[1:])
+
+
+def _two_lists(view: View, k: int, width: int) -> list[Text]:
+    """Completions of a typed whole word and the next word after it: side by side when the
+    panel is wide enough, else one above the other."""
+    word = visible(view.partial)
+    half = width // 2 - 1
+    col = half if width >= SIDE_BY_SIDE else width
+    left = [
+        Text.assemble(("completions of ", "dim"), (f"'{word}'", "bold")),
+        *(bars(view.top[:k], col) or [Text("(no word begins with it)", style="dim")]),
+    ]
+    right = [
+        Text.assemble(("next word after ", "dim"), (f"'{word}'", "bold")),
+        *([Text(" (read as <unk>)", style="dim")] if not view.top else []),
+        *bars(view.after[:k], col),
+    ]
+    if width < SIDE_BY_SIDE:
+        return [*left, *right]
+    lines = []
+    for i in range(max(len(left), len(right))):
+        line = left[i].copy() if i < len(left) else Text()
+        line.truncate(half, overflow="ellipsis", pad=True)
+        line.append("  ")
+        if i < len(right):
+            line.append_text(right[i])
+        lines.append(line)
+    return lines
+
+
+def bars(items, width: int) -> list[Text]:
+    """One line per token: the token (visible, right-aligned), a bar, the percentage.
+
+    Plain Text lines rather than a Table: the same look for a third of the rendering time,
+    which counts when it runs on every keystroke."""
+    labels = [Text(visible(token), style="bold") for token, _ in items]
+    col = min(TOKEN_WIDTH, max((label.cell_len for label in labels), default=1))
+    size = max(8, min(40, width - col - 10))
+    lines = []
+    for label, (_, p) in zip(labels, items, strict=True):
+        label.truncate(col, overflow="ellipsis")
+        filled = p * size
+        bar = "█" * int(filled) + ("▌" if filled - int(filled) >= 0.5 else "")
+        line = Text(" " * (col - label.cell_len))
+        line.append_text(label)
+        line.append(" " + bar.ljust(size), style="cyan")
+        line.append(f" {100 * p:5.1f}%")
+        lines.append(line)
+    return lines
+
+
+def _label(view: View) -> Text:
+    if view.partial:
+        return Text.assemble(("completions of ", "dim"), (f"'{visible(view.partial)}'", "bold"))
+    return Text("next token", style="dim")
+
+
+def _unknown_note(unknown: int) -> str:
+    if not unknown:
+        return ""
+    noun = "token" if unknown == 1 else "tokens"
+    return f"{unknown} unknown {noun} in the context (read as <unk>)"
+
+
+def status(info: ModelInfo | None, settings: Settings, view: View | None, busy: str = "") -> Text:
+    """One line: model, level, temperature, top-k, top-p, panel k, context length in tokens."""
+    s = settings.sample
+    if info is None:
+        head = Text("loading…")
+    else:
+        head = Text.assemble((visible(info.name), "bold"), f" · {info.level}")
+    parts = [
+        f"T {s.temperature:g}",
+        f"top-k {s.top_k or 'off'}",
+        f"top-p {s.top_p:g}",
+        f"k {settings.k}",
+        f"ctx {view.tokens if view else 0:,} tok",
+    ]
+    line = Text(" ").append_text(head).append(" · " + " · ".join(parts))
+    if busy:
+        line.append(f" · {busy}", style="bold")
+    return line
+
+
+def turn_text(turn: Turn) -> Text:
+    """A finished turn for the transcript: the user's text, then the model's, styled apart."""
+    text = Text()
+    text.append(safe_text(turn.user), style="bold")
+    text.append(safe_text(turn.model), style="cyan")
+    if turn.ended:
+        text.append(f" [{turn.ended}]", style="dim")
+    return text
+
+
+def help_view() -> Group:
+    return Group(_pairs("commands", HELP), _pairs("keys", KEYS))
+
+
+def _pairs(title: str, rows: list[tuple[str, str]]) -> Table:
+    table = Table(title=title, show_header=False, title_justify="left", show_edge=False, box=None)
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column()
+    for key, what in rows:
+        table.add_row(key, what)
+    return table
+
+
+def show_view(info: ModelInfo | None, settings: Settings, tokens: int) -> Group:
+    """/show: the settings, then the model."""
+    rows = describe_settings(settings)
+    if info is not None:
+        rows += [
+            ("model", info.path),
+            ("architecture", f"{info.arch}, {info.parameters:,} parameters"),
+            ("step", "int8 recurrent matrices (--exact for fp32)" if info.int8 else "fp32"),
+            ("tokens", f"{info.level} level, vocabulary {info.vocab_size:,}"),
+            ("context", f"{tokens:,} tokens"),
+        ]
+        rows += [(k, _short(v)) for k, v in info.training.items()]
+    table = Table(show_header=False, show_edge=False, box=None)
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column()
+    for key, value in rows:
+        table.add_row(Text(visible(str(key))), Text(safe_text(value)))
+    return Group(table)
+
+
+def _short(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}" if math.isfinite(value) else str(value)
+    text = str(value)
+    return text if len(text) <= 80 else text[:77] + "…"
+
+
+def message(text: str, style: str = "") -> Text:
+    return Text(safe_text(text), style=style)
+
+
+def to_ansi(
+    renderable: RenderableType, width: int, soft_wrap: bool = False, one_line: bool = False
+) -> str:
+    """Render to a string of ANSI codes (colours dropped when NO_COLOR is set).
+
+    one_line crops to the width with an ellipsis instead of wrapping (the status line)."""
+    console = Console(
+        file=io.StringIO(),
+        force_terminal=True,
+        color_system="truecolor",
+        width=max(20, width),
+        no_color=bool(os.environ.get("NO_COLOR")),
+        legacy_windows=False,
+        highlight=False,
+    )
+    crop = {"no_wrap": True, "overflow": "ellipsis"} if one_line else {}
+    console.print(renderable, soft_wrap=soft_wrap, end="", **crop)
+    return console.file.getvalue().rstrip("\n")
+
+
+def to_plain(renderable: RenderableType, width: int = 80) -> str:
+    """Render without any escape codes (line mode, tests)."""
+    console = Console(file=io.StringIO(), width=width, color_system=None, highlight=False)
+    console.print(renderable)
+    return console.file.getvalue()

@@ -1,0 +1,165 @@
+"""Token arrays: encode a corpus in blocks into a compact uint16/int32 array, and split it.
+
+Encoding works on blocks cut where encoding piecewise equals encoding the whole, so a large corpus
+never holds a Python object per token; splits hold out the end of the text or of each file.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from rnnrepl.errors import InputDataError, UsageError
+from rnnrepl.text.tokenizers import counter_for
+
+_BREAK = re.compile(r"[ \n]")
+
+
+def token_dtype(size: int) -> type[np.unsignedinteger[Any]] | type[np.signedinteger[Any]]:
+    """The compact dtype for ids of a vocabulary of this size."""
+    return np.uint16 if size <= 65535 else np.int32
+
+
+def encode_corpus(text: str, tokenizer: Any, block_chars: int = 1 << 20) -> np.ndarray:
+    """Token ids of text, identical to encoding it whole, built block by block."""
+    dtype = token_dtype(tokenizer.size)
+    encode = getattr(tokenizer, "encode_array", None) or tokenizer.encode
+    lowercase = bool(getattr(tokenizer, "lowercase", False))
+    parts = [
+        np.asarray(encode(block)).astype(dtype, copy=False)
+        for block in _blocks(text, block_chars, tokenizer.level, lowercase)
+    ]
+    if not parts:
+        return np.zeros(0, dtype=dtype)
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+def count_symbols(
+    text: str, level: str, lowercase: bool, block_chars: int = 1 << 20
+) -> Counter[str]:
+    """Token counts for vocab.build_tokenizer, identical to counting the text whole."""
+    if level not in ("char", "word"):
+        raise UsageError(f"unknown level {level!r}", hint="use --level char or --level word")
+    count = counter_for(level)
+    counts: Counter[str] = Counter()
+    for block in _blocks(text, block_chars, level, lowercase):
+        count(block, counts, lowercase)
+    return counts
+
+
+def _blocks(text: str, block_chars: int, level: str, lowercase: bool) -> Iterator[str]:
+    """Slices of about block_chars characters whose tokens concatenate to the whole text's.
+
+    Cuts fall after a newline, else after a space: word tokens never span either, the word-level
+    end-of-line token belongs to its newline, and lowercasing is context-free there (str.lower()
+    turns a word-final capital sigma into ς, which depends on the neighbours). Characters may be
+    cut anywhere unless that sigma rule could apply; words extend the block to the next break.
+    An unknown level is encoded whole.
+    """
+    if block_chars < 1:
+        raise UsageError(f"block_chars must be positive, not {block_chars}")
+    if level not in ("char", "word"):
+        if text:
+            yield text
+        return
+    hard_ok = level == "char" and not (lowercase and "Σ" in text)
+    start = 0
+    while start < len(text):
+        cut = _cut(text, start, start + block_chars, hard_ok)
+        yield text[start:cut]
+        start = cut
+
+
+def _cut(text: str, start: int, end: int, hard_ok: bool) -> int:
+    if end >= len(text):
+        return len(text)
+    cut = (text.rfind("\n", start, end) + 1) or (text.rfind(" ", start, end) + 1)
+    if cut:
+        return cut
+    if hard_ok:
+        return end
+    found = _BREAK.search(text, end)
+    return found.end() if found else len(text)
+
+
+def split_train_val(ids: np.ndarray, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """First (1 - f) for training, the last f for validation (nanoGPT's split); both views."""
+    _check_fraction(val_fraction)
+    k = int(len(ids) * (1 - val_fraction))
+    return ids[:k], ids[k:]
+
+
+def _check_fraction(val_fraction: float) -> None:
+    if not 0.0 < val_fraction < 1.0:
+        raise UsageError(
+            f"validation fraction must be between 0 and 1, not {val_fraction}",
+            hint="pass --val-fraction 0.1",
+        )
+
+
+def encode_files(text: str, ends: Sequence[int], tokenizer: Any) -> tuple[np.ndarray, list[int]]:
+    """Token ids of the corpus and where each file's tokens end. Every file's text ends a line
+    (see load_corpus), a place where encoding piecewise equals encoding the whole."""
+    if len(ends) <= 1:
+        ids = encode_corpus(text, tokenizer)
+        return ids, [len(ids)]
+    parts, token_ends, start = [], [], 0
+    for end in ends:
+        parts.append(encode_corpus(text[start:end], tokenizer))
+        token_ends.append(token_ends[-1] + len(parts[-1]) if token_ends else len(parts[-1]))
+        start = end
+    return np.concatenate(parts), token_ends
+
+
+# A file whose validation share would be shorter is pooled with the other small files: a few
+# tokens cut from the middle of a text, scored with the state of an unrelated one, measure little.
+MIN_FILE_VAL_TOKENS = 64
+
+
+def split_per_file(
+    ids: np.ndarray, token_ends: Sequence[int], val_fraction: float
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """The last val_fraction of each file's tokens for validation, the rest for training, and a
+    description of the split. Files too small for MIN_FILE_VAL_TOKENS are split as one text
+    together; one file is split exactly as split_train_val does (views, no copy)."""
+    share = f"{100 * val_fraction:g}%"
+    if len(token_ends) <= 1:
+        train, val = split_train_val(ids, val_fraction)
+        return train, val, f"last {share} of the text"
+    _check_fraction(val_fraction)
+    heads, tails, small, start = [], [], [], 0
+    for end in token_ends:
+        piece, start = ids[start:end], end
+        if len(piece) - int(len(piece) * (1 - val_fraction)) < MIN_FILE_VAL_TOKENS:
+            small.append(piece)
+            continue
+        head, tail = split_train_val(piece, val_fraction)
+        heads.append(head)
+        tails.append(tail)
+    if small:
+        head, tail = split_train_val(np.concatenate(small), val_fraction)
+        heads.append(head)
+        tails.append(tail)
+    return np.concatenate(heads), np.concatenate(tails), _split_text(share, len(token_ends), small)
+
+
+def _split_text(share: str, n_files: int, small: list[np.ndarray]) -> str:
+    big = n_files - len(small)
+    if not small:
+        return f"last {share} of each of {n_files} files"
+    if not big:
+        return f"last {share} of the {n_files} files as one text (each too small alone)"
+    each = f"each of {big} files" if big > 1 else "1 file"
+    return f"last {share} of {each}, and of the other {len(small)} as one text"
+
+
+def check_length(ids: np.ndarray, need: int, what: str, option_hint: str) -> None:
+    """InputDataError with have/need numbers when ids is shorter than need tokens."""
+    if len(ids) < need:
+        raise InputDataError(
+            f"{what} too short: {len(ids)} tokens, need at least {need}", hint=option_hint
+        )
