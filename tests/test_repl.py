@@ -90,6 +90,17 @@ def test_right_moves_the_cursor_when_it_is_not_at_the_end(repl):
     assert repl.buffer.text == "dog"
 
 
+def test_a_double_slash_is_text_that_starts_with_one_slash(repl):
+    repl.type("//do")
+    view = repl.view_for("/do")  # no command: the model reads one slash, the panel predicts
+    assert view.top[0][0] == "g" and not repl.printed
+    repl.type("\r")
+    wait_for(lambda: repl.session.doc.turns)
+    repl.idle()
+    assert repl.session.doc.turns[-1].user == "/do"
+    assert repl.session.doc.text.startswith("/dog, sun")
+
+
 def test_enter_streams_a_continuation_into_one_growing_document(repl):
     repl.type("do\r")
     wait_for(lambda: repl.session.doc.turns)
