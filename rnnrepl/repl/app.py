@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from rnnrepl.config import SampleConfig
+from rnnrepl.repl.actions import Done
 from rnnrepl.repl.session import Session, is_command, prompt_text
 from rnnrepl.repl.state import ModelInfo, Settings, View, history_path
 
@@ -230,7 +231,7 @@ class ReplApp:
         device = self.device
         self.worker.load(lambda: load(spec, device), self._on_loaded, self.int8)
 
-    def call_model(self, fn: Callable[[Any], Any], on_done) -> None:
+    def call_model(self, fn: Callable[[Any], Any], on_done: Done) -> None:
         self.worker.call(fn, on_done)
 
     # ---- turns --------------------------------------------------------------------------------
