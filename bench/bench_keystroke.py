@@ -95,13 +95,13 @@ class PanelClock:
         self.repl, self.target, self.event = repl, None, threading.Event()
         control = next(
             w.content
-            for w in repl.app.layout.find_all_windows()
-            if getattr(w.content, "text", None) is repl.panel_control
+            for w in repl.ui.application.layout.find_all_windows()
+            if getattr(w.content, "text", None) is repl.ui.panel_control
         )
 
         def draw_panel():
-            fragments = repl.panel_control()
-            if repl.view is not None and repl.view.text == self.target:
+            fragments = repl.ui.panel_control()
+            if repl.session.view is not None and repl.session.view.text == self.target:
                 self.event.set()
             return fragments
 
@@ -110,7 +110,7 @@ class PanelClock:
     def expect(self, text: str) -> None:
         self.target = text
         self.event.clear()
-        if self.repl.view is not None and self.repl.view.text == text:
+        if self.repl.session.view is not None and self.repl.session.view.text == text:
             self.event.set()
 
 
@@ -130,24 +130,24 @@ def run_ui(loaded, contexts: list[int], n: int) -> dict[int, list[float]]:
         clock = PanelClock(repl)
         thread = threading.Thread(target=repl.run, kwargs={"handle_sigint": False}, daemon=True)
         thread.start()
-        while repl.info is None or repl.view is None:
+        while repl.session.info is None or repl.session.view is None:
             time.sleep(0.01)
         for chars in contexts:
             results[chars] = _type_into(repl, pipe, clock, context_text(chars), n)
-        repl.app.loop.call_soon_threadsafe(lambda: repl.app.exit(result=0))
+        repl.ui.application.loop.call_soon_threadsafe(lambda: repl.ui.application.exit(result=0))
         thread.join(10)
     return results
 
 
 def _type_into(repl, pipe, clock: PanelClock, context: str, n: int) -> list[float]:
     def set_context() -> None:
-        repl.buffer.reset()
-        repl.doc.reset()
-        repl.doc.begin(context)
+        repl.ui.buffer.reset()
+        repl.session.doc.reset()
+        repl.session.doc.begin(context)
         repl.refresh(force=True)
 
     clock.expect(context)
-    repl.app.loop.call_soon_threadsafe(set_context)
+    repl.ui.application.loop.call_soon_threadsafe(set_context)
     clock.event.wait(600)
     typed, times = "", []
     for key in keystrokes(n):

@@ -102,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
             output=DummyOutput(),
             emit=emit,
         )
+        session, ui = repl.session, repl.ui
+        predicted = lambda: session.prediction_text(ui.buffer.document)  # noqa: E731
         result: list = []
 
         def run() -> None:
@@ -112,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
 
         thread = threading.Thread(target=run, daemon=True)
         thread.start()
-        wait(lambda: repl.info is not None, 60, "the model to load")
+        wait(lambda: session.info is not None, 60, "the model to load")
         start = time.monotonic()
         while counts["keys"] < args.keys and not errors and thread.is_alive():
             r, stop_it = rng.random(), False
@@ -138,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
                 counts["streams"] += 1
                 counts["stopped streams"] += 1
             if keys == "\r":  # Enter is ignored while a stream runs (a typed "\n" starts one)
-                wait(lambda: repl.streaming is None, 30, "an earlier stream")
+                wait(lambda: session.streaming is None, 30, "an earlier stream")
             pipe.send_text(keys)
             counts["keys"] += 1
             if keys == "\r":
@@ -146,24 +148,24 @@ def main(argv: list[str] | None = None) -> int:
                     time.sleep(rng.uniform(0.0, 0.01))
                     pipe.send_text(CTRL_C)
                 time.sleep(0.005)  # let the app take the key; then the stream must end
-                wait(lambda: repl.streaming is None, 30, "a stream to end")
+                wait(lambda: session.streaming is None, 30, "a stream to end")
             if counts["keys"] % 25 == 0:  # let the panel catch up now and then
                 wait(
-                    lambda: repl.view is not None and repl.view.text == repl.prediction_text(),
+                    lambda: session.view is not None and session.view.text == predicted(),
                     30,
                     lambda: (
-                        f"the panel (view for {repl.view and repl.view.text[-40:]!r}, "
-                        f"text {repl.prediction_text()[-40:]!r}, buffer {repl.buffer.text[:40]!r}, "
-                        f"streaming {repl.streaming is not None}, search {repl.app.layout.is_searching})"
+                        f"the panel (view for {session.view and session.view.text[-40:]!r}, "
+                        f"text {predicted()[-40:]!r}, buffer {ui.buffer.text[:40]!r}, "
+                        f"streaming {session.streaming is not None}, search {ui.application.layout.is_searching})"
                     ),
                 )
-                if repl.view.error:
-                    errors.append(f"panel: {repl.view.error}")
+                if session.view.error:
+                    errors.append(f"panel: {session.view.error}")
             if counts["keys"] % 500 == 0:
                 samples.append((counts["keys"], rss_mb()))
         elapsed = time.monotonic() - start
         if thread.is_alive():
-            repl.app.loop.call_soon_threadsafe(lambda: repl.app.exit(result=0))
+            ui.application.loop.call_soon_threadsafe(lambda: ui.application.exit(result=0))
             thread.join(10)
     # Memory: after a warm-up (first 20%), the last sample may exceed the warm one by
     # at most 64 MB (the prefix cache is bounded; history and transcript grow by kilobytes).

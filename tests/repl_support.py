@@ -81,10 +81,12 @@ def wait_for(condition, timeout: float = 20.0, what: str = "condition") -> None:
 
 
 class Driver:
-    """A ReplApp running on a pipe in a thread; type into it and read its state."""
+    """A ReplApp running on a pipe in a thread; type into it and read its session."""
 
     def __init__(self, repl, pipe) -> None:
         self.repl, self.pipe = repl, pipe
+        self.session = repl.session  # plain data: settings, document, model info, view
+        self.buffer = repl.ui.buffer  # the input line
         self.printed: list = []
         self.result: list = []
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -97,28 +99,28 @@ class Driver:
 
     def view_for(self, text: str, ghost: bool = True):
         """Wait until the panel shows the prediction for `text` (and its ghost text)."""
-        r = self.repl
+        s = self.session
         wait_for(
             lambda: (
-                r.view is not None
-                and r.view.text == text
-                and (not ghost or r.view.ghost is not None)
+                s.view is not None
+                and s.view.text == text
+                and (not ghost or s.view.ghost is not None)
             ),
             what=f"view of {text!r}",
         )
-        return r.view
+        return s.view
 
     def panel(self) -> str:
-        return fragment_list_to_text(self.repl.panel_control())
+        return fragment_list_to_text(self.repl.ui.panel_control())
 
     def status(self) -> str:
-        return fragment_list_to_text(self.repl.status_control())
+        return fragment_list_to_text(self.repl.ui.status_control())
 
     def output(self) -> str:
         return "".join(to_plain(x, width=100) for x in self.printed)
 
     def idle(self) -> None:
-        wait_for(lambda: self.repl.streaming is None, what="the stream to end")
+        wait_for(lambda: self.session.streaming is None, what="the stream to end")
 
 
 @contextmanager
@@ -140,9 +142,10 @@ def running_repl(loaded, settings=None, history=None, **kw):
         driver.printed = printed
         driver.thread.start()
         try:
-            wait_for(lambda: repl.info is not None, what="the model to load")
+            wait_for(lambda: repl.session.info is not None, what="the model to load")
             yield driver
         finally:
             if driver.thread.is_alive():
-                repl.app.loop.call_soon_threadsafe(lambda: repl.app.exit(result=0))
+                app = repl.ui.application
+                app.loop.call_soon_threadsafe(lambda: app.exit(result=0))
                 driver.thread.join(10)

@@ -80,12 +80,12 @@ def test_tab_and_alt_f_accept_a_word_with_its_space_and_the_panel_moves_on():
         view = repl.view_for("th")
         assert view.ghost == ("e", " ") and view.after is None
         repl.type(TAB)
-        wait_for(lambda: repl.repl.buffer.text == "the ", what="the accepted word and space")
+        wait_for(lambda: repl.buffer.text == "the ", what="the accepted word and space")
         view = repl.view_for("the ")
         assert view.partial == "" and words(view.top)[0] == "cat"
         assert repl.panel().splitlines()[0].startswith("next token")
         repl.type(ESC + "f")  # Alt-F: its one token completes a word, so the space comes too
-        wait_for(lambda: repl.repl.buffer.text == "the cat ", what="Alt-F")
+        wait_for(lambda: repl.buffer.text == "the cat ", what="Alt-F")
         repl.type(CTRL_C + "the")
         view = repl.view_for("the")
         assert words(view.top) == ["the", "then"] and words(view.after)[0] == "cat"
@@ -93,26 +93,26 @@ def test_tab_and_alt_f_accept_a_word_with_its_space_and_the_panel_moves_on():
         assert "completions of 'the'" in panel and "next word after 'the'" in panel
         assert view.ghost == (" cat", " ")  # the typed word is the likeliest: the next one
         repl.type(TAB)
-        wait_for(lambda: repl.repl.buffer.text == "the cat ", what="the next word")
+        wait_for(lambda: repl.buffer.text == "the cat ", what="the next word")
         repl.type(".")  # a full stop takes the place of the inserted space
-        wait_for(lambda: repl.repl.buffer.text == "the cat.", what="the full stop")
+        wait_for(lambda: repl.buffer.text == "the cat.", what="the full stop")
         repl.type(" ,")  # a typed space stays
-        wait_for(lambda: repl.repl.buffer.text == "the cat. ,", what="a typed space")
+        wait_for(lambda: repl.buffer.text == "the cat. ,", what="a typed space")
 
 
 def test_set_unk_lets_the_model_write_unk_and_the_notice_counts_only_the_users():
     with running_repl(UNKY, GREEDY) as repl:
         repl.type("dog\r")  # "dog" is not in the vocabulary
-        wait_for(lambda: repl.repl.doc.turns)
+        wait_for(lambda: repl.session.doc.turns)
         repl.idle()
-        assert repl.repl.doc.text == "dog cat cat cat"
+        assert repl.session.doc.text == "dog cat cat cat"
         repl.type("/set unk on\r")
-        wait_for(lambda: repl.repl.settings.sample.allow_unk, what="/set unk on")
+        wait_for(lambda: repl.session.settings.sample.allow_unk, what="/set unk on")
         repl.type("\r")
-        wait_for(lambda: len(repl.repl.doc.turns) == 2)
+        wait_for(lambda: len(repl.session.doc.turns) == 2)
         repl.idle()
-        assert repl.repl.doc.text == "dog cat cat cat <unk> <unk> <unk>"
-        view = repl.view_for(repl.repl.doc.text, ghost=False)
+        assert repl.session.doc.text == "dog cat cat cat <unk> <unk> <unk>"
+        view = repl.view_for(repl.session.doc.text, ghost=False)
         assert view.unknown == 1
         wait_for(lambda: "1 unknown token in the context" in repl.panel(), what="the notice")
         repl.type("/set unk maybe\r")

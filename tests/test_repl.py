@@ -70,64 +70,75 @@ def test_ghost_text_tab_right_and_alt_f(repl):
     repl.type("dog")
     assert repl.view_for("dog").ghost == (",", " ", "s", "u", "n")
     repl.type(ESC + "f")  # Alt-F: one token
-    wait_for(lambda: repl.repl.buffer.text == "dog,")
+    wait_for(lambda: repl.buffer.text == "dog,")
     repl.view_for("dog,")
     repl.type(TAB)
-    wait_for(lambda: repl.repl.buffer.text == "dog, sun")
+    wait_for(lambda: repl.buffer.text == "dog, sun")
     repl.type(CTRL_C + "d")
     repl.view_for("d")
     repl.type(RIGHT)
-    wait_for(lambda: repl.repl.buffer.text == "dog")
+    wait_for(lambda: repl.buffer.text == "dog")
 
 
 def test_right_moves_the_cursor_when_it_is_not_at_the_end(repl):
     repl.type("dog" + "\x1b[D")  # left
-    wait_for(lambda: repl.repl.buffer.cursor_position == 2)
+    wait_for(lambda: repl.buffer.cursor_position == 2)
     repl.view_for("do")
-    assert repl.repl.ghost() == ()  # ghost text only at the end of the input
+    assert repl.session.ghost(repl.buffer.document) == ()  # ghost text only at the end of the input
     repl.type(RIGHT)
-    wait_for(lambda: repl.repl.buffer.cursor_position == 3)
-    assert repl.repl.buffer.text == "dog"
+    wait_for(lambda: repl.buffer.cursor_position == 3)
+    assert repl.buffer.text == "dog"
+
+
+def test_a_double_slash_is_text_that_starts_with_one_slash(repl):
+    repl.type("//do")
+    view = repl.view_for("/do")  # no command: the model reads one slash, the panel predicts
+    assert view.top[0][0] == "g" and not repl.printed
+    repl.type("\r")
+    wait_for(lambda: repl.session.doc.turns)
+    repl.idle()
+    assert repl.session.doc.turns[-1].user == "/do"
+    assert repl.session.doc.text.startswith("/dog, sun")
 
 
 def test_enter_streams_a_continuation_into_one_growing_document(repl):
     repl.type("do\r")
-    wait_for(lambda: repl.repl.doc.turns)
+    wait_for(lambda: repl.session.doc.turns)
     repl.idle()
-    assert repl.repl.doc.text == "do" + "g, sun.\ndog,"
-    turn = repl.repl.doc.turns[-1]
+    assert repl.session.doc.text == "do" + "g, sun.\ndog,"
+    turn = repl.session.doc.turns[-1]
     assert (turn.user, turn.model, turn.ended) == ("do", "g, sun.\ndog,", "")
     assert "dog, sun." in repl.output()
     repl.type("\r")  # Enter on an empty line continues
-    wait_for(lambda: len(repl.repl.doc.turns) == 2)
+    wait_for(lambda: len(repl.session.doc.turns) == 2)
     repl.idle()
-    assert repl.repl.doc.text == "dog, sun.\ndog," + " sun.\ndog, s"
-    repl.view_for(repl.repl.doc.text)  # the panel predicts after everything
-    assert repl.repl.buffer.text == ""
+    assert repl.session.doc.text == "dog, sun.\ndog," + " sun.\ndog, s"
+    repl.view_for(repl.session.doc.text)  # the panel predicts after everything
+    assert repl.buffer.text == ""
 
 
 def test_ctrl_c_stops_the_stream_at_once_and_keeps_the_text():
     with running_repl(CHAR, ENDLESS) as repl:
         repl.type("d\r")
-        wait_for(lambda: len(repl.repl.doc.text) > 200, what="some generated text")
+        wait_for(lambda: len(repl.session.doc.text) > 200, what="some generated text")
         repl.type(CTRL_C)
         repl.idle()
-        turn = repl.repl.doc.turns[-1]
+        turn = repl.session.doc.turns[-1]
         # doc.text is "d" + the model's text, so at least 200 generated characters were kept
         assert turn.ended == "stopped" and len(turn.model) >= 200
-        kept = repl.repl.doc.text
+        kept = repl.session.doc.text
         assert kept == "d" + turn.model and "[stopped]" in repl.output()
         time.sleep(0.2)
-        assert repl.repl.doc.text == kept  # nothing arrives after the stop
+        assert repl.session.doc.text == kept  # nothing arrives after the stop
         repl.type("x")
-        wait_for(lambda: repl.repl.buffer.text == "x")  # back at the prompt
+        wait_for(lambda: repl.buffer.text == "x")  # back at the prompt
 
 
 def test_ctrl_c_on_the_prompt_clears_the_line(repl):
     repl.type("dog, s")
-    wait_for(lambda: repl.repl.buffer.text == "dog, s")
+    wait_for(lambda: repl.buffer.text == "dog, s")
     repl.type(CTRL_C)
-    wait_for(lambda: repl.repl.buffer.text == "")
+    wait_for(lambda: repl.buffer.text == "")
     assert repl.thread.is_alive()
 
 
@@ -141,20 +152,20 @@ def test_ctrl_d_and_quit_exit_with_status_zero(keys):
 
 def test_ctrl_d_with_text_does_not_exit(repl):
     repl.type("dog" + "\x01" + CTRL_D)  # Ctrl-A, Ctrl-D: delete a character
-    wait_for(lambda: repl.repl.buffer.text == "og")
+    wait_for(lambda: repl.buffer.text == "og")
     assert repl.thread.is_alive()
 
 
 def test_multiline_input_with_escape_enter(repl):
     repl.type("dog," + ESC + "\r" + "sun")
-    wait_for(lambda: repl.repl.buffer.text == "dog,\nsun")
-    assert not repl.repl.doc.turns
+    wait_for(lambda: repl.buffer.text == "dog,\nsun")
+    assert not repl.session.doc.turns
 
 
 def test_set_changes_settings_and_the_panel(repl):
     repl.type("/set k 3\r/set temperature 0.5\r/set top_p 0.9\r/set stop \\n\r/set seed 7\r")
-    wait_for(lambda: repl.repl.settings.sample.seed == 7)
-    s = repl.repl.settings
+    wait_for(lambda: repl.session.settings.sample.seed == 7)
+    s = repl.session.settings
     assert (s.k, s.sample.temperature, s.sample.top_p, s.sample.stop) == (3, 0.5, 0.9, "\n")
     wait_for(lambda: len(repl.panel().splitlines()) == 4, what="a 3-row panel")
     assert "T 0.5" in repl.status() and "k 3" in repl.status()
@@ -177,20 +188,20 @@ def test_set_changes_settings_and_the_panel(repl):
 def test_bad_commands_say_why_and_change_nothing(repl, line, why):
     repl.type(line + "\r")
     wait_for(lambda: why in repl.output(), what=why)
-    assert repl.repl.settings == GREEDY
+    assert repl.session.settings == GREEDY
     assert repl.thread.is_alive()
 
 
 def test_slash_commands_complete_with_tab(repl):
     repl.type("/se")
-    wait_for(lambda: repl.repl.buffer.text == "/se")
+    wait_for(lambda: repl.buffer.text == "/se")
     repl.type(TAB)
-    wait_for(lambda: repl.repl.buffer.text == "/set")
+    wait_for(lambda: repl.buffer.text == "/set")
     repl.type(" tem")
-    state = lambda: repl.repl.buffer.complete_state  # noqa: E731
+    state = lambda: repl.buffer.complete_state  # noqa: E731
     wait_for(lambda: state() and state().original_document.text == "/set tem", what="the menu")
     repl.type(TAB)
-    wait_for(lambda: repl.repl.buffer.text == "/set temperature")
+    wait_for(lambda: repl.buffer.text == "/set temperature")
 
 
 def test_show_and_help(repl):
@@ -203,37 +214,37 @@ def test_show_and_help(repl):
 
 def test_undo_drops_the_last_turn_and_reuses_the_cached_state(repl):
     repl.type("dog\r")
-    wait_for(lambda: repl.repl.doc.turns)
+    wait_for(lambda: repl.session.doc.turns)
     repl.idle()
-    first = repl.repl.doc.text
+    first = repl.session.doc.text
     repl.type(" and\r")
-    wait_for(lambda: len(repl.repl.doc.turns) == 2)
+    wait_for(lambda: len(repl.session.doc.turns) == 2)
     repl.idle()
-    repl.view_for(repl.repl.doc.text)
+    repl.view_for(repl.session.doc.text)
     predictor = repl.repl.worker.predictor
     fed = predictor.tokens_fed
     repl.type("/undo\r")
-    wait_for(lambda: len(repl.repl.doc.turns) == 1)
-    assert repl.repl.doc.text == first
+    wait_for(lambda: len(repl.session.doc.turns) == 1)
+    assert repl.session.doc.text == first
     repl.view_for(first)
     assert predictor.tokens_fed - fed <= SPACING + 1  # no re-read of the context
     repl.type("/undo\r/undo\r")
     wait_for(lambda: "nothing to undo" in repl.output())
-    assert repl.repl.doc.text == ""
+    assert repl.session.doc.text == ""
 
 
 def test_reset_clears_the_document(repl):
     repl.type("dog\r")
-    wait_for(lambda: repl.repl.doc.turns)
+    wait_for(lambda: repl.session.doc.turns)
     repl.idle()
     repl.type("/reset\r")
-    wait_for(lambda: repl.repl.doc.text == "")
+    wait_for(lambda: repl.session.doc.text == "")
     assert repl.view_for("").tokens == 0
 
 
 def test_score_shows_a_table_and_the_mean_loss_in_the_current_context(repl):
     repl.type("dog\r")
-    wait_for(lambda: repl.repl.doc.turns)
+    wait_for(lambda: repl.session.doc.turns)
     repl.idle()
     repl.type("/score sun\r")
     wait_for(lambda: "mean J" in repl.output())
@@ -258,12 +269,12 @@ def test_score_shows_the_panels_k_predictions_at_most_five(repl):
 
 def test_save_writes_the_transcript(repl, tmp_path):
     repl.type("dog\r")
-    wait_for(lambda: repl.repl.doc.turns)
+    wait_for(lambda: repl.session.doc.turns)
     repl.idle()
     target = tmp_path / "t.txt"
     repl.type(f"/save {target}\r")
     wait_for(lambda: target.exists() and "wrote" in repl.output())
-    assert target.read_text(encoding="utf-8") == repl.repl.doc.text
+    assert target.read_text(encoding="utf-8") == repl.session.doc.text
     repl.type(f"/save {tmp_path / 'missing' / 'x.txt'}\r")
     wait_for(lambda: "cannot write" in repl.output())
 
@@ -271,15 +282,15 @@ def test_save_writes_the_transcript(repl, tmp_path):
 def test_model_switches_and_a_bad_path_is_reported(repl, tmp_path):
     other = save(word_model(["hello", "world"], {"world": 5.0}), tmp_path / "words")
     repl.type("dog\r")
-    wait_for(lambda: repl.repl.doc.turns)
+    wait_for(lambda: repl.session.doc.turns)
     repl.idle()
     repl.type(f"/model {tmp_path / 'nope'}\r")
     wait_for(lambda: "error: model not found" in repl.output())
-    assert repl.repl.info.name == "bigram"
+    assert repl.session.info.name == "bigram"
     repl.type(f"/model {other}\r")
-    wait_for(lambda: repl.repl.info.name == "words")
-    assert repl.repl.info.level == "word"
-    view = repl.view_for(repl.repl.doc.text)  # the document is kept as context
+    wait_for(lambda: repl.session.info.name == "words")
+    assert repl.session.info.level == "word"
+    view = repl.view_for(repl.session.doc.text)  # the document is kept as context
     assert view.top[0][0] == "world" and "words" in repl.status()
 
 
@@ -294,7 +305,7 @@ def test_word_level_panel_completes_the_partial_word():
         assert "73.1%" in panel and "26.9%" in panel  # renormalised over cat, car
         assert view.ghost == ("t", " ")
         repl.type(TAB)
-        wait_for(lambda: repl.repl.buffer.text == "the cat ")
+        wait_for(lambda: repl.buffer.text == "the cat ")
 
 
 def test_unknown_characters_are_read_as_unk_with_a_notice(repl):
@@ -303,9 +314,9 @@ def test_unknown_characters_are_read_as_unk_with_a_notice(repl):
     assert view.unknown == 1
     assert "1 unknown token" in repl.panel()
     repl.type("\r")
-    wait_for(lambda: repl.repl.doc.turns)
+    wait_for(lambda: repl.session.doc.turns)
     repl.idle()
-    assert repl.repl.doc.turns[-1].ended == ""
+    assert repl.session.doc.turns[-1].ended == ""
 
 
 def test_empty_prompt_works_without_space_or_newline_in_the_vocabulary():
@@ -313,9 +324,9 @@ def test_empty_prompt_works_without_space_or_newline_in_the_vocabulary():
     with running_repl(loaded, GREEDY) as repl:
         repl.view_for("")
         repl.type("\r")
-        wait_for(lambda: repl.repl.doc.turns)
+        wait_for(lambda: repl.session.doc.turns)
         repl.idle()
-        assert repl.repl.doc.text == "abcabcabcabc"
+        assert repl.session.doc.text == "abcabcabcabc"
 
 
 def test_markup_and_escape_sequences_in_the_vocabulary_are_shown_harmlessly():
@@ -327,10 +338,10 @@ def test_markup_and_escape_sequences_in_the_vocabulary_are_shown_harmlessly():
         panel = repl.panel()
         assert "[bold]" in panel and "[/]" in panel
         assert "\\x1b[2J\\x1b[31m" in panel and "evil\\u202ecod" in panel and "\\x07" in panel
-        fragments = repl.repl.panel_control()
+        fragments = repl.repl.ui.panel_control()
         assert not any(ch in text for _, text, *_ in fragments for ch in "\x1b\x07\u202e")
         repl.type("\r")
-        wait_for(lambda: repl.repl.doc.turns)
+        wait_for(lambda: repl.session.doc.turns)
         repl.idle()
         out = repl.output()
         assert "[bold]" in out and "\x1b" not in out
@@ -344,10 +355,10 @@ def test_history_is_saved_in_the_xdg_data_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     with running_repl(CHAR, GREEDY, history=file_history()) as repl:
         repl.type("dog\r")
-        wait_for(lambda: repl.repl.doc.turns)
+        wait_for(lambda: repl.session.doc.turns)
         repl.idle()
         repl.type("\x1b[A")  # Up: the previous input comes back
-        wait_for(lambda: repl.repl.buffer.text == "dog")
+        wait_for(lambda: repl.buffer.text == "dog")
     assert "+dog" in (tmp_path / "data" / "rnnrepl" / "history").read_text()
 
 
@@ -373,14 +384,14 @@ def test_the_model_never_runs_on_the_ui_thread_and_stale_requests_are_skipped(mo
         repl.view_for("")
         start = time.monotonic()
         repl.type("dog, sun")
-        wait_for(lambda: repl.repl.buffer.text == "dog, sun")
+        wait_for(lambda: repl.buffer.text == "dog, sun")
         typed = time.monotonic() - start
         repl.view_for("dog, sun", ghost=False)
         repl.type("x")  # the worker is busy with this key's panel: Ctrl-C must not wait for it
-        wait_for(lambda: repl.repl.buffer.text == "dog, sunx")
+        wait_for(lambda: repl.buffer.text == "dog, sunx")
         begin = time.monotonic()
         repl.type(CTRL_C)
-        wait_for(lambda: repl.repl.buffer.text == "", what="Ctrl-C while the panel computes")
+        wait_for(lambda: repl.buffer.text == "", what="Ctrl-C while the panel computes")
         cleared = time.monotonic() - begin
     assert threads == {"rnnrepl-model"}
     assert typed < 1.0  # 8 keys would take >= 4 s if each waited for the model
@@ -414,13 +425,13 @@ def test_a_corrupt_model_given_on_the_command_line_ends_the_app_with_its_error(t
 def test_ctrl_r_searches_the_history(repl):
     for line in ("/set k 5", "/set k 4"):
         repl.type(line + "\r")
-    wait_for(lambda: repl.repl.settings.k == 4)
+    wait_for(lambda: repl.session.settings.k == 4)
     repl.type("\x12" + "k 5")  # Ctrl-R, then the text to find
-    wait_for(lambda: repl.repl.app.layout.search_target_buffer_control is not None)
+    wait_for(lambda: repl.repl.ui.application.layout.search_target_buffer_control is not None)
     repl.type("\r")  # accept the search result
-    wait_for(lambda: repl.repl.buffer.text == "/set k 5", what="the search result")
+    wait_for(lambda: repl.buffer.text == "/set k 5", what="the search result")
     repl.type("\r")  # then run it
-    wait_for(lambda: repl.repl.settings.k == 5)
+    wait_for(lambda: repl.session.settings.k == 5)
 
 
 def test_a_1mb_paste_lands_at_once_and_the_panel_work_it_starts_is_cancellable():
@@ -432,11 +443,11 @@ def test_a_1mb_paste_lands_at_once_and_the_panel_work_it_starts_is_cancellable()
         text = "dog, sun.\n" * 100_000
         start = time.monotonic()
         repl.type("\x1b[200~" + text + "\x1b[201~")  # how a terminal delivers a paste
-        wait_for(lambda: len(repl.repl.buffer.text) == len(text), timeout=30, what="the paste")
+        wait_for(lambda: len(repl.buffer.text) == len(text), timeout=30, what="the paste")
         landed = time.monotonic() - start
         time.sleep(0.3)  # the worker is now feeding the million tokens
         repl.type(CTRL_C)
-        wait_for(lambda: repl.repl.buffer.text == "", timeout=2, what="Ctrl-C to clear the line")
+        wait_for(lambda: repl.buffer.text == "", timeout=2, what="Ctrl-C to clear the line")
         repl.type("d")
         begin = time.monotonic()
         repl.view_for("d")
@@ -472,7 +483,7 @@ def test_save_on_a_full_disk_keeps_the_old_file_and_the_session(repl, tmp_path, 
     target = tmp_path / "t.txt"
     target.write_text("old transcript\n" * 100, encoding="utf-8")
     repl.type("dog\r")
-    wait_for(lambda: repl.repl.doc.turns)
+    wait_for(lambda: repl.session.doc.turns)
     repl.idle()
 
     def full(*args, **kwargs):
@@ -490,7 +501,7 @@ def test_save_on_a_full_disk_keeps_the_old_file_and_the_session(repl, tmp_path, 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.txt"]  # no temp file left
     repl.type(f"/save {target}\r")  # the session goes on; with space again the save works
     wait_for(lambda: "wrote" in repl.output())
-    assert target.read_text(encoding="utf-8") == repl.repl.doc.text
+    assert target.read_text(encoding="utf-8") == repl.session.doc.text
 
 
 @pytest.mark.parametrize("kind", ["directory", "parent is a file"])
@@ -511,10 +522,10 @@ def test_unusable_history_path_warns_once_and_runs_without_history(
     assert "running without history" in err and "Traceback" not in err
     with running_repl(CHAR, GREEDY, history=history) as repl:
         repl.type("dog\r")
-        wait_for(lambda: repl.repl.doc.turns)
+        wait_for(lambda: repl.session.doc.turns)
         repl.idle()
         repl.type("\x1b[A")  # Up: in-memory history still works for this session
-        wait_for(lambda: repl.repl.buffer.text == "dog")
+        wait_for(lambda: repl.buffer.text == "dog")
     out = capfd.readouterr()
     assert "Traceback" not in out.err + out.out and "Press ENTER" not in out.err + out.out
 
@@ -527,14 +538,14 @@ def test_a_50k_paste_without_spaces_on_a_word_model_never_freezes_typing():
         repl.view_for("")
         text = "a" * 50_000 + ".b"
         repl.type("\x1b[200~" + text + "\x1b[201~")
-        wait_for(lambda: len(repl.repl.buffer.text) == len(text), timeout=30, what="the paste")
+        wait_for(lambda: len(repl.buffer.text) == len(text), timeout=30, what="the paste")
         start = time.monotonic()
         repl.type("x")
-        wait_for(lambda: repl.repl.buffer.text.endswith("x"), timeout=2, what="the key")
+        wait_for(lambda: repl.buffer.text.endswith("x"), timeout=2, what="the key")
         repl.view_for(text + "x", ghost=False)
         panel = time.monotonic() - start
         repl.type(CTRL_C)
-        wait_for(lambda: repl.repl.buffer.text == "", timeout=2, what="Ctrl-C to clear the line")
+        wait_for(lambda: repl.buffer.text == "", timeout=2, what="Ctrl-C to clear the line")
     assert panel < 10, panel
 
 
@@ -547,7 +558,7 @@ def test_the_panel_of_a_1mb_paste_arrives_within_10_s_with_the_bundled_char_mode
         text = "First Citizen: Before we proceed any further, hear me speak.\n" * 17_500
         repl.type("\x1b[200~" + text + "\x1b[201~")
         start = time.monotonic()
-        wait_for(lambda: len(repl.repl.buffer.text) == len(text), timeout=30, what="the paste")
+        wait_for(lambda: len(repl.buffer.text) == len(text), timeout=30, what="the paste")
         view = repl.view_for(text, ghost=False)
         elapsed = time.monotonic() - start
         assert view.tokens == len(text) and view.top

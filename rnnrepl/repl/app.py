@@ -1,18 +1,18 @@
 """The interactive REPL: a prompt-toolkit application over one growing document.
 
 Top to bottom: the turn being generated (while streaming), the input with ghost text, the live
-top-k panel, the status line. The model runs on a worker thread (``repl_worker``); key bindings
-(``repl_keys``) and slash commands (``repl_commands``) only change state and send requests, so
-a slow model never freezes typing or Ctrl-C. Finished turns and command output are printed
-above the application, into the terminal's scrollback.
+top-k panel, the status line. The session's state is plain data (``session.py``); the model
+runs on a worker thread (``worker.py``); the layout (``layout.py``), key bindings (``keys.py``)
+and slash commands (``commands.py``) read the session and act through ``actions.Actions``,
+which ReplApp implements, so a slow model never freezes typing or Ctrl-C. Finished turns and
+command output are printed above the application, into the terminal's scrollback.
 
-stdin or stdout not a terminal: ``repl_lines`` instead, which never imports prompt-toolkit.
+stdin or stdout not a terminal: ``lines.py`` instead, which never imports prompt-toolkit.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import os
 import sys
 import threading
@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from rnnrepl.config import SampleConfig
-from rnnrepl.repl.state import Document, ModelInfo, Settings, Turn, View, history_path
+from rnnrepl.repl.actions import Done
+from rnnrepl.repl.session import Session, is_command, prompt_text
+from rnnrepl.repl.state import ModelInfo, Settings, View, history_path
 
 
 def run_repl(
@@ -128,7 +130,9 @@ def _history_problem(path: Path) -> str:
 
 
 class ReplApp:
-    """State and wiring of the REPL. Every method runs on the UI thread."""
+    """The running REPL: owns the session, the model thread and the prompt-toolkit application,
+    and implements ``actions.Actions`` for keys, layout and commands. Every method runs on the
+    UI thread."""
 
     def __init__(
         self,
@@ -142,37 +146,27 @@ class ReplApp:
         output=None,
         emit: Callable[[Any], None] | None = None,
     ) -> None:
+        from rnnrepl.repl.layout import build_application
         from rnnrepl.repl.worker import Worker
 
-        self.settings = settings or Settings()
+        self.session = Session(settings or Settings())
         self.device = device
         self.int8 = int8
-        self.doc = Document()
-        self.info: ModelInfo | None = None
-        self.view: View | None = None
-        self.notice = ""  # a one-line message shown in the panel
-        self.streaming: Turn | None = None
         self._stream_id = 0
         self._requested: tuple[str, int] | None = None
-        self._auto_space: str | None = None  # the input right after accepting a word + space
         self._loop: asyncio.AbstractEventLoop | None = None
         self._early: list[Callable[[], None]] = []
         self._post_lock = threading.Lock()
         self.worker = Worker(self._post)  # starts importing torch and loading right away
         self.worker.load(loader, self._on_loaded, int8)
-        self.emit = emit or self._print_above
-        self._build(history, input, output)
-
-    def _build(self, history, input, output) -> None:
-        from rnnrepl.repl.layout import build_application
-
-        self.app, self.buffer = build_application(self, history, input, output)
+        self._emit = emit or self._print_above
+        self.ui = build_application(self, history, input, output)
 
     # ---- running ---------------------------------------------------------------------------
     def run(self, handle_sigint: bool = True) -> int:
         """Run until Ctrl-D or /quit; returns the exit status (0)."""
         try:
-            return self.app.run(pre_run=self._pre_run, handle_sigint=handle_sigint) or 0
+            return self.ui.application.run(pre_run=self._pre_run, handle_sigint=handle_sigint) or 0
         finally:
             self.worker.close()
 
@@ -195,94 +189,40 @@ class ReplApp:
             pass  # the loop has closed: the application is gone
 
     def invalidate(self) -> None:
-        self.app.invalidate()
+        self.ui.application.invalidate()
 
     def quit(self) -> None:
         self.worker.cancel_stream()
-        self.app.exit(result=0)
+        self.ui.application.exit(result=0)
 
     # ---- what the panel shows ----------------------------------------------------------------
-    @property
-    def command_mode(self) -> bool:
-        text = self.buffer.text
-        return text.startswith("/") and not text.startswith("//")
-
-    def prediction_text(self) -> str:
-        """The document followed by the input up to the cursor (the input alone is a command)."""
-        if self.command_mode:
-            return self.doc.text
-        before = self.buffer.document.text_before_cursor
-        return self.doc.text + (before[1:] if before.startswith("//") else before)
-
     def refresh(self, force: bool = False) -> None:
         """Ask the worker for the panel of the current text (newest request wins)."""
-        if self.streaming is not None:
+        if self.session.streaming is not None:
             return
-        request = (self.prediction_text(), self.settings.k)
+        request = (self.session.prediction_text(self.ui.buffer.document), self.session.settings.k)
         if force or request != self._requested:
             self._requested = request
             self.worker.request_view(*request, self._on_view)
 
     def _on_view(self, view: View) -> None:
-        generated = self.doc.generated_unknown  # the notice counts the user's unknown input only
-        if generated and view.unknown:
-            view = dataclasses.replace(view, unknown=max(0, view.unknown - generated))
-        self.view = view
+        self.session.show(view)
         self.invalidate()
-
-    def ghost(self) -> tuple[str, ...]:
-        """The ghost text to show after the cursor, if the latest view is for this very text."""
-        view = self.view
-        if (
-            view is None
-            or not view.ghost
-            or self.streaming is not None
-            or self.command_mode
-            or not self.buffer.document.is_cursor_at_the_end
-            or view.text != self.prediction_text()
-        ):
-            return ()
-        return view.ghost
-
-    def accept_ghost(self, tokens: int | None = None) -> None:
-        """Insert the ghost text, or its first `tokens` pieces. The space that follows a
-        completed word comes with the piece that completes it (as on a phone keyboard)."""
-        pieces = self.ghost()
-        if tokens is not None and pieces[tokens:] == (" ",):
-            tokens = None
-        if pieces:
-            text = "".join(pieces[:tokens])
-            self.buffer.insert_text(text)
-            self._auto_space = self.buffer.text if text.endswith(" ") else None
-
-    def auto_space(self) -> bool:
-        """Is the cursor right after a space that accepting a word inserted (nothing since)?"""
-        return (
-            self._auto_space is not None
-            and self.buffer.text == self._auto_space
-            and self.buffer.document.is_cursor_at_the_end
-        )
-
-    def punctuate(self, mark: str) -> None:
-        """A closing mark typed after an inserted space takes the space's place ("cat .")."""
-        self.buffer.delete_before_cursor(1)
-        self.buffer.insert_text(mark)
 
     # ---- the model ---------------------------------------------------------------------------
     def _on_loaded(self, info: ModelInfo | None, error: BaseException | None) -> None:
-        if error is not None:
-            if self.info is None:  # the model given on the command line: a CLI error
-                self.app.exit(exception=error)
-            else:
-                from rnnrepl.repl.panel import message
+        from rnnrepl.repl.panel import message
 
+        session = self.session
+        if error is not None:
+            if session.info is None:  # the model given on the command line: a CLI error
+                self.ui.application.exit(exception=error)
+            else:
                 self.emit(message(f"error: {error}", "red"))
             return
-        switched = self.info is not None
-        self.info, self.view, self.notice = info, None, ""
+        switched = session.info is not None
+        session.info, session.view, session.notice = info, None, ""
         if switched:
-            from rnnrepl.repl.panel import message
-
             self.emit(message(f"switched to {info.name} ({info.path})", "dim"))
         self.refresh(force=True)
         self.invalidate()
@@ -291,49 +231,52 @@ class ReplApp:
         device = self.device
         self.worker.load(lambda: load(spec, device), self._on_loaded, self.int8)
 
+    def call_model(self, fn: Callable[[Any], Any], on_done: Done) -> None:
+        self.worker.call(fn, on_done)
+
     # ---- turns --------------------------------------------------------------------------------
     def submit(self, text: str) -> None:
         """Enter: a slash command, or the model continues the document (after `text`)."""
-        if text.startswith("/") and not text.startswith("//"):
+        if is_command(text):
             from rnnrepl.repl.commands import run_command
 
             run_command(self, text)
             return
-        self.start_turn(text[1:] if text.startswith("//") else text)
+        self.start_turn(prompt_text(text))
 
     def start_turn(self, text: str) -> None:
-        turn = self.doc.begin(text)
+        session = self.session
+        session.streaming = session.doc.begin(text)
         self._stream_id += 1
         sid = self._stream_id
-        self.streaming = turn
         self.worker.stream(
-            self.doc.text,
-            self.settings.sample,
+            session.doc.text,
+            session.settings.sample,
             lambda pieces: self._on_pieces(sid, pieces),
             lambda reason: self._on_stream_done(sid, reason),
         )
         self.invalidate()
 
     def _on_pieces(self, sid: int, pieces: list[tuple[str, bool]]) -> None:
-        if sid == self._stream_id and self.streaming is not None:
+        if sid == self._stream_id and self.session.streaming is not None:
             for piece, unknown in pieces:
-                self.doc.add(piece, unknown)
+                self.session.doc.add(piece, unknown)
             self.invalidate()
 
     def _on_stream_done(self, sid: int, reason: str) -> None:
-        if sid == self._stream_id and self.streaming is not None:
+        if sid == self._stream_id and self.session.streaming is not None:
             self.finish_turn(reason)
 
     def stop_stream(self) -> None:
         """Ctrl-C while generating: stop now, keeping everything generated so far."""
         self.worker.cancel_stream()
-        if self.streaming is not None:
+        if self.session.streaming is not None:
             self.finish_turn("stopped")
 
     def finish_turn(self, reason: str) -> None:
         from rnnrepl.repl.panel import turn_text
 
-        turn, self.streaming = self.streaming, None
+        turn, self.session.streaming = self.session.streaming, None
         turn.ended = reason
         self._stream_id += 1  # pieces still in flight belong to a finished turn
         self.emit(turn_text(turn))
@@ -341,8 +284,11 @@ class ReplApp:
         self.invalidate()
 
     # ---- output above the application ----------------------------------------------------------
+    def emit(self, renderable: Any) -> None:
+        self._emit(renderable)
+
     def width(self) -> int:
-        return self.app.output.get_size().columns
+        return self.ui.application.output.get_size().columns
 
     def _print_above(self, renderable: Any) -> None:
         from prompt_toolkit import print_formatted_text
@@ -353,4 +299,4 @@ class ReplApp:
 
         # Text is left to the terminal to wrap (resizes reflow it); tables fit the width.
         text = to_ansi(renderable, self.width(), soft_wrap=isinstance(renderable, Text))
-        print_formatted_text(ANSI(text), output=self.app.output)
+        print_formatted_text(ANSI(text), output=self.ui.application.output)

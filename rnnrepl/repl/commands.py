@@ -1,7 +1,7 @@
 """Slash commands, ollama's style: /help /set /show /reset /undo /score /model /save /quit.
 
-Each handler changes the REPL's state and prints through ``repl.emit``; the ones that need the
-model (/score, /model) hand a job to the worker thread and print when it is done.
+Each handler changes the session and prints through ``repl.emit`` (``actions.Actions``); the ones
+that need the model (/score, /model) hand a job to the worker thread and print when it is done.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion, PathCompleter
 from prompt_toolkit.document import Document as PtDocument
@@ -18,11 +17,10 @@ from rich.text import Text
 
 from rnnrepl.atomic import atomic_write_bytes
 from rnnrepl.errors import ResourceError
+from rnnrepl.repl.actions import Actions
 from rnnrepl.repl.panel import help_view, message, show_view
+from rnnrepl.repl.session import is_command
 from rnnrepl.repl.state import SETTING_NAMES, SettingError, apply_setting
-
-if TYPE_CHECKING:
-    from rnnrepl.repl.app import ReplApp
 
 SCORE_K_MAX = 5  # /score shows the panel's k predictions per token, at most this many (width)
 COMMANDS = {
@@ -38,7 +36,7 @@ COMMANDS = {
 }
 
 
-def run_command(repl: ReplApp, line: str) -> None:
+def run_command(repl: Actions, line: str) -> None:
     """Dispatch `/name args`; unknown commands and bad arguments print one red line."""
     name, _, arg = line[1:].partition(" ")
     handler = HANDLERS.get(name.strip().lower())
@@ -48,18 +46,18 @@ def run_command(repl: ReplApp, line: str) -> None:
     handler(repl, arg.strip())
 
 
-def _help(repl: ReplApp, arg: str) -> None:
+def _help(repl: Actions, arg: str) -> None:
     repl.emit(help_view())
 
 
-def _set(repl: ReplApp, arg: str) -> None:
+def _set(repl: Actions, arg: str) -> None:
     name, _, value = arg.partition(" ")
     if not name:
         _show(repl, "")
         return
     value = _unquote(value.strip())
     try:
-        repl.settings = apply_setting(repl.settings, name, value)
+        repl.session.settings = apply_setting(repl.session.settings, name, value)
     except SettingError as exc:
         repl.emit(message(f"error: {exc}", "red"))
         return
@@ -73,19 +71,20 @@ def _unquote(value: str) -> str:
     return value
 
 
-def _show(repl: ReplApp, arg: str) -> None:
-    tokens = repl.view.tokens if repl.view else 0
-    repl.emit(show_view(repl.info, repl.settings, tokens))
+def _show(repl: Actions, arg: str) -> None:
+    session = repl.session
+    tokens = session.view.tokens if session.view else 0
+    repl.emit(show_view(session.info, session.settings, tokens))
 
 
-def _reset(repl: ReplApp, arg: str) -> None:
-    repl.doc.reset()
+def _reset(repl: Actions, arg: str) -> None:
+    repl.session.doc.reset()
     repl.emit(message("document cleared", "dim"))
     repl.refresh()
 
 
-def _undo(repl: ReplApp, arg: str) -> None:
-    turn = repl.doc.undo()
+def _undo(repl: Actions, arg: str) -> None:
+    turn = repl.session.doc.undo()
     if turn is None:
         repl.emit(message("nothing to undo", "dim"))
         return
@@ -94,20 +93,21 @@ def _undo(repl: ReplApp, arg: str) -> None:
     repl.refresh()
 
 
-def _score(repl: ReplApp, arg: str) -> None:
+def _score(repl: Actions, arg: str) -> None:
     if not arg:
         repl.emit(message("usage: /score TEXT", "red"))
         return
-    context = repl.doc.text
-    k = min(repl.settings.k, SCORE_K_MAX)
+    session = repl.session
+    context = session.doc.text
+    k = min(session.settings.k, SCORE_K_MAX)
 
     def done(result, error) -> None:
         if error is not None:
             repl.emit(message(f"error: {error}", "red"))
             return
-        repl.emit(score_view(result, repl.info.level if repl.info else "char", k))
+        repl.emit(score_view(result, session.info.level if session.info else "char", k))
 
-    repl.worker.call(lambda p: p.score(arg, k=k, context=context), done)
+    repl.call_model(lambda p: p.score(arg, k=k, context=context), done)
 
 
 def score_view(result, level: str, k: int) -> Group:
@@ -119,7 +119,7 @@ def score_view(result, level: str, k: int) -> Group:
     return Group(score_table(rows, k), Text(line))
 
 
-def _model(repl: ReplApp, arg: str) -> None:
+def _model(repl: Actions, arg: str) -> None:
     if not arg:
         repl.emit(message("usage: /model PATH", "red"))
         return
@@ -127,13 +127,13 @@ def _model(repl: ReplApp, arg: str) -> None:
     repl.switch_model(str(Path(arg).expanduser()))
 
 
-def _save(repl: ReplApp, arg: str) -> None:
+def _save(repl: Actions, arg: str) -> None:
     """Write the transcript atomically: a full disk leaves the old file whole, never cut."""
     if not arg:
         repl.emit(message("usage: /save FILE", "red"))
         return
     path = Path(arg).expanduser()
-    text = repl.doc.text
+    text = repl.session.doc.text
     try:
         if not path.parent.is_dir():
             raise ResourceError(
@@ -147,11 +147,11 @@ def _save(repl: ReplApp, arg: str) -> None:
     repl.emit(message(f"wrote {len(text):,} characters to {path}", "dim"))
 
 
-def _quit(repl: ReplApp, arg: str) -> None:
+def _quit(repl: Actions, arg: str) -> None:
     repl.quit()
 
 
-HANDLERS: dict[str, Callable[[ReplApp, str], None]] = {
+HANDLERS: dict[str, Callable[[Actions, str], None]] = {
     "help": _help,
     "set": _set,
     "show": _show,
@@ -172,7 +172,7 @@ class SlashCompleter(Completer):
 
     def get_completions(self, document: PtDocument, event: CompleteEvent) -> Iterable[Completion]:
         text = document.text_before_cursor
-        if not text.startswith("/") or text.startswith("//") or "\n" in text:
+        if not is_command(text) or "\n" in text:
             return
         command, space, rest = text.partition(" ")
         if not space:

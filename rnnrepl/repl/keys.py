@@ -1,28 +1,36 @@
 """Key bindings of the REPL: each a tiny function that changes state; none runs the model.
 
-They sit on top of prompt-toolkit's defaults (emacs editing, Up/Down history, Ctrl-R search).
+They sit on top of prompt-toolkit's defaults (emacs editing, Up/Down history, Ctrl-R search),
+edit the input buffer they are given and act on the rest through ``actions.Actions``.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from prompt_toolkit.filters import Condition, is_searching
+from prompt_toolkit.buffer import Buffer
+from prompt_toolkit.filters import Condition, Filter, is_searching
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.keys import Keys
 
-if TYPE_CHECKING:
-    from rnnrepl.repl.app import ReplApp
+from rnnrepl.repl.actions import Actions
+from rnnrepl.repl.session import Session, is_command
+
+CLOSING_MARKS = ".,;:!?)"  # typed right after an accepted word's space, they replace it
 
 
-def build_key_bindings(repl: ReplApp) -> KeyBindings:
+def build_key_bindings(repl: Actions, buffer: Buffer) -> KeyBindings:
+    """Enter, Ctrl-C and Ctrl-D; accepting ghost text; completing slash commands."""
     kb = KeyBindings()
-    streaming = Condition(lambda: repl.streaming is not None)
-    ghost = Condition(lambda: bool(repl.ghost())) & ~is_searching
-    command = Condition(lambda: repl.command_mode) & ~is_searching
-    empty = Condition(lambda: not repl.buffer.text)
+    streaming = Condition(lambda: repl.session.streaming is not None)
     typing = ~streaming & ~is_searching  # Ctrl-R search has its own Enter, Ctrl-C, Tab
-    spaced = Condition(lambda: repl.auto_space()) & typing
+    command = Condition(lambda: is_command(buffer.text)) & ~is_searching
+    _turn_keys(kb, repl, buffer, typing)
+    _ghost_keys(kb, repl.session, buffer, typing, command)
+    _command_keys(kb, command)
+    return kb
+
+
+def _turn_keys(kb: KeyBindings, repl: Actions, buffer: Buffer, typing: Filter) -> None:
+    empty = Condition(lambda: not buffer.text)
 
     @kb.add("enter", filter=typing)
     def _submit(event: KeyPressEvent) -> None:
@@ -38,7 +46,7 @@ def build_key_bindings(repl: ReplApp) -> KeyBindings:
     @kb.add(Keys.SIGINT)
     def _interrupt(event: KeyPressEvent) -> None:
         """Stop generating at once; on the prompt, clear the line."""
-        if repl.streaming is not None:
+        if repl.session.streaming is not None:
             repl.stop_stream()
         else:
             event.current_buffer.reset()
@@ -48,28 +56,34 @@ def build_key_bindings(repl: ReplApp) -> KeyBindings:
         """Ctrl-D on an empty line: leave with status 0."""
         repl.quit()
 
+
+def _ghost_keys(
+    kb: KeyBindings, session: Session, buffer: Buffer, typing: Filter, command: Filter
+) -> None:
+    ghost = Condition(lambda: bool(session.ghost(buffer.document))) & ~is_searching
+    spaced = Condition(lambda: session.after_auto_space(buffer.document)) & typing
+
     @kb.add("tab", filter=ghost & ~command)
     @kb.add("right", filter=ghost)
     def _accept(event: KeyPressEvent) -> None:
         """Accept the ghost text (the rest of the word)."""
-        repl.accept_ghost()
+        accept_ghost(session, buffer)
 
     @kb.add("escape", "f", filter=ghost)
     def _accept_token(event: KeyPressEvent) -> None:
         """Alt-F: accept one token of the ghost text."""
-        repl.accept_ghost(1)
+        accept_ghost(session, buffer, 1)
 
-    @kb.add(".", filter=spaced)
-    @kb.add(",", filter=spaced)
-    @kb.add(";", filter=spaced)
-    @kb.add(":", filter=spaced)
-    @kb.add("!", filter=spaced)
-    @kb.add("?", filter=spaced)
-    @kb.add(")", filter=spaced)
     def _punctuate(event: KeyPressEvent) -> None:
         """A closing mark right after an accepted word's space replaces that space."""
-        repl.punctuate(event.data)
+        buffer.delete_before_cursor(1)
+        buffer.insert_text(event.data)
 
+    for mark in CLOSING_MARKS:
+        kb.add(mark, filter=spaced)(_punctuate)
+
+
+def _command_keys(kb: KeyBindings, command: Filter) -> None:
     @kb.add("tab", filter=command)
     def _complete(event: KeyPressEvent) -> None:
         """Complete a slash command, a setting name or a path."""
@@ -79,4 +93,14 @@ def build_key_bindings(repl: ReplApp) -> KeyBindings:
         else:
             buffer.start_completion(insert_common_part=True)
 
-    return kb
+
+def accept_ghost(session: Session, buffer: Buffer, tokens: int | None = None) -> None:
+    """Insert the ghost text, or its first `tokens` pieces. The space that follows a
+    completed word comes with the piece that completes it (as on a phone keyboard)."""
+    pieces = session.ghost(buffer.document)
+    if tokens is not None and pieces[tokens:] == (" ",):
+        tokens = None
+    if pieces:
+        text = "".join(pieces[:tokens])
+        buffer.insert_text(text)
+        session.auto_space = buffer.text if text.endswith(" ") else None

@@ -1,4 +1,4 @@
-"""The REPL's prompt-toolkit layout: small factories over ReplApp's state, nothing that computes.
+"""The REPL's prompt-toolkit layout: small factories over the session, nothing that computes.
 
 The panel is a pure function (view, settings) -> rich renderable (``panel.py``); it is turned
 into ANSI fragments once per change, cached by what it depends on, not once per repaint.
@@ -6,7 +6,9 @@ into ANSI fragments once per change, cached by what it depends on, not once per 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from prompt_toolkit.application import Application
 from prompt_toolkit.buffer import Buffer
@@ -27,11 +29,12 @@ from prompt_toolkit.layout.processors import Processor, Transformation, Transfor
 from prompt_toolkit.styles import Style
 from prompt_toolkit.widgets import SearchToolbar
 
+from rnnrepl.repl.actions import Actions
+from rnnrepl.repl.commands import SlashCompleter
+from rnnrepl.repl.keys import build_key_bindings
 from rnnrepl.repl.panel import panel, status, to_ansi
+from rnnrepl.repl.session import Session, is_command
 from rnnrepl.ui.render import safe_text
-
-if TYPE_CHECKING:
-    from rnnrepl.repl.app import ReplApp
 
 STYLE = Style.from_dict(
     {
@@ -48,13 +51,13 @@ STREAM_TAIL = 4000  # characters of the current turn shown while it streams
 class GhostText(Processor):
     """Dim text after the cursor: the model's greedy rest of the current word."""
 
-    def __init__(self, repl: ReplApp) -> None:
-        self.repl = repl
+    def __init__(self, session: Session) -> None:
+        self.session = session
 
     def apply_transformation(self, ti: TransformationInput) -> Transformation:
         if ti.lineno != ti.document.line_count - 1:
             return Transformation(ti.fragments)
-        pieces = self.repl.ghost()
+        pieces = self.session.ghost(ti.buffer_control.buffer.document)
         if not pieces:
             return Transformation(ti.fragments)
         ghost = safe_text("".join(pieces)).replace("\t", "⇥")
@@ -64,13 +67,15 @@ class GhostText(Processor):
 class RichControl:
     """Fragments of a rich renderable, re-rendered only when its inputs or the width change."""
 
-    def __init__(self, repl: ReplApp, build, one_line: bool = False) -> None:
-        self.repl, self.build, self.one_line = repl, build, one_line
+    def __init__(
+        self, session: Session, width: Callable[[], int], build, one_line: bool = False
+    ) -> None:
+        self.session, self.width, self.build, self.one_line = session, width, build, one_line
         self._cached: tuple[Any, list] = (None, [])
 
     def __call__(self) -> list:
-        width = self.repl.width()
-        renderable, key = self.build(self.repl, width)
+        width = self.width()
+        renderable, key = self.build(self.session, width)
         cached = self._cached  # one read: another thread may replace it meanwhile
         if cached[0] == (key, width):
             return cached[1]
@@ -81,21 +86,21 @@ class RichControl:
         return fragments
 
 
-def _panel(repl: ReplApp, width: int):
-    view = repl.view
-    notice = repl.notice or ("" if repl.info else "loading model…")
-    key = (id(view), view, repl.settings, notice)
-    return panel(view, repl.settings, width, notice), key
+def _panel(session: Session, width: int):
+    view = session.view
+    notice = session.notice or ("" if session.info else "loading model…")
+    key = (id(view), view, session.settings, notice)
+    return panel(view, session.settings, width, notice), key
 
 
-def _status(repl: ReplApp, width: int):
-    busy = "generating… Ctrl-C stops" if repl.streaming is not None else ""
-    key = (repl.info, repl.settings, repl.view.tokens if repl.view else 0, busy)
-    return status(repl.info, repl.settings, repl.view, busy), key
+def _status(session: Session, width: int):
+    busy = "generating… Ctrl-C stops" if session.streaming is not None else ""
+    key = (session.info, session.settings, session.view.tokens if session.view else 0, busy)
+    return status(session.info, session.settings, session.view, busy), key
 
 
-def _stream_fragments(repl: ReplApp) -> list:
-    turn = repl.streaming
+def _stream_fragments(session: Session) -> list:
+    turn = session.streaming
     if turn is None:
         return []
     model = turn.model[-STREAM_TAIL:]
@@ -107,17 +112,27 @@ def _stream_fragments(repl: ReplApp) -> list:
     ]
 
 
-def build_application(repl: ReplApp, history, input, output) -> tuple[Application, Buffer]:
-    """The application and its input buffer; sets repl.panel_control / repl.status_control."""
-    from rnnrepl.repl.keys import build_key_bindings
+@dataclass(frozen=True)
+class Ui:
+    """What build_application built: the application, its input buffer and the two controls
+    that render the panel and the status line (callables returning fragments)."""
 
-    streaming = Condition(lambda: repl.streaming is not None)
+    application: Application
+    buffer: Buffer
+    panel_control: RichControl
+    status_control: RichControl
+
+
+def build_application(repl: Actions, history, input, output) -> Ui:
+    """The prompt-toolkit application over `repl`'s session; keys and Enter act through `repl`."""
+    session = repl.session
+    streaming = Condition(lambda: session.streaming is not None)
     buffer = _input_buffer(repl, history, read_only=streaming)
     search = SearchToolbar()
-    repl.panel_control = RichControl(repl, _panel)
-    repl.status_control = RichControl(repl, _status, one_line=True)
+    panel_control = RichControl(session, repl.width, _panel)
+    status_control = RichControl(session, repl.width, _status, one_line=True)
     stream_window = Window(
-        FormattedTextControl(lambda: _stream_fragments(repl)),
+        FormattedTextControl(lambda: _stream_fragments(session)),
         wrap_lines=True,
         height=Dimension(min=1, max=12),
         dont_extend_height=True,
@@ -125,22 +140,22 @@ def build_application(repl: ReplApp, history, input, output) -> tuple[Applicatio
     body = HSplit(
         [
             ConditionalContainer(stream_window, filter=streaming),
-            _input_row(repl, buffer, search),
+            _input_row(session, buffer, search),
             search,
             _command_menu(),
-            Window(FormattedTextControl(repl.panel_control), dont_extend_height=True),
-            Window(FormattedTextControl(repl.status_control), height=1, style="class:status"),
+            Window(FormattedTextControl(panel_control), dont_extend_height=True),
+            Window(FormattedTextControl(status_control), height=1, style="class:status"),
         ]
     )
     app = Application(
         layout=Layout(body, focused_element=buffer),
-        key_bindings=build_key_bindings(repl),
+        key_bindings=build_key_bindings(repl, buffer),
         style=STYLE,
         erase_when_done=True,
         input=input,
         output=output,
     )
-    return app, buffer
+    return Ui(app, buffer, panel_control, status_control)
 
 
 def _command_menu() -> CompletionsMenu:
@@ -151,25 +166,24 @@ def _command_menu() -> CompletionsMenu:
     return menu
 
 
-def _input_buffer(repl: ReplApp, history, read_only) -> Buffer:
+def _input_buffer(repl: Actions, history, read_only) -> Buffer:
     """Multi-line input; every edit or cursor move asks the worker for a new panel."""
-    from rnnrepl.repl.commands import SlashCompleter
-
-    return Buffer(
+    buffer = Buffer(
         multiline=True,
         history=history,
         completer=SlashCompleter(),
-        complete_while_typing=Condition(lambda: repl.command_mode),
+        complete_while_typing=Condition(lambda: is_command(buffer.text)),
         accept_handler=lambda buf: repl.submit(buf.text) or False,
         read_only=read_only,
         on_text_changed=lambda _: repl.refresh(),
         on_cursor_position_changed=lambda _: repl.refresh(),
     )
+    return buffer
 
 
-def _input_row(repl: ReplApp, buffer: Buffer, search: SearchToolbar) -> VSplit:
+def _input_row(session: Session, buffer: Buffer, search: SearchToolbar) -> VSplit:
     control = BufferControl(
-        buffer, input_processors=[GhostText(repl)], search_buffer_control=search.control
+        buffer, input_processors=[GhostText(session)], search_buffer_control=search.control
     )
     return VSplit(
         [

@@ -12,6 +12,7 @@ import os
 import sys
 from typing import TextIO
 
+from rnnrepl.repl.session import is_command, prompt_text
 from rnnrepl.repl.state import SettingError, Settings, apply_setting, describe_settings
 from rnnrepl.ui.consoles import tolerate
 from rnnrepl.ui.render import safe_text
@@ -44,12 +45,12 @@ def run_lines(
     try:
         for raw in stdin:
             line = raw.rstrip("\r\n") if raw.endswith("\n") else raw
-            if line.startswith("/") and not line.startswith("//"):
+            if is_command(line):
                 settings, done = _command(line, settings, stderr)
                 if done:
                     break
                 continue
-            _continue(predictor, line.removeprefix("/"), settings, stdout, stderr)
+            _continue(predictor, prompt_text(line), settings, stdout, stderr)
     except BrokenPipeError:
         _quiet_pipe()
 

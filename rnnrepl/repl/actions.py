@@ -1,0 +1,48 @@
+"""What key bindings, the layout and slash commands may ask of the running REPL.
+
+They read the session (plain data) and act through this interface, never through the
+application object, so none of them imports ``app.py``. ``app.ReplApp`` implements it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from rnnrepl.repl.session import Session
+
+Done = Callable[[Any, BaseException | None], None]  # on_done(result, error)
+
+
+class Actions(Protocol):
+    """The REPL's operations; each runs on the UI thread and returns at once."""
+
+    @property
+    def session(self) -> Session:
+        """The state that keys, layout and commands read (and commands change)."""
+        ...
+
+    def refresh(self, force: bool = False) -> None:
+        """Ask the model thread for the panel of the current text (newest request wins)."""
+
+    def submit(self, text: str) -> None:
+        """Enter: run a slash command, or let the model continue the document after `text`."""
+
+    def emit(self, renderable: Any) -> None:
+        """Print a message (a rich renderable) above the application, into the scrollback."""
+
+    def stop_stream(self) -> None:
+        """Stop generating now, keeping everything generated so far."""
+
+    def quit(self) -> None:
+        """Leave the REPL with status 0."""
+
+    def switch_model(self, spec: str) -> None:
+        """Load another model in the background; the document is kept."""
+
+    def call_model(self, fn: Callable[[Any], Any], on_done: Done) -> None:
+        """Run fn(predictor) on the model thread; on_done(result, error) on the UI thread."""
+
+    def width(self) -> int:
+        """The terminal's width in columns."""
+        ...
