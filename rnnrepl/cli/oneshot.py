@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 
 import click
 from rich.text import Text
@@ -12,6 +11,7 @@ from rnnrepl.cli.common import console as _console
 from rnnrepl.cli.common import load, read_prompt_file, token_progress
 from rnnrepl.errors import InputDataError, UsageError
 from rnnrepl.ui.textsafe import safe_json, safe_text
+from rnnrepl.units import bits, finite_or_none, perplexity
 
 
 def run_predict(model, text, k, as_json) -> None:
@@ -102,13 +102,14 @@ def run_score(model, text, file, k, as_json) -> None:
 
 
 def _metrics(mean: float, tokens: int, level: str) -> dict:
-    finite = math.isfinite(mean)
+    """The JSON figures; None where one is not a finite number (JSON has no inf or NaN)."""
+    per_token = finite_or_none(bits(mean))
     return {
         "tokens": tokens,
-        "cross_entropy": mean if finite else None,
-        "perplexity": math.exp(mean) if finite else None,
-        "bits_per_token": mean / math.log(2) if finite else None,
-        **({"bits_per_char": mean / math.log(2) if finite else None} if level == "char" else {}),
+        "cross_entropy": finite_or_none(mean),
+        "perplexity": finite_or_none(perplexity(mean)),
+        "bits_per_token": per_token,
+        **({"bits_per_char": per_token} if level == "char" else {}),
     }
 
 
