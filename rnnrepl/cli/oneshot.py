@@ -180,17 +180,10 @@ def run_info(model, as_json) -> None:
     if as_json:
         click.echo(safe_json(data))
         return
-    c = loaded.config
     sample = " ".join(visible(t) for t in tok.tokens[1:41])
     rows = [
         ("file", str(loaded.path)),
-        (
-            "model",
-            f"{c.arch} {c.layers}x{c.hidden}, embed {c.embed}"
-            + (f", window {c.window}" if c.arch == "window" else "")
-            + (", tied" if c.tie else "")
-            + f", dropout {c.dropout:g}",
-        ),
+        ("model", loaded.config.describe()),
         ("parameters", f"{data['parameters']:,}"),
         (
             "tokens",
