@@ -76,6 +76,17 @@ class ModelConfig:
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
         return _from_dict(cls, data)
 
+    def describe(self) -> str:
+        """The model in one line for people, the same in `info`, the REPL's /show and training's
+        summary: "lstm 2x512, embed 64, tied, dropout 0.2". The fixed-window model has no
+        layers: "window 8, hidden 512, embed 64, dropout 0"."""
+        if self.arch == "window":
+            shape = f"window {self.window}, hidden {self.hidden}"
+        else:
+            shape = f"{self.arch} {self.layers}x{self.hidden}"
+        tied = ", tied" if self.tie else ""
+        return f"{shape}, embed {self.embed}{tied}, dropout {self.dropout:g}"
+
 
 @dataclass(frozen=True)
 class TrainConfig:

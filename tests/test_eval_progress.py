@@ -8,7 +8,7 @@ import subprocess
 import sys
 import threading
 
-from rnnrepl.cli.common import load
+from rnnrepl.infer.loading import load_for_inference
 from rnnrepl.infer.predictor import CHUNK, Predictor
 from tests.helpers import REPO, TOY, run_cli
 
@@ -71,7 +71,7 @@ def test_eval_on_a_terminal_shows_a_progress_bar(tmp_path):
 
 
 def test_mean_loss_reports_progress_by_callback():
-    predictor = Predictor(load(MODEL))
+    predictor = Predictor(load_for_inference(MODEL))
     ids = predictor.tok.encode(TOY * 13)  # 624 tokens: two full chunks and a partial one
     calls: list[tuple[int, int]] = []
     with_bar = predictor.mean_loss(ids, on_progress=lambda done, total: calls.append((done, total)))

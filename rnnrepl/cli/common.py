@@ -1,4 +1,4 @@
-"""Small helpers shared by the command modules: consoles, progress bars, model/prompt loading."""
+"""Small helpers shared by the command modules: consoles, progress bars, prompt files."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import contextlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from rnnrepl.model.devices import resolve_device
 from rnnrepl.ui.textsafe import safe_text
 
 ProgressFn = Callable[[int, int], None]
@@ -50,12 +49,6 @@ def token_progress(verb: str) -> Iterator[Callable[[str], ProgressFn | None]]:
             return lambda done, total: bar.update(tid, completed=done, total=total)
 
         yield task
-
-
-def load(spec: str, device: str = "cpu"):
-    from rnnrepl.store.checkpoint import load_model
-
-    return load_model(spec, device=resolve_device(device))
 
 
 def read_prompt_file(path: str) -> str:

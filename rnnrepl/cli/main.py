@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from rnnrepl.cli.common import console, load, read_prompt_file
+from rnnrepl.cli.common import console, read_prompt_file
 from rnnrepl.cli.models import complete_model
 from rnnrepl.config import ARCHS, LEVELS, OPTIMIZERS
 from rnnrepl.errors import RnnreplError, UsageError, is_out_of_memory, out_of_memory
@@ -253,6 +253,7 @@ def generate(
 ) -> None:
     """Stream a continuation of PROMPT (or -p/--prompt, --prompt-file) to stdout."""
     from rnnrepl.config import SampleConfig
+    from rnnrepl.infer.loading import load_for_inference
     from rnnrepl.infer.predictor import Predictor
     from rnnrepl.ui.render import safe_text
 
@@ -268,7 +269,7 @@ def generate(
         stop=stop,
         allow_unk=allow_unk,
     )
-    predictor = Predictor(load(model, device), int8=int8)
+    predictor = Predictor(load_for_inference(model, device), int8=int8)
     out = sys.stdout
     out.write(safe_text(text))
     for step in predictor.stream(text, cfg):

@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 import json
-import math
 
 import click
 from rich.text import Text
 
 from rnnrepl.cli.common import console as _console
-from rnnrepl.cli.common import load, read_prompt_file, token_progress
+from rnnrepl.cli.common import read_prompt_file, token_progress
 from rnnrepl.errors import InputDataError, UsageError
+from rnnrepl.infer.loading import load_for_inference
 from rnnrepl.ui.textsafe import safe_json, safe_text
+from rnnrepl.units import bits, finite_or_none, perplexity
 
 
 def run_predict(model, text, k, as_json) -> None:
     """Top-k next tokens after TEXT, with probabilities (see ``Predictor.predict``)."""
     from rnnrepl.infer.predictor import Predictor
 
-    predictor = Predictor(load(model))
+    predictor = Predictor(load_for_inference(model))
     pred = predictor.predict(text)
     completions, following = (
         None if probs is None else predictor.top_of(probs, k)
@@ -72,7 +73,7 @@ def run_score(model, text, file, k, as_json) -> None:
 
     if (text is None) == (file is None):
         raise UsageError("give TEXT or -f FILE (exactly one)")
-    loaded = load(model)
+    loaded = load_for_inference(model)
     text = read_prompt_file(file) if file else text
     rows, summary = Predictor(loaded).score(text, k)
     if as_json:
@@ -102,13 +103,14 @@ def run_score(model, text, file, k, as_json) -> None:
 
 
 def _metrics(mean: float, tokens: int, level: str) -> dict:
-    finite = math.isfinite(mean)
+    """The JSON figures; None where one is not a finite number (JSON has no inf or NaN)."""
+    per_token = finite_or_none(bits(mean))
     return {
         "tokens": tokens,
-        "cross_entropy": mean if finite else None,
-        "perplexity": math.exp(mean) if finite else None,
-        "bits_per_token": mean / math.log(2) if finite else None,
-        **({"bits_per_char": mean / math.log(2) if finite else None} if level == "char" else {}),
+        "cross_entropy": finite_or_none(mean),
+        "perplexity": finite_or_none(perplexity(mean)),
+        "bits_per_token": per_token,
+        **({"bits_per_char": per_token} if level == "char" else {}),
     }
 
 
@@ -118,7 +120,7 @@ def run_eval(model, files, as_json, encoding) -> None:
     from rnnrepl.text.files import read_text
     from rnnrepl.ui.render import metrics_line
 
-    loaded = load(model)
+    loaded = load_for_inference(model)
     predictor = Predictor(loaded)
     results, total, count = [], 0.0, 0
     inputs = []  # every file is read before the bar starts: a bad one is still one error line
@@ -164,7 +166,7 @@ def run_info(model, as_json) -> None:
     """Configuration, vocabulary, parameters and training summary of MODEL."""
     from rnnrepl.ui.render import summary_table, visible
 
-    loaded = load(model)
+    loaded = load_for_inference(model)
     tok = loaded.tokenizer
     data = {
         "path": str(loaded.path),
@@ -178,17 +180,10 @@ def run_info(model, as_json) -> None:
     if as_json:
         click.echo(safe_json(data))
         return
-    c = loaded.config
     sample = " ".join(visible(t) for t in tok.tokens[1:41])
     rows = [
         ("file", str(loaded.path)),
-        (
-            "model",
-            f"{c.arch} {c.layers}x{c.hidden}, embed {c.embed}"
-            + (f", window {c.window}" if c.arch == "window" else "")
-            + (", tied" if c.tie else "")
-            + f", dropout {c.dropout:g}",
-        ),
+        ("model", loaded.config.describe()),
         ("parameters", f"{data['parameters']:,}"),
         (
             "tokens",

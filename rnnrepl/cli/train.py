@@ -311,7 +311,6 @@ def _init_embeddings(opts, tok, model, err: Console) -> None:
 
 
 def _announce(err: Console, model, tok, cfg: TrainConfig, summary: dict, device: str) -> None:
-    c = model.cfg
     budget = []
     if cfg.steps:
         budget.append(f"{cfg.steps} steps")
@@ -322,7 +321,7 @@ def _announce(err: Console, model, tok, cfg: TrainConfig, summary: dict, device:
     err.print(
         f"{tok.level} level, vocabulary {tok.size:,}, {summary['train_tokens']:,} train / "
         f"{summary['val_tokens']:,} val tokens (unknown {100 * summary['unknown_rate']:.2f}%)\n"
-        f"{c.arch} {c.layers}x{c.hidden} embed {c.embed}{' tied' if c.tie else ''} dropout {c.dropout:g}: "
+        f"{model.cfg.describe()}: "
         f"{model.num_parameters():,} parameters on {device}; batch {cfg.batch_size} x {cfg.seq_len}, "
         f"{cfg.optimizer} lr {cfg.lr:g}, {cfg.precision}; budget {' / '.join(budget)}"
     )

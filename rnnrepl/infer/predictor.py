@@ -20,6 +20,7 @@ from rnnrepl.model.sampling import mask_unk, pick
 from rnnrepl.model.step import fast_step
 from rnnrepl.store.checkpoint import LoadedModel
 from rnnrepl.text.tokenizers import Joiner
+from rnnrepl.units import bits, perplexity
 
 CHUNK = 256  # tokens per batched forward call when feeding long text
 SHAPE_STEP = 64  # batched inputs are cut to multiples of this (see Predictor._forward)
@@ -73,11 +74,11 @@ class ScoreSummary:
 
     @property
     def perplexity(self) -> float:
-        return math.exp(self.mean_loss) if self.tokens else math.nan
+        return perplexity(self.mean_loss) if self.tokens else math.nan
 
     @property
     def bits_per_token(self) -> float:
-        return self.mean_loss / math.log(2) if self.tokens else math.nan
+        return bits(self.mean_loss) if self.tokens else math.nan
 
 
 class Predictor:

@@ -55,21 +55,16 @@ def interactive() -> bool:
     return sys.stdin.isatty() and sys.stdout.isatty() and os.environ.get("TERM") != "dumb"
 
 
-def load(spec: str, device: str = "cpu"):
-    from rnnrepl.model.devices import resolve_device
-    from rnnrepl.store.checkpoint import load_model
-
-    return load_model(spec, device=resolve_device(device))
-
-
 def model_loader(spec: str, device: str) -> Callable[[], Any]:
     """A loader to run in the background while the prompt appears. A spec that looks like no
     model at all is loaded right here instead, so its error comes before any UI. (The guess
     only picks when to load; every error message comes from the checkpoint loader itself.)"""
+    from rnnrepl.infer.loading import load_for_inference
+
     if not _looks_loadable(spec):
-        loaded = load(spec, device)  # raises the checkpoint's one-line error
+        loaded = load_for_inference(spec, device)  # raises the checkpoint's one-line error
         return lambda: loaded
-    return lambda: load(spec, device)
+    return lambda: load_for_inference(spec, device)
 
 
 def _looks_loadable(spec: str) -> bool:
@@ -228,8 +223,10 @@ class ReplApp:
         self.invalidate()
 
     def switch_model(self, spec: str) -> None:
+        from rnnrepl.infer.loading import load_for_inference
+
         device = self.device
-        self.worker.load(lambda: load(spec, device), self._on_loaded, self.int8)
+        self.worker.load(lambda: load_for_inference(spec, device), self._on_loaded, self.int8)
 
     def call_model(self, fn: Callable[[Any], Any], on_done: Done) -> None:
         self.worker.call(fn, on_done)

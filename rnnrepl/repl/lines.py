@@ -30,16 +30,15 @@ def run_lines(
     int8: bool = False,
 ) -> None:
     """Read prompts from stdin until EOF or /quit; write one continuation per prompt."""
+    from rnnrepl.infer.loading import load_for_inference
     from rnnrepl.infer.predictor import Predictor
-    from rnnrepl.model.devices import resolve_device
     from rnnrepl.repl.worker import use_threads
-    from rnnrepl.store.checkpoint import load_model
 
     stdin, stdout, stderr = stdin or sys.stdin, stdout or sys.stdout, stderr or sys.stderr
     _tolerant(stdin, "replace")  # undecodable input becomes U+FFFD, read as <unk>
     tolerate(stdout, escapes=True)  # generated text: an escape keeps what the model wrote
     tolerate(stderr, escapes=True)
-    loaded = load_model(spec, device=resolve_device(device))
+    loaded = load_for_inference(spec, device)
     use_threads(loaded.model.num_parameters())
     predictor = Predictor(loaded, int8=int8)
     try:

@@ -113,7 +113,7 @@ class ModelInfo:
     name: str
     path: str
     level: str
-    arch: str
+    arch: str  # ModelConfig.describe(): "lstm 2x512, embed 64, dropout 0.2"
     parameters: int
     vocab_size: int
     training: dict = field(default_factory=dict)
@@ -121,18 +121,13 @@ class ModelInfo:
 
 
 def model_info(loaded, int8: bool = False) -> ModelInfo:
-    c = loaded.config
     name = Path(str(loaded.path)).name
     name = name[: -len(".safetensors")] if name.endswith(".safetensors") else name
-    if c.arch == "window":
-        arch = f"window {c.window}, hidden {c.hidden}"
-    else:
-        arch = f"{c.arch} {c.layers}×{c.hidden}"
     return ModelInfo(
         name=name,
         path=str(loaded.path),
         level=loaded.tokenizer.level,
-        arch=arch,
+        arch=loaded.config.describe(),
         parameters=loaded.model.num_parameters(),
         vocab_size=loaded.tokenizer.size,
         training=dict(loaded.training),

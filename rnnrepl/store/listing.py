@@ -18,6 +18,7 @@ from rnnrepl.model.lm import parameter_count
 from rnnrepl.package_data import BUNDLED, package_dir
 from rnnrepl.store.container import read_metadata
 from rnnrepl.store.home import MODEL_SUFFIX, bundled_names, models_home, stored_models
+from rnnrepl.units import finite_or_none, level_figure
 
 
 @dataclass(frozen=True)
@@ -38,15 +39,14 @@ class ModelEntry:
         """The figure users of the level expect: ("bpc", x) for chars, ("ppl", x) for words."""
         if self.val_loss is None or not math.isfinite(self.val_loss):
             return None
-        if self.level == "char":
-            return "bpc", self.val_loss / math.log(2)
-        return "ppl", math.exp(min(self.val_loss, 700.0))
+        return level_figure(self.val_loss, self.level or "")
 
     def to_dict(self) -> dict:
         """JSON-ready: the date as ISO 8601 UTC, plus the level's figure ("bpc" or "ppl")."""
         figure = self.validation
         when = datetime.fromtimestamp(self.modified, timezone.utc).isoformat(timespec="seconds")
-        return asdict(self) | {"modified": when} | ({figure[0]: figure[1]} if figure else {})
+        shown = {figure[0]: finite_or_none(figure[1])} if figure else {}  # JSON has no inf
+        return asdict(self) | {"modified": when} | shown
 
 
 def list_models() -> list[ModelEntry]:

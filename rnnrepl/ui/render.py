@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from rnnrepl.ui.textsafe import safe_text, visible
+from rnnrepl.units import level_figure
 
 
 def topk_bars(items: list[tuple[str, float]], width: int = 30) -> Table:
@@ -60,9 +61,10 @@ def metrics_line(loss: float, level: str) -> str:
     """Cross entropy with the figure users of that level expect: bpc for chars, ppl for words."""
     if not math.isfinite(loss):
         return "n/a"
-    if level == "char":
-        return f"{loss:.4f} nats ({loss / math.log(2):.3f} bpc)"
-    return f"{loss:.4f} nats (ppl {math.exp(loss):.2f})"
+    unit, value = level_figure(loss, level)
+    if unit == "bpc":
+        return f"{loss:.4f} nats ({value:.3f} bpc)"
+    return f"{loss:.4f} nats (ppl {value:.2f})"
 
 
 def summary_table(title: str, rows: list[tuple[str, str]]) -> Table:
@@ -95,11 +97,8 @@ def progress_line(ev, level: str) -> Text:
     total = f"/{ev.total_steps}" if ev.total_steps else ""
     parts = [f"step {ev.step}{total}", f"epoch {ev.epoch + 1}", f"loss {ev.loss:.3f}"]
     if math.isfinite(ev.best_val):
-        unit = (
-            f"{ev.best_val / math.log(2):.3f} bpc"
-            if level == "char"
-            else f"ppl {math.exp(min(ev.best_val, 50)):.1f}"
-        )
+        name, value = level_figure(ev.best_val, level)
+        unit = f"{value:.3f} bpc" if name == "bpc" else f"ppl {value:.1f}"
         parts.append(f"val {ev.best_val:.3f} ({unit})")
     parts += [
         f"{ev.tokens_per_s:,.0f} tok/s",
