@@ -17,11 +17,11 @@ import os
 import sys
 import threading
 from collections.abc import Callable
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from rnnrepl.config import SampleConfig
+from rnnrepl.package_data import BUNDLED, package_file
 from rnnrepl.repl.actions import Done
 from rnnrepl.repl.session import Session, is_command, prompt_text
 from rnnrepl.repl.state import ModelInfo, Settings, View, history_path
@@ -72,13 +72,7 @@ def _looks_loadable(spec: str) -> bool:
     path = Path(spec).expanduser()
     if path.exists() or Path(f"{path}.safetensors").exists():
         return True
-    name = f"{spec}.safetensors"
-    try:
-        if resources.files("rnnrepl.bundled").joinpath(name).is_file():
-            return True
-    except (ModuleNotFoundError, TypeError):
-        pass
-    return (Path(__file__).resolve().parent.parent / "checkpoints" / name).is_file()
+    return package_file(BUNDLED, f"{spec}.safetensors") is not None
 
 
 def file_history():
