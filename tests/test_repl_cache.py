@@ -66,7 +66,7 @@ def test_incremental_distribution_equals_a_fresh_computation(loaded, edits):
         torch.testing.assert_close(probs, fresh, atol=1e-5, rtol=1e-4)
         assert p.split(text) == loaded.tokenizer.split_partial(text)
         assert p.unknown_count == p.split(text)[0].count(0)
-        assert p._cache.ids == p.split(text)[0]  # the states belong to exactly these tokens
+        assert p.cache.states.ids == p.split(text)[0]  # the states belong to exactly these tokens
 
 
 def test_split_of_another_text_between_distributions_does_not_confuse_the_cache():
@@ -75,7 +75,7 @@ def test_split_of_another_text_between_distributions_does_not_confuse_the_cache(
     p.distribution(base)
     p.split("mat" + base)  # the encoder moves on alone...
     probs, _ = p.distribution("mat" + base + "s")  # ...so its "unchanged prefix" is not the cache's
-    assert p._cache.ids == CHAR.tokenizer.encode("mat" + base + "s")
+    assert p.cache.states.ids == CHAR.tokenizer.encode("mat" + base + "s")
     fresh, _ = Predictor(CHAR).distribution("mat" + base + "s")
     torch.testing.assert_close(probs, fresh, atol=1e-5, rtol=1e-4)
 
@@ -129,7 +129,7 @@ def test_memory_stays_bounded_for_long_contexts():
     p = Predictor(WINDOW)
     text = "the cat sat on the mat. " * 2000  # 48,000 tokens
     p.distribution(text)
-    cache = p._cache
+    cache = p.cache.states
     assert len(cache.states) <= MAX_SPARSE + DENSE + 2
     assert cache.spacing > SPACING
     assert cache.last[1].shape == (WINDOW.tokenizer.size,)  # one logits vector, not one per token
@@ -215,7 +215,7 @@ def test_word_pieces_join_the_context_like_decode():
 def test_batched_inputs_take_few_shapes_through_onednn():
     """oneDNN compiles and keeps a kernel per input length: only multiples of SHAPE_STEP go
     to it; other lengths run with it switched off. Same logits as one plain call."""
-    from rnnrepl.infer.predictor import SHAPE_STEP
+    from rnnrepl.infer.runner import SHAPE_STEP
 
     p = Predictor(CHAR)
     calls = []
@@ -223,7 +223,7 @@ def test_batched_inputs_take_few_shapes_through_onednn():
         lambda mod, args, out: calls.append((args[0].shape[1], torch.backends.mkldnn.enabled))
     )
     ids = CHAR.tokenizer.encode(("the cat sat on the mat. " * 40)[:777])
-    out, state = p._forward(ids, None)
+    out, state = p.runner.forward(ids, None)
     assert [n for n, onednn in calls] == [768, 9]
     assert all(n % SHAPE_STEP == 0 for n, onednn in calls if onednn)
     assert not calls[-1][1] and torch.backends.mkldnn.enabled  # switched back on afterwards

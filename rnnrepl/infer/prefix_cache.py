@@ -4,7 +4,7 @@
 ``StateCache`` keeps recurrent states along the token sequence with bounded memory: every
 position near the end (so backspace costs one step) and a sparse grid further back (so an
 edit deep in the past re-feeds fewer than ``spacing`` tokens). No full-vocabulary logits are
-kept per position: only the latest ones.
+kept per position: only the latest ones. ``PrefixCache`` keeps the two in step for a Predictor.
 """
 
 from __future__ import annotations
@@ -254,3 +254,78 @@ class StateCache:
         self.last = (t + 1, logits)
         self._prune(t + 1)
         return logits
+
+
+class PrefixCache:
+    """The text the model has read: an ``IncrementalEncoder`` and a ``StateCache`` kept in step,
+    so that a keystroke re-tokenizes and re-feeds only what changed."""
+
+    def __init__(
+        self, step: Callable[[list[int], State | None], tuple[Tensor, State]], start: int, tokenizer
+    ) -> None:
+        self.states = StateCache(step, start)
+        self.encoder = IncrementalEncoder(tokenizer)
+        self._synced = True  # the state cache holds exactly the encoder's last ids
+
+    def reset(self) -> None:
+        self.states.reset()
+        self.encoder.reset()
+        self._synced = True
+
+    @property
+    def fed(self) -> int:
+        """Tokens run through the model so far (a cost counter)."""
+        return self.states.fed
+
+    @property
+    def version(self) -> int:
+        """Bumped whenever the cached sequence changes."""
+        return self.states.version
+
+    @property
+    def unknown(self) -> int:
+        """How many of the complete tokens of the last split text are <unk>."""
+        return self.encoder.unknown
+
+    def logits_for(self, ids: list[int], interrupt: Callable[[], bool] | None = None) -> Tensor:
+        """Next-token logits after the start token followed by `ids`, reusing cached states."""
+        self._synced = False
+        return self.states.logits(ids, interrupt=interrupt)
+
+    def state_for(self, ids: list[int]) -> tuple[State, Tensor]:
+        logits = self.logits_for(ids)
+        return self.states.state(len(ids)), logits
+
+    def split(self, text: str) -> tuple[list[int], str]:
+        """tokenizer.split_partial(text), incrementally: (complete ids (read-only), partial)."""
+        if text != self.encoder.text:
+            self._synced = False  # the encoder moves on without the state cache
+        ids, partial, _ = self.encoder.split(text)
+        return ids, partial
+
+    def read(
+        self, text: str, interrupt: Callable[[], bool] | None = None
+    ) -> tuple[list[int], str, Tensor]:
+        """(complete ids of `text`, the half-typed word, the next-token logits after the ids).
+
+        While the state cache follows the encoder, the ids the encoder left unchanged are not
+        compared again. `interrupt`: see ``StateCache.logits``."""
+        ids, partial, stable = self.encoder.split(text)
+        known = stable if self._synced else 0
+        self._synced = False  # until the state cache has really moved to these ids
+        logits = self.states.logits(ids, known=known, interrupt=interrupt)
+        self._synced = True
+        return ids, partial, logits
+
+    def state(self, t: int) -> State:
+        """The state after start + ids[:t]; t must be the position last asked for."""
+        return self.states.state(t)
+
+    def end(self) -> tuple[State, Tensor]:
+        """(state, next-token logits) after the complete tokens of the text last read."""
+        return self.states.state(len(self.encoder.ids)), self.states.last[1]
+
+    def extend(self, token: int) -> Tensor:
+        """Append one token to the cached sequence (generation): exactly one model step."""
+        self._synced = False
+        return self.states.extend(token)

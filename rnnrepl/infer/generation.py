@@ -1,0 +1,69 @@
+"""Streaming generation: sample a continuation one token at a time, each step extending the
+prefix cache, and the text each token adds."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+
+from rnnrepl.config import SampleConfig
+from rnnrepl.infer.prefix_cache import PrefixCache
+from rnnrepl.model.sampling import mask_unk, pick
+from rnnrepl.text.tokenizers import Joiner
+
+
+@dataclass(frozen=True)
+class Step:
+    """One generated token: its id, its text, and the probability it was drawn with."""
+
+    token_id: int
+    text: str
+    prob: float
+
+
+def piece(tok, token_id: int, before: str) -> str:
+    """The text a token adds after `before` (word level spaces it as decode would)."""
+    text = tok.token_text(token_id)
+    if tok.level == "char":
+        return text
+    return Joiner(tok, before.rpartition("\n")[2][-200:]).push(text)
+
+
+def _generator(seed: int | None) -> torch.Generator:
+    gen = torch.Generator()
+    if seed is not None:
+        gen.manual_seed(seed)
+    else:
+        gen.seed()
+    return gen
+
+
+def stream(cache: PrefixCache, tok, text: str, cfg: SampleConfig) -> Iterator[Step]:
+    """Sample a continuation of `text`, one Step at a time, as it is produced.
+
+    Stops after cfg.max_tokens tokens or once the generated text contains cfg.stop (the stop
+    string itself is not yielded beyond the token that completed it). Each step extends the
+    prefix cache by one token, so the REPL's next keystroke after a stream costs nothing.
+    """
+    gen = _generator(cfg.seed)
+    ids = tok.encode(text)
+    logits = cache.logits_for(ids)
+    version = cache.version
+    before, produced = text[-200:], ""
+    for _ in range(cfg.max_tokens):
+        probs = torch.softmax(logits.float(), dim=-1)
+        nxt = int(pick(logits.cpu() if cfg.allow_unk else mask_unk(logits.cpu()), cfg, gen))
+        added = piece(tok, nxt, before)
+        before = (before + added)[-200:]
+        produced += added
+        yield Step(nxt, added, float(probs[nxt]))
+        if cfg.stop and cfg.stop in produced[-(len(cfg.stop) + len(added)) :]:
+            return
+        ids.append(nxt)
+        if cache.version == version:  # nobody moved the cache since our last step
+            logits = cache.extend(nxt)
+        else:
+            logits = cache.logits_for(ids)
+        version = cache.version
