@@ -53,7 +53,7 @@ def token_progress(verb: str) -> Iterator[Callable[[str], ProgressFn | None]]:
 
 
 def load(spec: str, device: str = "cpu"):
-    from rnnrepl.store.checkpoint import load_model
+    from rnnrepl.store.modelfile import load_model
 
     return load_model(spec, device=resolve_device(device))
 

@@ -18,7 +18,7 @@ from rnnrepl.infer.prefix_cache import IncrementalEncoder, StateCache, Supersede
 from rnnrepl.model.lm import State
 from rnnrepl.model.sampling import mask_unk, pick
 from rnnrepl.model.step import fast_step
-from rnnrepl.store.checkpoint import LoadedModel
+from rnnrepl.store.modelfile import LoadedModel
 from rnnrepl.text.tokenizers import Joiner
 
 CHUNK = 256  # tokens per batched forward call when feeding long text

@@ -55,7 +55,7 @@ def interactive() -> bool:
 
 def load(spec: str, device: str = "cpu"):
     from rnnrepl.model.devices import resolve_device
-    from rnnrepl.store.checkpoint import load_model
+    from rnnrepl.store.modelfile import load_model
 
     return load_model(spec, device=resolve_device(device))
 

@@ -32,7 +32,7 @@ def run_lines(
     from rnnrepl.infer.predictor import Predictor
     from rnnrepl.model.devices import resolve_device
     from rnnrepl.repl.worker import use_threads
-    from rnnrepl.store.checkpoint import load_model
+    from rnnrepl.store.modelfile import load_model
 
     stdin, stdout, stderr = stdin or sys.stdin, stdout or sys.stdout, stderr or sys.stderr
     _tolerant(stdin, "replace")  # undecodable input becomes U+FFFD, read as <unk>

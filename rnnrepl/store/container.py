@@ -48,6 +48,24 @@ def envelope(kind: str) -> dict[str, str]:
     return {"format": FORMAT, "format_version": str(FORMAT_VERSION), "kind": kind}
 
 
+def json_text(obj: Any, what: str, path: Path) -> str:
+    """One metadata entry: `obj` as a JSON string (safetensors metadata maps strings)."""
+    try:
+        return json.dumps(obj, ensure_ascii=True)
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{what} is not JSON-serialisable: {exc}", path=str(path)) from None
+
+
+def json_entry(meta: dict[str, str], key: str, path: Path) -> Any:
+    """The JSON value of metadata entry `key`, or a CheckpointError naming it."""
+    if key not in meta:
+        raise CheckpointError(f"metadata lacks {key!r}", path=str(path))
+    try:
+        return json.loads(meta[key])
+    except (ValueError, RecursionError):
+        raise CheckpointError(f"metadata {key!r} is not valid JSON", path=str(path)) from None
+
+
 def encode(tensors: dict[str, Tensor], meta: dict[str, str], path: Path) -> bytes:
     """safetensors bytes whose metadata carries the payload and header digests (self-checked)."""
     try:
