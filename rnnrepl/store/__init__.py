@@ -1,4 +1,4 @@
-"""Model and resume files: the safetensors container with digests, atomic writes, the lock, the model home.
+"""Model files (modelfile), resume files (resume), the safetensors container with digests, the model home.
 
-May import model, text, config, errors and package_data; never train, infer, ui, repl or cli.
+May import model, text, config, atomic (writes, the output lock), errors and package_data; never train, infer, ui, repl or cli.
 """
