@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -35,5 +34,3 @@ def write(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     return path
 
-
-os.environ.setdefault("RNNREPL_TEST", "1")
