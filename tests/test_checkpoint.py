@@ -277,9 +277,13 @@ def test_inconsistent_tensor_layout(tmp_path, entries, message):
 
 
 def test_duplicate_header_keys_refused(tmp_path):
-    raw = b'{"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}'
+    # Two readings of the same bytes (four U8 or one F32): safetensors takes one of them without
+    # complaint, so refusing duplicate keys is rnnrepl's own check.
+    raw = b'{"a":{"dtype":"U8","shape":[4],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}'
+    data = len(raw).to_bytes(8, "little") + raw + bytes(4)
+    assert len(safetensors.torch.load(data)) == 1
     path = tmp_path / "m.safetensors"
-    path.write_bytes(len(raw).to_bytes(8, "little") + raw + b"\0")
+    path.write_bytes(data)
     with pytest.raises(CheckpointError, match="not valid JSON"):
         modelfile.load_model(path)
 
