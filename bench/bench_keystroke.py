@@ -37,12 +37,12 @@ TEXT = (
 
 def load_model(spec: str | None):
     """(LoadedModel, description): the given model, the bundled default, or a random LSTM."""
-    from rnnrepl.store import checkpoint
+    from rnnrepl.store import modelfile
 
-    if spec is None and "shakespeare-char" in checkpoint.bundled_models():
+    if spec is None and "shakespeare-char" in modelfile.bundled_models():
         spec = "shakespeare-char"
     if spec is not None:
-        loaded = checkpoint.load_model(spec)
+        loaded = modelfile.load_model(spec)
         return (
             loaded,
             f"{spec} ({loaded.config.arch} {loaded.config.layers}x{loaded.config.hidden})",
@@ -57,7 +57,7 @@ def random_lstm():
 
     from rnnrepl.config import ModelConfig
     from rnnrepl.model.lm import build_model
-    from rnnrepl.store.checkpoint import LoadedModel
+    from rnnrepl.store.modelfile import LoadedModel
     from rnnrepl.text.tokenizers import CharVocab
 
     tok = CharVocab(["<unk>", *sorted(set(string.printable))])

@@ -68,7 +68,7 @@ def main() -> None:
     args = ap.parse_args()
     import torch
 
-    from rnnrepl.store.checkpoint import load_model
+    from rnnrepl.store.modelfile import load_model
 
     torch.set_num_threads(1)  # the REPL's inference threads for small models on shared CPUs
     results = {}

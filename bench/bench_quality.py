@@ -33,7 +33,7 @@ def score_rnnrepl(model_path: Path, val_text: str, cap: int = 0) -> dict:
     import torch
     from evaluate import sequence_loss
 
-    from rnnrepl.store.checkpoint import load_model
+    from rnnrepl.store.modelfile import load_model
     from rnnrepl.text.tokens import encode_corpus
 
     loaded = load_model(model_path)

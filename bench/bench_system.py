@@ -100,12 +100,12 @@ def default_model(tmp: str) -> tuple[list[str], str, str]:
     a random 2x512 char LSTM saved to a temporary file (start-up does not depend on weights)."""
     from bench_keystroke import random_lstm
 
-    from rnnrepl.store import checkpoint
+    from rnnrepl.store import modelfile
 
-    if "shakespeare-char" in checkpoint.bundled_models():
+    if "shakespeare-char" in modelfile.bundled_models():
         return rnnrepl_argv(), "shakespeare-char", ""
     loaded = random_lstm()
-    path = checkpoint.save_model(Path(tmp) / "random-2x512", loaded.model, loaded.tokenizer, {})
+    path = modelfile.save_model(Path(tmp) / "random-2x512", loaded.model, loaded.tokenizer, {})
     note = "no bundled shakespeare-char: a random 2x512 LSTM file, launched as `rnnrepl chat FILE`"
     return [*rnnrepl_argv(), "chat", str(path)], str(path), note
 

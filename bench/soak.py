@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     from rnnrepl.repl.app import ReplApp
     from rnnrepl.repl.panel import to_plain
     from rnnrepl.repl.state import Settings
-    from rnnrepl.store.checkpoint import load_model
+    from rnnrepl.store.modelfile import load_model
 
     errors: list[str] = []
     threading.excepthook = lambda a: errors.append(f"{a.thread.name}: {a.exc_type.__name__}")

@@ -12,8 +12,6 @@ import contextlib
 import errno
 import os
 import secrets
-import socket
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -122,73 +120,36 @@ def pid_alive(pid: int) -> bool:
         return True
 
 
-class PidLock:
-    """A lock file created with O_EXCL holding "PID HOST"; a lock whose process is gone is stale."""
+class OutputLock:
+    """One writer per output: TARGET.lock held with flock through `filelock`. The kernel releases
+    it when its process ends, however it ends, so a killed training never blocks the next. The
+    empty lock file stays after release (removing it would let a waiter lock an orphaned inode)."""
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self._token = f"{os.getpid()} {socket.gethostname()}\n"
-        self._held = False
+    def __init__(self, target: str | Path) -> None:
+        from filelock import FileLock  # imported here: 0.1 s that shell completion never needs
 
-    def __enter__(self) -> PidLock:
+        target = Path(target)
+        self.path = target.with_name(target.name + ".lock")
+        self._lock = FileLock(self.path, timeout=0)
+
+    def __enter__(self) -> OutputLock:
         self.acquire()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.release()
+        self._lock.release()
 
     def acquire(self) -> None:
+        from filelock import Timeout
+
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            for _ in range(5):
-                if self._try_create():
-                    return
+            self._lock.acquire()
+        except Timeout:  # an OSError too: caught first
+            raise ResourceError(
+                "another training is writing this output",
+                path=str(self.path),
+                hint="wait for it to finish or choose another output",
+            ) from None
         except OSError as exc:
             raise resource_error(exc, self.path) from None
-        raise ResourceError("could not take the output lock", path=str(self.path))
-
-    def _try_create(self) -> bool:
-        try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        except FileExistsError:
-            self._refuse_if_held()
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.path)  # stale: its owner is gone
-            return False
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(self._token)
-        except BaseException:
-            os.unlink(self.path)
-            raise
-        self._held = True
-        return True
-
-    def _refuse_if_held(self) -> None:
-        try:
-            text = self.path.read_text(encoding="utf-8", errors="replace")
-            age = time.time() - self.path.stat().st_mtime
-        except FileNotFoundError:
-            return
-        parts = text.split()
-        host_ok = len(parts) < 2 or parts[1] == socket.gethostname()
-        pid = int(parts[0]) if parts and parts[0].isdigit() else None
-        if pid is not None and (not host_ok or pid_alive(pid)):
-            owner = f"pid {parts[0]}" + ("" if host_ok else f" on {parts[-1]}")
-        elif not parts and age < 10:
-            owner = "a process that is starting"
-        else:
-            return
-        raise ResourceError(
-            f"another training ({owner}) is writing this output",
-            path=str(self.path),
-            hint="wait for it or choose another output; if none is running, delete the lock file",
-        )
-
-    def release(self) -> None:
-        if not self._held:
-            return
-        self._held = False
-        with contextlib.suppress(OSError):
-            if self.path.read_text(encoding="utf-8") == self._token:
-                os.unlink(self.path)

@@ -22,7 +22,7 @@ from prompt_toolkit.output import DummyOutput
 from rnnrepl.config import ModelConfig
 from rnnrepl.model.lm import build_model
 from rnnrepl.repl.panel import to_plain
-from rnnrepl.store.checkpoint import LoadedModel, save_model
+from rnnrepl.store.modelfile import LoadedModel, save_model
 from rnnrepl.text.tokenizers import CharVocab, WordVocab
 
 # "dog, sun.\ndog, sun.\n..." — every character has one successor.

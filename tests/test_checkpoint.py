@@ -10,7 +10,6 @@ import io
 import json
 import os
 import pickle
-import socket
 import subprocess
 import sys
 import tarfile
@@ -26,10 +25,11 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from rnnrepl import atomic
 from rnnrepl.config import ARCHS, ModelConfig
 from rnnrepl.errors import CheckpointError, ResourceError
 from rnnrepl.model.lm import build_model
-from rnnrepl.store import checkpoint as ckpt
+from rnnrepl.store import modelfile, resume
 from rnnrepl.text.tokenizers import CharVocab, WordVocab
 
 TEXT = "the cat sat on the mat. the dog sat on the log.\n"
@@ -105,7 +105,7 @@ def join(header: dict, payload: bytes) -> bytes:
 def saved(tmp_path: Path, name: str = "m") -> tuple[Path, object, CharVocab]:
     tok = char_tok()
     model = tiny(tok)
-    return ckpt.save_model(tmp_path / name, model, tok, {"steps": 3}), model, tok
+    return modelfile.save_model(tmp_path / name, model, tok, {"steps": 3}), model, tok
 
 
 # ---------------------------------------------------------------- round trips
@@ -116,9 +116,9 @@ def saved(tmp_path: Path, name: str = "m") -> tuple[Path, object, CharVocab]:
 def test_round_trip_gives_identical_logits(tmp_path, arch, tie):
     tok = word_tok() if arch == "gru" else char_tok()
     model = tiny(tok, arch, tie)
-    path = ckpt.save_model(tmp_path / "m", model, tok, {"val_loss": 1.5, "corpus": "x"})
+    path = modelfile.save_model(tmp_path / "m", model, tok, {"val_loss": 1.5, "corpus": "x"})
     assert path == tmp_path / "m.safetensors"
-    loaded = ckpt.load_model(path)
+    loaded = modelfile.load_model(path)
     assert torch.equal(logits(loaded.model, tok), logits(model, tok))
     assert loaded.config == model.cfg and loaded.tokenizer.tokens == tok.tokens
     assert loaded.training == {"val_loss": 1.5, "corpus": "x"}
@@ -128,7 +128,7 @@ def test_round_trip_gives_identical_logits(tmp_path, arch, tie):
 
 def test_tied_weights_are_stored_once(tmp_path):
     tok = char_tok()
-    path = ckpt.save_model(tmp_path / "m", tiny(tok, "lstm", tie=True), tok, {})
+    path = modelfile.save_model(tmp_path / "m", tiny(tok, "lstm", tie=True), tok, {})
     header, _ = split(path.read_bytes())
     assert "decoder.weight" not in header and "embed.weight" in header
 
@@ -139,58 +139,58 @@ def test_tensors_sharing_storage_can_be_saved(tmp_path):
     torch.manual_seed(0)
     model = build_model(ModelConfig(vocab_size=tok.size, embed=16, hidden=16, layers=1)).eval()
     model.decoder.weight = model.embed.weight
-    path = ckpt.save_model(tmp_path / "m", model, tok, {})
-    assert torch.equal(logits(ckpt.load_model(path).model, tok), logits(model, tok))
+    path = modelfile.save_model(tmp_path / "m", model, tok, {})
+    assert torch.equal(logits(modelfile.load_model(path).model, tok), logits(model, tok))
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_model_saved_from_cuda_loads_on_cpu_and_cuda(tmp_path):
     tok = char_tok()
     model = tiny(tok).cuda()
-    path = ckpt.save_model(tmp_path / "m", model, tok, {})
-    on_cpu = ckpt.load_model(path)
+    path = modelfile.save_model(tmp_path / "m", model, tok, {})
+    on_cpu = modelfile.load_model(path)
     assert next(on_cpu.model.parameters()).device.type == "cpu"
     assert torch.allclose(logits(on_cpu.model, tok), logits(model.cpu(), tok), atol=1e-5)
-    assert next(ckpt.load_model(path, "cuda").model.parameters()).is_cuda
+    assert next(modelfile.load_model(path, "cuda").model.parameters()).is_cuda
 
 
 def test_half_loads_as_fp32_with_close_logits(tmp_path):
     tok = char_tok()
     model = tiny(tok)
-    full = ckpt.save_model(tmp_path / "full", model, tok, {})
-    half = ckpt.save_model(tmp_path / "half", model, tok, {}, half=True)
+    full = modelfile.save_model(tmp_path / "full", model, tok, {})
+    half = modelfile.save_model(tmp_path / "half", model, tok, {}, half=True)
     assert half.stat().st_size < full.stat().st_size
-    loaded = ckpt.load_model(half)
+    loaded = modelfile.load_model(half)
     assert all(p.dtype == torch.float32 for p in loaded.model.parameters())
     assert torch.allclose(logits(loaded.model, tok), logits(model, tok), atol=1e-2)
 
 
 def test_paths_suffix_parents_and_directories(tmp_path):
     tok = char_tok()
-    path = ckpt.save_model(tmp_path / "a" / "b" / "notes", tiny(tok), tok, {})
+    path = modelfile.save_model(tmp_path / "a" / "b" / "notes", tiny(tok), tok, {})
     assert path == tmp_path / "a" / "b" / "notes.safetensors"
-    assert ckpt.load_model(tmp_path / "a" / "b" / "notes").path == path.resolve()
+    assert modelfile.load_model(tmp_path / "a" / "b" / "notes").path == path.resolve()
     (tmp_path / "run").mkdir()
-    in_dir = ckpt.save_model(tmp_path / "run", tiny(tok), tok, {})
+    in_dir = modelfile.save_model(tmp_path / "run", tiny(tok), tok, {})
     assert in_dir == tmp_path / "run" / "run.safetensors"
-    assert ckpt.state_path_for(path) == tmp_path / "a" / "b" / "notes.state.safetensors"
+    assert resume.state_path_for(path) == tmp_path / "a" / "b" / "notes.state.safetensors"
     with pytest.raises(CheckpointError):
-        ckpt.save_model(tmp_path / "x.state.safetensors", tiny(tok), tok, {})
+        modelfile.save_model(tmp_path / "x.state.safetensors", tiny(tok), tok, {})
 
 
 def test_save_refuses_mismatched_tokenizer_and_bad_training(tmp_path):
     tok = char_tok()
     with pytest.raises(CheckpointError, match="tokens"):
-        ckpt.save_model(tmp_path / "m", tiny(word_tok()), tok, {})
+        modelfile.save_model(tmp_path / "m", tiny(word_tok()), tok, {})
     with pytest.raises(CheckpointError, match="JSON"):
-        ckpt.save_model(tmp_path / "m", tiny(tok), tok, {"bad": object()})
+        modelfile.save_model(tmp_path / "m", tiny(tok), tok, {"bad": object()})
 
 
 def test_load_onto_named_device_and_bad_device(tmp_path):
     path, model, tok = saved(tmp_path)
-    assert next(ckpt.load_model(path, torch.device("cpu")).model.parameters()).device.type == "cpu"
+    assert next(modelfile.load_model(path, torch.device("cpu")).model.parameters()).device.type == "cpu"
     with pytest.raises(ResourceError):
-        ckpt.load_model(path, device="nonsense")
+        modelfile.load_model(path, device="nonsense")
 
 
 # ---------------------------------------------------------------- corrupt and hostile files
@@ -202,7 +202,7 @@ def test_flipped_payload_bit_is_caught_by_the_checksum(tmp_path):
     data[-3] ^= 0x04
     path.write_bytes(bytes(data))
     with pytest.raises(CheckpointError, match="corrupt or tampered") as err:
-        ckpt.load_model(path)
+        modelfile.load_model(path)
     assert err.value.exit_code == 4 and str(path) in str(err.value)
 
 
@@ -214,7 +214,7 @@ def test_any_single_bit_flip_is_a_checkpoint_error(tmp_path, data):
     path = tmp_path / "flip.safetensors"
     if not path.exists():
         tok = char_tok()
-        ckpt.save_model(path, tiny(tok, "rnn"), tok, {"steps": 1})
+        modelfile.save_model(path, tiny(tok, "rnn"), tok, {"steps": 1})
     good = path.read_bytes()
     pos = data.draw(st.integers(0, len(good) - 1))
     bit = data.draw(st.integers(0, 7))
@@ -223,7 +223,7 @@ def test_any_single_bit_flip_is_a_checkpoint_error(tmp_path, data):
     path.write_bytes(bytes(bad))
     try:
         with pytest.raises(CheckpointError):
-            ckpt.load_model(path)
+            modelfile.load_model(path)
     finally:
         path.write_bytes(good)
 
@@ -235,17 +235,17 @@ def test_truncated_files_are_checkpoint_errors(tmp_path):
     for size in (0, 5, 9, 8 + n // 2, 8 + n, 8 + n + 10, len(good) - 1):
         path.write_bytes(good[:size])
         with pytest.raises(CheckpointError):
-            ckpt.load_model(path)
+            modelfile.load_model(path)
 
 
 def test_absurd_header_length(tmp_path):
     path = tmp_path / "m.safetensors"
     path.write_bytes((2**62).to_bytes(8, "little") + b"{}")
     with pytest.raises(CheckpointError, match="absurd header length"):
-        ckpt.load_model(path)
+        modelfile.load_model(path)
     path.write_bytes((1000).to_bytes(8, "little") + b"{}")
     with pytest.raises(CheckpointError, match="truncated"):
-        ckpt.load_model(path)
+        modelfile.load_model(path)
 
 
 @pytest.mark.parametrize(
@@ -273,29 +273,33 @@ def test_inconsistent_tensor_layout(tmp_path, entries, message):
     path = tmp_path / "m.safetensors"
     path.write_bytes(join(header, payload))
     with pytest.raises(CheckpointError, match=message):
-        ckpt.load_model(path)
+        modelfile.load_model(path)
 
 
 def test_duplicate_header_keys_refused(tmp_path):
-    raw = b'{"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}'
+    # Two readings of the same bytes (four U8 or one F32): safetensors takes one of them without
+    # complaint, so refusing duplicate keys is rnnrepl's own check.
+    raw = b'{"a":{"dtype":"U8","shape":[4],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}'
+    data = len(raw).to_bytes(8, "little") + raw + bytes(4)
+    assert len(safetensors.torch.load(data)) == 1
     path = tmp_path / "m.safetensors"
-    path.write_bytes(len(raw).to_bytes(8, "little") + raw + b"\0")
+    path.write_bytes(data)
     with pytest.raises(CheckpointError, match="not valid JSON"):
-        ckpt.load_model(path)
+        modelfile.load_model(path)
 
 
 def test_foreign_safetensors_is_not_an_rnnrepl_checkpoint(tmp_path):
     path = tmp_path / "foreign.safetensors"
     safetensors.torch.save_file({"weight": torch.ones(3)}, str(path))
     with pytest.raises(CheckpointError, match="not an rnnrepl checkpoint"):
-        ckpt.load_model(path)
+        modelfile.load_model(path)
     state = tmp_path / "foreign.state.safetensors"
     state.write_bytes(path.read_bytes())
     with pytest.raises(CheckpointError, match="not an rnnrepl checkpoint"):
-        ckpt.load_state(state)
+        resume.load_state(state)
     safetensors.torch.save_file({"w": torch.ones(3)}, str(path), metadata={"format": "pt"})
     with pytest.raises(CheckpointError, match="not an rnnrepl checkpoint"):
-        ckpt.load_model(path)
+        modelfile.load_model(path)
 
 
 def test_newer_format_version_asks_for_an_upgrade(tmp_path):
@@ -305,7 +309,7 @@ def test_newer_format_version_asks_for_an_upgrade(tmp_path):
         tmp_path / "m.safetensors", model.state_dict(), model_meta(model, tok, format_version="2")
     )
     with pytest.raises(CheckpointError, match="newer rnnrepl") as err:
-        ckpt.load_model(path)
+        modelfile.load_model(path)
     assert "upgrade" in str(err.value)
 
 
@@ -314,7 +318,7 @@ def test_crafted_valid_file_loads(tmp_path):
     tok = char_tok()
     model = tiny(tok)
     path = craft(tmp_path / "m.safetensors", model.state_dict(), model_meta(model, tok))
-    assert torch.equal(logits(ckpt.load_model(path).model, tok), logits(model, tok))
+    assert torch.equal(logits(modelfile.load_model(path).model, tok), logits(model, tok))
 
 
 def test_header_length_that_looks_like_pickle_magic_still_loads(tmp_path):
@@ -325,7 +329,7 @@ def test_header_length_that_looks_like_pickle_magic_still_loads(tmp_path):
     assert len(raw) <= 0x580
     path.write_bytes((0x580).to_bytes(8, "little") + raw.ljust(0x580) + payload)
     assert path.read_bytes()[:2] == b"\x80\x05"
-    assert torch.equal(logits(ckpt.load_model(path).model, tok), logits(model, tok))
+    assert torch.equal(logits(modelfile.load_model(path).model, tok), logits(model, tok))
 
 
 def test_tampered_header_metadata(tmp_path):
@@ -334,7 +338,7 @@ def test_tampered_header_metadata(tmp_path):
     header["__metadata__"]["training"] = json.dumps({"steps": 999999})
     path.write_bytes(join(header, payload))
     with pytest.raises(CheckpointError, match="header is corrupt or tampered"):
-        ckpt.load_model(path)
+        modelfile.load_model(path)
 
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf")])
@@ -344,11 +348,11 @@ def test_non_finite_weights_refused_at_save_and_at_load(tmp_path, value):
     with torch.no_grad():
         model.decoder_bias[1] = value
     with pytest.raises(CheckpointError, match="decoder_bias"):
-        ckpt.save_model(tmp_path / "m", model, tok, {})
+        modelfile.save_model(tmp_path / "m", model, tok, {})
     assert list(tmp_path.iterdir()) == []
     path = craft(tmp_path / "m.safetensors", model.state_dict(), model_meta(model, tok))
     with pytest.raises(CheckpointError, match="decoder_bias holds NaN or Inf"):
-        ckpt.load_model(path)
+        modelfile.load_model(path)
 
 
 def test_vocabulary_and_shape_mismatches_name_the_problem(tmp_path):
@@ -359,23 +363,23 @@ def test_vocabulary_and_shape_mismatches_name_the_problem(tmp_path):
     with pytest.raises(
         CheckpointError, match=r"tensor decoder_bias has shape \[10\], the model expects \[16\]"
     ):
-        ckpt.load_model(path)
+        modelfile.load_model(path)
     path = craft(
         tmp_path / "b.safetensors",
         model.state_dict(),
         meta | {"tokenizer": json.dumps(other.to_dict())},
     )
     with pytest.raises(CheckpointError, match="tokenizer has"):
-        ckpt.load_model(path)
+        modelfile.load_model(path)
     partial = {k: v for k, v in model.state_dict().items() if k != "decoder_bias"}
     with pytest.raises(CheckpointError, match="missing tensor decoder_bias"):
-        ckpt.load_model(craft(tmp_path / "c.safetensors", partial, meta))
+        modelfile.load_model(craft(tmp_path / "c.safetensors", partial, meta))
     extra = model.state_dict() | {"extra": torch.zeros(2)}
     with pytest.raises(CheckpointError, match="unexpected tensor extra"):
-        ckpt.load_model(craft(tmp_path / "d.safetensors", extra, meta))
+        modelfile.load_model(craft(tmp_path / "d.safetensors", extra, meta))
     bad_cfg = meta | {"model_config": json.dumps(model.cfg.to_dict() | {"arch": "transformer"})}
     with pytest.raises(CheckpointError, match="arch"):
-        ckpt.load_model(craft(tmp_path / "e.safetensors", model.state_dict(), bad_cfg))
+        modelfile.load_model(craft(tmp_path / "e.safetensors", model.state_dict(), bad_cfg))
 
 
 class Evil:
@@ -406,8 +410,8 @@ def test_pickle_is_refused_and_never_run(tmp_path, no_unpickling, protocol):
     marker = tmp_path / "marker"
     path = tmp_path / "evil.safetensors"
     path.write_bytes(pickle.dumps(Evil(marker), protocol=protocol))
-    for load in (ckpt.load_model, ckpt.load_state):
-        target = path if load is ckpt.load_model else tmp_path / "evil.state.safetensors"
+    for load in (modelfile.load_model, resume.load_state):
+        target = path if load is modelfile.load_model else tmp_path / "evil.state.safetensors"
         target.write_bytes(path.read_bytes())
         with pytest.raises(CheckpointError, match="pickle") as err:
             load(target)
@@ -420,7 +424,7 @@ def test_old_protocol_pickle_is_refused(tmp_path, no_unpickling):
     path = tmp_path / "evil.safetensors"
     path.write_bytes(pickle.dumps(Evil(marker), protocol=0))
     with pytest.raises(CheckpointError):
-        ckpt.load_model(path)
+        modelfile.load_model(path)
     assert not marker.exists()
 
 
@@ -430,9 +434,9 @@ def test_torch_save_files_are_refused_naming_the_format(tmp_path, no_unpickling)
     torch.save({"evil": Evil(marker)}, zipped)
     torch.save({"evil": Evil(marker)}, legacy, _use_new_zipfile_serialization=False)
     with pytest.raises(CheckpointError, match="zip archive"):
-        ckpt.load_model(zipped)
+        modelfile.load_model(zipped)
     with pytest.raises(CheckpointError, match="pickle"):
-        ckpt.load_model(legacy)
+        modelfile.load_model(legacy)
     assert not marker.exists()
 
 
@@ -460,7 +464,7 @@ def test_other_formats_are_refused_by_name(tmp_path, kind, name):
     path = tmp_path / "x.safetensors"
     path.write_bytes(foreign_bytes(kind))
     with pytest.raises(CheckpointError, match=name):
-        ckpt.load_model(path)
+        modelfile.load_model(path)
 
 
 def run_with_timeout(fn, seconds: float = 5.0):
@@ -482,7 +486,7 @@ def test_fifo_is_refused_without_blocking(tmp_path):
     fifo, state_fifo = tmp_path / "m.safetensors", tmp_path / "m.state.safetensors"
     os.mkfifo(fifo)
     os.mkfifo(state_fifo)
-    for load in (lambda: ckpt.load_model(fifo), lambda: ckpt.load_state(state_fifo)):
+    for load in (lambda: modelfile.load_model(fifo), lambda: resume.load_state(state_fifo)):
         blocked, box = run_with_timeout(load)
         if blocked:  # release the reader before failing
             for f in (fifo, state_fifo):
@@ -495,19 +499,19 @@ def test_fifo_is_refused_without_blocking(tmp_path):
 
 @pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="no /dev/zero")
 def test_device_file_is_refused():
-    blocked, box = run_with_timeout(lambda: ckpt.load_model("/dev/zero"))
+    blocked, box = run_with_timeout(lambda: modelfile.load_model("/dev/zero"))
     assert not blocked and isinstance(box.get("exc"), CheckpointError)
 
 
 def test_state_and_model_files_are_not_interchangeable(tmp_path):
     path, model, tok = saved(tmp_path)
-    state = ckpt.save_state(ckpt.state_path_for(path), {"x": torch.ones(1)}, {})
+    state = resume.save_state(resume.state_path_for(path), {"x": torch.ones(1)}, {})
     with pytest.raises(CheckpointError, match="not a model file"):
-        ckpt.load_model(state)
+        modelfile.load_model(state)
     state.unlink()
     (tmp_path / "m.state.safetensors").write_bytes(path.read_bytes())
     with pytest.raises(CheckpointError, match="not a state file"):
-        ckpt.load_state(path)
+        resume.load_state(path)
 
 
 # ---------------------------------------------------------------- resolution
@@ -518,33 +522,33 @@ def test_directory_resolution(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
     with pytest.raises(CheckpointError, match="no model file"):
-        ckpt.resolve_model_path(run)
-    first = ckpt.save_model(run / "alpha", tiny(tok), tok, {})
-    ckpt.save_state(ckpt.state_path_for(first), {"x": torch.ones(1)}, {})
+        modelfile.resolve_model_path(run)
+    first = modelfile.save_model(run / "alpha", tiny(tok), tok, {})
+    resume.save_state(resume.state_path_for(first), {"x": torch.ones(1)}, {})
     (run / ".alpha.safetensors.tmp-1-abcd").write_bytes(b"partial")
     os.mkfifo(run / "fifo.safetensors")
-    assert ckpt.resolve_model_path(run) == first.resolve()
-    assert ckpt.load_model(run).path == first.resolve()
-    ckpt.save_model(run / "beta", tiny(tok), tok, {})
+    assert modelfile.resolve_model_path(run) == first.resolve()
+    assert modelfile.load_model(run).path == first.resolve()
+    modelfile.save_model(run / "beta", tiny(tok), tok, {})
     with pytest.raises(CheckpointError, match="alpha.safetensors, beta.safetensors"):
-        ckpt.resolve_model_path(run)
-    named = ckpt.save_model(run / "run", tiny(tok), tok, {})
-    assert ckpt.resolve_model_path(run) == named.resolve()
+        modelfile.resolve_model_path(run)
+    named = modelfile.save_model(run / "run", tiny(tok), tok, {})
+    assert modelfile.resolve_model_path(run) == named.resolve()
 
 
 def test_unknown_name_and_bundled_models(tmp_path, monkeypatch):
-    assert isinstance(ckpt.bundled_models(), list)
+    assert isinstance(modelfile.bundled_models(), list)
     with pytest.raises(CheckpointError, match="model not found"):
-        ckpt.resolve_model_path(tmp_path / "nothing-here")
+        modelfile.resolve_model_path(tmp_path / "nothing-here")
     with pytest.raises(CheckpointError, match="model not found"):
-        ckpt.load_model("surely-not-bundled")
+        modelfile.load_model("surely-not-bundled")
     bundled = tmp_path / "bundled"
     tok = char_tok()
-    ckpt.save_model(bundled / "tiny", tiny(tok), tok, {})
-    monkeypatch.setattr(ckpt, "_bundled_dir", lambda: bundled)
+    modelfile.save_model(bundled / "tiny", tiny(tok), tok, {})
+    monkeypatch.setattr(modelfile, "_bundled_dir", lambda: bundled)
     monkeypatch.chdir(tmp_path)
-    assert ckpt.bundled_models() == ["tiny"]
-    assert ckpt.load_model("tiny").path == bundled / "tiny.safetensors"
+    assert modelfile.bundled_models() == ["tiny"]
+    assert modelfile.load_model("tiny").path == bundled / "tiny.safetensors"
 
 
 # ---------------------------------------------------------------- atomic writes
@@ -571,7 +575,7 @@ def test_atomic_write_failures_leave_the_old_file(tmp_path, monkeypatch, target,
     monkeypatch.setattr(os, target, fail)
     expected = ResourceError if failure == "enospc" else KeyboardInterrupt
     with pytest.raises(expected) as err:
-        ckpt.atomic_write_bytes(path, b"new contents that never land")
+        atomic.atomic_write_bytes(path, b"new contents that never land")
     monkeypatch.undo()
     assert path.read_bytes() == b"old contents"
     assert leftovers(tmp_path) == []
@@ -586,7 +590,7 @@ def test_atomic_write_permission_problems_are_resource_errors(tmp_path, monkeypa
 
     monkeypatch.setattr(os, "replace", fail)
     with pytest.raises(ResourceError):
-        ckpt.atomic_write_bytes(tmp_path / "new.bin", b"x")
+        atomic.atomic_write_bytes(tmp_path / "new.bin", b"x")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -599,10 +603,10 @@ def test_failed_save_keeps_the_previous_model(tmp_path, monkeypatch):
 
     monkeypatch.setattr(os, "replace", full)
     with pytest.raises(ResourceError):
-        ckpt.save_model(path, tiny(tok, seed=1), tok, {})
+        modelfile.save_model(path, tiny(tok, seed=1), tok, {})
     monkeypatch.undo()
     assert path.read_bytes() == before and leftovers(tmp_path) == []
-    assert torch.equal(logits(ckpt.load_model(path).model, tok), logits(model, tok))
+    assert torch.equal(logits(modelfile.load_model(path).model, tok), logits(model, tok))
 
 
 def dead_pid() -> int:
@@ -618,7 +622,7 @@ def test_stale_temp_files_of_dead_processes_are_swept(tmp_path):
     other = tmp_path / f".g.bin.tmp-{dead_pid()}-abcd1234"
     for p in (stale, live, other):
         p.write_bytes(b"partial")
-    ckpt.atomic_write_bytes(path, b"data")
+    atomic.atomic_write_bytes(path, b"data")
     assert path.read_bytes() == b"data"
     assert not stale.exists() and live.exists() and other.exists()
 
@@ -641,14 +645,14 @@ def test_state_round_trip_is_exact(tmp_path):
         "name": "héllo ✓",
         "nested": {"a": [1, 2.5, None, True]},
     }
-    path = ckpt.save_state(tmp_path / "run.state.safetensors", tensors, meta)
-    got, got_meta = ckpt.load_state(path)
+    path = resume.save_state(tmp_path / "run.state.safetensors", tensors, meta)
+    got, got_meta = resume.load_state(path)
     assert got_meta == meta
     assert set(got) == set(tensors)
     for name, t in tensors.items():
         assert got[name].dtype == t.dtype and torch.equal(got[name], t), name
     with pytest.raises(CheckpointError, match="keys must be strings"):
-        ckpt.save_state(path, {}, {"positions": {0: 1}})
+        resume.save_state(path, {}, {"positions": {0: 1}})
 
 
 def train_steps(model, opt, steps: int, seed: int) -> None:
@@ -690,19 +694,19 @@ def test_optimizer_round_trip_resumes_bitwise(tmp_path, name):
     model = tiny(tok, "gru")
     opt = OPTIMIZERS[name](model.parameters())
     train_steps(model, opt, 2, seed=1)
-    tensors, meta = ckpt.optimizer_to_tensors(opt)
+    tensors, meta = resume.optimizer_to_tensors(opt)
     if name == "adam":
         assert {"opt.0.step", "opt.0.exp_avg", "opt.0.exp_avg_sq"} <= set(tensors)
-    path = ckpt.save_state(
+    path = resume.save_state(
         tmp_path / "s", tensors | {"rng": torch.get_rng_state()}, {"optimizer": meta}
     )
     assert path.name == "s.state.safetensors"
-    got, got_meta = ckpt.load_state(path)
+    got, got_meta = resume.load_state(path)
 
     clone = tiny(tok, "gru", seed=5)
     clone.load_state_dict(model.state_dict())
     opt2 = OPTIMIZERS[name](clone.parameters())
-    ckpt.optimizer_from_tensors(opt2, got, got_meta["optimizer"])
+    resume.optimizer_from_tensors(opt2, got, got_meta["optimizer"])
     assert_same(opt2.state_dict(), opt.state_dict())
 
     train_steps(model, opt, 2, seed=2)
@@ -716,42 +720,10 @@ def test_optimizer_state_for_another_model_is_refused():
     model = tiny(tok)
     opt = torch.optim.Adam(model.parameters())
     train_steps(model, opt, 1, seed=0)
-    tensors, meta = ckpt.optimizer_to_tensors(opt)
+    tensors, meta = resume.optimizer_to_tensors(opt)
     other = torch.optim.Adam(tiny(tok, "window").parameters())
     with pytest.raises(CheckpointError, match="does not fit"):
-        ckpt.optimizer_from_tensors(other, tensors, meta)
-
-
-# ---------------------------------------------------------------- output lock
-
-
-def test_output_lock_refuses_a_second_holder(tmp_path):
-    target = tmp_path / "out" / "notes"
-    with ckpt.OutputLock(target) as lock:
-        assert lock.path == tmp_path / "out" / "notes.safetensors.lock"
-        assert lock.path.read_text().split()[0] == str(os.getpid())
-        with pytest.raises(ResourceError, match="another training") as err:
-            ckpt.OutputLock(target).acquire()
-        assert err.value.exit_code == 5
-    assert not lock.path.exists()
-    with ckpt.OutputLock(target):
-        pass
-
-
-@pytest.mark.parametrize("content", ["{pid} {host}\n", "{pid}\n", "garbage\n"])
-def test_output_lock_takes_over_a_stale_lock(tmp_path, content):
-    lock_path = tmp_path / "notes.safetensors.lock"
-    lock_path.write_text(content.format(pid=dead_pid(), host=socket.gethostname()))
-    with ckpt.OutputLock(tmp_path / "notes.safetensors") as lock:
-        assert lock.path.read_text().split()[0] == str(os.getpid())
-    assert not lock_path.exists()
-
-
-def test_output_lock_of_another_host_is_respected(tmp_path):
-    lock_path = tmp_path / "notes.safetensors.lock"
-    lock_path.write_text(f"{dead_pid()} some-other-host\n")
-    with pytest.raises(ResourceError, match="some-other-host"):
-        ckpt.OutputLock(tmp_path / "notes").acquire()
+        resume.optimizer_from_tensors(other, tensors, meta)
 
 
 def test_config_that_lies_about_its_size_is_refused_before_allocating(tmp_path, monkeypatch):
@@ -763,16 +735,16 @@ def test_config_that_lies_about_its_size_is_refused_before_allocating(tmp_path, 
         model.state_dict(),
         model_meta(model, tok, model_config=json.dumps(huge)),
     )
-    monkeypatch.setattr(ckpt, "build_model", lambda cfg: pytest.fail("built a lying model"))
+    monkeypatch.setattr(modelfile, "build_model", lambda cfg: pytest.fail("built a lying model"))
     with pytest.raises(
         CheckpointError, match=r"needs 1,713,[\d,]+ weights but the file holds only"
     ):
-        ckpt.load_model(path)
+        modelfile.load_model(path)
 
 
 SAVER = """
 import sys, torch
-from rnnrepl.store import checkpoint as ckpt
+from rnnrepl.store import modelfile
 from rnnrepl.config import ModelConfig
 from rnnrepl.model.lm import build_model
 from rnnrepl.text.tokenizers import CharVocab
@@ -792,7 +764,7 @@ n = 0
 while True:  # save version n: every weight of the embedding equals n
     with torch.no_grad():
         model.embed.weight.fill_(float(n))
-    ckpt.save_model(sys.argv[1], model, tok, {"version": n})
+    modelfile.save_model(sys.argv[1], model, tok, {"version": n})
     print(n, flush=True)
     n += 1
 """
@@ -817,11 +789,11 @@ def test_sigkill_while_saving_leaves_a_loadable_checkpoint(tmp_path, delay):
     finally:
         proc.wait(timeout=30)
     assert proc.returncode == -9
-    loaded = ckpt.load_model(target)
+    loaded = modelfile.load_model(target)
     version = loaded.training["version"]
     assert version >= 2
     assert torch.all(loaded.model.embed.weight == float(version))  # no mix of two versions
-    ckpt.save_model(target, loaded.model, loaded.tokenizer, {"version": -1})
+    modelfile.save_model(target, loaded.model, loaded.tokenizer, {"version": -1})
     assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]  # stray temp swept
 
 
@@ -845,8 +817,8 @@ def test_sigkill_inside_the_critical_section_keeps_the_previous_version(tmp_path
     finally:
         proc.wait(timeout=30)
     assert len(list(tmp_path.iterdir())) == 2  # the model and the killed save's temp file
-    loaded = ckpt.load_model(target)
+    loaded = modelfile.load_model(target)
     assert loaded.training["version"] == 2
     assert torch.all(loaded.model.embed.weight == 2.0)
-    ckpt.save_model(target, loaded.model, loaded.tokenizer, {"version": -1})
+    modelfile.save_model(target, loaded.model, loaded.tokenizer, {"version": -1})
     assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]

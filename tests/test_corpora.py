@@ -20,7 +20,8 @@ from rnnrepl.cli.main import cli
 from rnnrepl.config import LEVELS
 from rnnrepl.errors import InputDataError, ResourceError, UsageError
 from rnnrepl.text.archives import safe_member_name
-from rnnrepl.text.fetch import fetch, get_corpus, load_catalog, parse_catalog
+from rnnrepl.text.catalog import get_corpus, load_catalog, parse_catalog
+from rnnrepl.text.fetch import fetch
 from tests.helpers import run_cli
 
 ORIGIN = "https://origin.invalid/corpus"  # never contacted: every fetch here goes to a mirror

@@ -20,7 +20,6 @@ from rnnrepl.errors import InputDataError, UsageError
 from rnnrepl.text.files import expand_inputs, load_corpus, read_text
 from rnnrepl.text.tokenizers import CharVocab, WordVocab
 from rnnrepl.text.tokens import (
-    check_length,
     count_symbols,
     encode_corpus,
     split_train_val,
@@ -336,14 +335,6 @@ def test_split_train_val_by_position_as_views():
     assert [len(p) for p in split_train_val(ids[:5], 0.1)] == [4, 1]  # nanoGPT's int(n * 0.9)
     with pytest.raises(UsageError):
         split_train_val(ids, 1.0)
-
-
-def test_check_length_gives_have_and_need():
-    check_length(np.zeros(10), 10, "training split", "lower --seq-len")
-    with pytest.raises(InputDataError) as err:
-        check_length(np.zeros(9), 65, "validation split", "lower --seq-len or raise --val-fraction")
-    assert err.value.message == "validation split too short: 9 tokens, need at least 65"
-    assert err.value.hint == "lower --seq-len or raise --val-fraction"
 
 
 def test_twenty_megabytes_encode_in_bounded_memory():

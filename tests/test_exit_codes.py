@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from rnnrepl.model import lm as models
-from rnnrepl.store import checkpoint as ckpt
+from rnnrepl.store import modelfile, resume
 from tests.helpers import run_main
 
 TEXT = "the cat sat on the mat. the dog sat on the log.\n" * 40
@@ -162,21 +162,23 @@ def test_out_of_memory_in_the_forward_pass_exits_5_and_keeps_the_last_model(
     assert last.startswith("rnnrepl: error: out of memory") and err.count("rnnrepl: error") == 1
     assert out.read_bytes() == before
     monkeypatch.undo()
-    ckpt.load_model(out)  # still a good model
+    modelfile.load_model(out)  # still a good model
 
 
 def test_full_disk_while_saving_exits_5_and_leaves_no_file(files, tmp_path, monkeypatch):
-    real_write = ckpt.atomic_write_bytes
+    real_write = modelfile.atomic_write_bytes
 
     def full(path, data):
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
-    monkeypatch.setattr(ckpt, "atomic_write_bytes", full)
+    monkeypatch.setattr(modelfile, "atomic_write_bytes", full)
+    monkeypatch.setattr(resume, "atomic_write_bytes", full)
     out = tmp_path / "full"
     code, err, _ = invoke(["train", str(files["CORPUS"]), "-o", str(out), *TRAIN])
     assert code == 5, err
     assert "No space left on device" in err and "Traceback" not in err
     assert not (tmp_path / "full.safetensors").exists()
+    assert not (tmp_path / "full.state.safetensors").exists()
     assert real_write is not full
 
 
@@ -184,7 +186,7 @@ def test_a_bug_is_exit_1_with_a_hint_and_debug_shows_where(files, monkeypatch):
     def broken(*args, **kwargs):
         raise ZeroDivisionError("division by zero")
 
-    monkeypatch.setattr(ckpt, "resolve_model_path", broken)
+    monkeypatch.setattr(modelfile, "resolve_model_path", broken)
     code, err, _ = invoke(["info", str(files["MODEL"])])
     assert code == 1
     assert err == (
@@ -264,7 +266,7 @@ def test_out_of_memory_anywhere_is_exit_5_with_the_size_and_a_fix(files, monkeyp
     def fail(*args, **kwargs):
         raise exc
 
-    monkeypatch.setattr(ckpt, "read_verified", fail)  # while loading, in every command
+    monkeypatch.setattr(modelfile, "read_verified", fail)  # while loading, in every command
     for argv in (["info", str(files["MODEL"])], ["predict", str(files["MODEL"]), "the"]):
         code, err, _ = invoke(argv)
         assert code == 5, err
@@ -291,6 +293,6 @@ def test_a_runtime_error_that_is_not_about_memory_stays_a_bug(files, monkeypatch
     def fail(*args, **kwargs):
         raise RuntimeError("shape mismatch")
 
-    monkeypatch.setattr(ckpt, "read_verified", fail)
+    monkeypatch.setattr(modelfile, "read_verified", fail)
     code, err, _ = invoke(["info", str(files["MODEL"])])
     assert code == 1 and "internal error: RuntimeError: shape mismatch" in err

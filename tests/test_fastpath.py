@@ -8,7 +8,7 @@ from rnnrepl.infer.predictor import Predictor
 from rnnrepl.model import step as fastpath
 from rnnrepl.model.lm import build_model
 from rnnrepl.model.step import FastStep, fast_step, int8_available
-from rnnrepl.store.checkpoint import load_model
+from rnnrepl.store.modelfile import load_model
 
 
 @pytest.mark.parametrize("arch", ["lstm", "gru", "rnn"])

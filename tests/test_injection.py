@@ -23,8 +23,8 @@ import pytest
 
 from rnnrepl.repl.panel import show_view, status, to_ansi
 from rnnrepl.repl.state import Settings, model_info
-from rnnrepl.store.checkpoint import load_model
 from rnnrepl.store.container import encode, read_verified
+from rnnrepl.store.modelfile import load_model
 from tests.helpers import REPO, TOY, run_main
 
 TITLE = "\x1b]0;owned\x07"  # OSC 0: set the window title

@@ -16,7 +16,7 @@ import pytest
 from click.shell_completion import BashComplete
 
 from rnnrepl.cli.main import cli
-from rnnrepl.store import checkpoint as ckpt
+from rnnrepl.store import modelfile, resume
 from tests.helpers import TOY, run_cli
 from tests.test_exit_codes import TRAIN, invoke
 
@@ -62,7 +62,7 @@ def test_default_names_come_from_the_first_input(tmp_path):
     (folder / "a.txt").write_text(TOY * 40)
     assert train(str(folder))[0] == 0
     assert train("-", stdin=TOY * 40)[0] == 0
-    assert ckpt.bundled_models()[0] not in ("my-corpus", "stdin")
+    assert modelfile.bundled_models()[0] not in ("my-corpus", "stdin")
     assert sorted(p.name for p in home().glob("*[!e].safetensors")) == [
         "my-corpus.safetensors",
         "stdin.safetensors",
@@ -121,7 +121,7 @@ def test_an_existing_model_is_not_replaced_without_force(tmp_path, corpus):
     state.write_bytes(b"stale")
     assert train(str(corpus), "-o", str(out))[0] == 2
     assert train(str(corpus), "-o", str(out), "--force")[0] == 0
-    ckpt.load_state(state)
+    resume.load_state(state)
 
 
 def test_list_shows_home_and_bundled_models(corpus):
@@ -134,7 +134,7 @@ def test_list_shows_home_and_bundled_models(corpus):
     entries = {(m["name"], m["source"]): m for m in data["models"]}
     notes = entries["notes", "home"]
     assert notes["level"] == "char" and notes["arch"] == "gru"
-    assert notes["parameters"] == ckpt.load_model("notes").model.num_parameters()
+    assert notes["parameters"] == modelfile.load_model("notes").model.num_parameters()
     assert notes["bpc"] > 0 and notes["size"] == (home() / "notes.safetensors").stat().st_size
     assert notes["modified"].startswith(time.strftime("%Y-", time.gmtime()))
     assert entries["broken", "home"]["error"]
@@ -157,7 +157,7 @@ def test_rm_removes_a_home_model_and_refuses_anything_else(corpus):
     ):
         code, err, _ = invoke(["rm", name])
         assert code == 2 and says in err, err
-    assert "shakespeare-char" in ckpt.bundled_models() and corpus.is_file()
+    assert "shakespeare-char" in modelfile.bundled_models() and corpus.is_file()
 
 
 def completions(args: list[str], incomplete: str) -> list[tuple[str, str]]:

@@ -35,23 +35,6 @@ def test_whole_sequence_equals_token_by_token(arch, tie, layers):
         torch.testing.assert_close(a.float(), b.float(), atol=1e-5, rtol=0)
 
 
-@pytest.mark.parametrize("arch", ARCHS)
-def test_state_helpers_select_and_stack(arch):
-    cfg = ModelConfig(vocab_size=7, arch=arch, embed=4, hidden=5, layers=2, window=3)
-    model = build_model(cfg).eval()
-    ids = torch.randint(0, 7, (2, 5))
-    _, state = model(ids)
-    rows = [model.select_state(state, i) for i in range(2)]
-    restacked = model.stack_state(rows)
-    for a, b in zip(state, restacked, strict=True):
-        assert torch.equal(a, b)
-    # Continuing from a selected row equals continuing that row of the batch.
-    nxt = torch.randint(0, 7, (2, 1))
-    batch_out, _ = model(nxt, state)
-    row_out, _ = model(nxt[1:], rows[1])
-    torch.testing.assert_close(batch_out[1:], row_out, atol=1e-6, rtol=0)
-
-
 def test_tied_model_shares_the_embedding():
     cfg = ModelConfig(vocab_size=9, arch="lstm", embed=4, hidden=8, tie=True)
     model = build_model(cfg)

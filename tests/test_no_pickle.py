@@ -73,7 +73,7 @@ def sources() -> list[Path]:
 
 def test_the_scan_sees_the_package():
     names = {p.name for p in sources()}
-    assert {"checkpoint.py", "container.py", "atomic.py"} <= names
+    assert {"modelfile.py", "resume.py", "container.py", "atomic.py"} <= names
 
 
 @pytest.mark.parametrize("path", sources(), ids=lambda p: str(p.relative_to(PACKAGE)))

@@ -1,5 +1,5 @@
 """One way for each job (#14), held by a scan of the package's source: a model spec is loaded for
-inference only by infer/loading.py (over store/checkpoint.py's reader), nats become bits or
+inference only by infer/loading.py (over store/modelfile.py's reader), nats become bits or
 perplexity only in units.py, and a model config becomes text only in ModelConfig.describe."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ PACKAGE = REPO / "rnnrepl"
 
 JOBS = [
     # (what, a pattern that does the job, the only files allowed to)
-    ("load a model file", r"\bload_model\(", {"store/checkpoint.py", "infer/loading.py"}),
+    ("load a model file", r"\bload_model\(", {"store/modelfile.py", "infer/loading.py"}),
     ("nats to bits", r"math\.log\(2", {"units.py"}),
     ("nats to perplexity", r"math\.exp\((?!-)", {"units.py"}),  # exp(-J_t) is a probability
     ("format a model config", r"\{[\w.]*\.(hidden|layers|embed)\}", {"config.py"}),

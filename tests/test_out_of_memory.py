@@ -15,7 +15,7 @@ import pytest
 
 from rnnrepl.config import ModelConfig
 from rnnrepl.model.lm import build_model
-from rnnrepl.store import checkpoint as ckpt
+from rnnrepl.store import modelfile
 from tests.helpers import REPO, TOY, run_cli
 
 MB = 1 << 20
@@ -92,9 +92,9 @@ def _assert_exit_5(got: subprocess.CompletedProcess, *needles: str) -> None:
 
 @pytest.mark.slow
 def test_loading_a_model_bigger_than_the_memory_limit_exits_5(small, baseline, tmp_path):
-    vocab = ckpt.load_model(small[1]).tokenizer
+    vocab = modelfile.load_model(small[1]).tokenizer
     cfg = ModelConfig(vocab_size=vocab.size, arch="gru", embed=8, hidden=2048, layers=1)
-    big = ckpt.save_model(tmp_path / "big", build_model(cfg), vocab, {})  # 25 M weights, 100 MB
+    big = modelfile.save_model(tmp_path / "big", build_model(cfg), vocab, {})  # 25 M weights, 100 MB
     assert _limited(baseline + 1024 * MB, "info", str(big)).returncode == 0  # memory, not the file
     # 1.2x the file: past the read (an allocation failure inside safetensors' Rust reader aborts
     # the process, beyond any handler), short of the model built from it.
@@ -125,9 +125,9 @@ def test_a_file_the_address_space_cannot_hold_three_times_is_refused_before_it_i
     the Rust reader runs, since an allocation failing there aborts beyond any handler."""
     if not os.path.exists("/proc/self/status"):
         pytest.skip("needs /proc to measure the footprint")
-    vocab = ckpt.load_model(small[1]).tokenizer
+    vocab = modelfile.load_model(small[1]).tokenizer
     cfg = ModelConfig(vocab_size=vocab.size, arch="gru", embed=8, hidden=1024, layers=1)
-    big = ckpt.save_model(tmp_path / "big", build_model(cfg), vocab, {})  # 12 MiB
+    big = modelfile.save_model(tmp_path / "big", build_model(cfg), vocab, {})  # 12 MiB
     got = subprocess.run(
         [sys.executable, "-c", _GUARD, str(big)],
         capture_output=True, text=True, env=_env(), cwd=str(REPO), timeout=300,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from rnnrepl.store import checkpoint as ckpt
+from rnnrepl.store import modelfile
 from tests.helpers import REPO, run_cli
 
 BUNDLED = ("shakespeare-char", "wikitext-word")
@@ -20,8 +20,8 @@ BUNDLED = ("shakespeare-char", "wikitext-word")
 
 @pytest.mark.parametrize("name", BUNDLED)
 def test_bundled_models_load_by_name_and_record_their_command(name):
-    assert name in ckpt.bundled_models()
-    loaded = ckpt.load_model(name)
+    assert name in modelfile.bundled_models()
+    loaded = modelfile.load_model(name)
     assert loaded.training["command"].startswith("rnnrepl train ")
     assert loaded.training["val_loss"] > 0
     assert loaded.model.embed.weight.dtype.is_floating_point

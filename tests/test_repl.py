@@ -551,7 +551,7 @@ def test_a_50k_paste_without_spaces_on_a_word_model_never_freezes_typing():
 
 @pytest.mark.slow
 def test_the_panel_of_a_1mb_paste_arrives_within_10_s_with_the_bundled_char_model():
-    from rnnrepl.store.checkpoint import load_model
+    from rnnrepl.store.modelfile import load_model
 
     with running_repl(load_model("shakespeare-char"), GREEDY) as repl:
         repl.view_for("")

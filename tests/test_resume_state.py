@@ -1,7 +1,7 @@
 """A digest-valid resume file with nonsense in it is refused with exit 4, naming the field; a
 resume with another batch layout continues with a fresh carried state.
 
-The hostile files are written by checkpoint.save_state itself, so their digests are exactly what
+The hostile files are written by resume.save_state itself, so their digests are exactly what
 the saver computes: only validation can catch them.
 """
 
@@ -12,7 +12,7 @@ import math
 import pytest
 import torch
 
-from rnnrepl.store import checkpoint as ckpt
+from rnnrepl.store import resume
 from tests.test_exit_codes import invoke
 
 TEXT = "the cat sat on the mat. the dog sat on the log.\n" * 40
@@ -29,7 +29,7 @@ def run(tmp_path_factory):
     out = d / "m"
     code, err, _ = invoke(["train", str(corpus), "-o", str(out), *TRAIN, "--steps", "6"])
     assert code == 0, err
-    state = ckpt.state_path_for(d / "m.safetensors")
+    state = resume.state_path_for(d / "m.safetensors")
     return corpus, out, state, state.read_bytes()
 
 
@@ -114,10 +114,10 @@ HOSTILE = [
 def test_a_digest_valid_resume_file_with_nonsense_is_refused_naming_the_field(run, change, needle):
     corpus, out, state, good = run
     state.write_bytes(good)
-    tensors, meta = ckpt.load_state(state)
+    tensors, meta = resume.load_state(state)
     assert meta["hidden"] and "hidden.1" in tensors  # the cases above need a carried LSTM state
     change(tensors, meta)
-    ckpt.save_state(state, tensors, meta)  # the saver's own digests: only validation can tell
+    resume.save_state(state, tensors, meta)  # the saver's own digests: only validation can tell
     try:
         code, err, _ = invoke(
             ["train", str(corpus), "-o", str(out), *TRAIN, "--steps", "12", "--resume"]
@@ -184,11 +184,11 @@ def test_a_resume_file_rewritten_by_the_saver_unchanged_still_resumes(run):
     """The crafted files above differ from a good one only by the change: the harness is fair."""
     corpus, out, state, good = run
     state.write_bytes(good)
-    tensors, meta = ckpt.load_state(state)
-    ckpt.save_state(state, tensors, meta)
+    tensors, meta = resume.load_state(state)
+    resume.save_state(state, tensors, meta)
     code, err, _ = invoke(
         ["train", str(corpus), "-o", str(out), *TRAIN, "--steps", "8", "--resume"]
     )
     state.write_bytes(good)
     assert code == 0, err
-    assert torch.equal(tensors["rng.torch"], ckpt.load_state(state)[0]["rng.torch"])
+    assert torch.equal(tensors["rng.torch"], resume.load_state(state)[0]["rng.torch"])

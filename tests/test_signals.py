@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from rnnrepl.store import checkpoint as ckpt
+from rnnrepl.store import modelfile, resume
 from tests.helpers import REPO, TOY, run_cli
 
 
@@ -68,21 +68,22 @@ def test_signal_saves_prints_resume_command_and_resume_works(tmp_path, sig, code
     assert "Traceback" not in err
     match = re.search(r"Resume with:\n\s+(rnnrepl .*--resume)", err)
     assert match, err
-    tensors, meta = ckpt.load_state(tmp_path / "m.state.safetensors")
+    tensors, meta = resume.load_state(tmp_path / "m.state.safetensors")
     stopped_at = meta["progress"]["step"]
     assert stopped_at > 0
-    ckpt.load_model(tmp_path / "m.safetensors")
+    modelfile.load_model(tmp_path / "m.safetensors")
     args = shlex.split(match.group(1))[1:]
     assert args[-1] == "--resume" and "--time" in args
     # The printed command resumes the 120 s budget; a step limit ends the test sooner.
     resumed = run_cli(*args, "--steps", str(stopped_at + 10), timeout=120)
     assert resumed.returncode == 0, resumed.stderr
-    _, meta2 = ckpt.load_state(tmp_path / "m.state.safetensors")
+    _, meta2 = resume.load_state(tmp_path / "m.state.safetensors")
     assert meta2["progress"]["step"] == stopped_at + 10
 
 
 def test_second_trainer_on_the_same_output_is_refused(tmp_path):
-    proc = start_training(tmp_path)
+    # A budget the second process's start-up cannot outlast on a loaded machine (20 s could).
+    proc = start_training(tmp_path, "--time", "5m")
     try:
         wait_for_state(tmp_path, proc)
         other = run_cli(

@@ -11,7 +11,7 @@ from rich.console import Console
 
 from rnnrepl.cli import train as cli_train
 from rnnrepl.config import ModelConfig, TrainConfig
-from rnnrepl.store import checkpoint as ckpt
+from rnnrepl.store import modelfile, resume
 from rnnrepl.train import loop as tr
 from tests.helpers import TOY, run_cli, train_opts
 
@@ -54,7 +54,7 @@ def test_tiny_corpus_is_learned_quickly(tmp_path):
     log_vocab = math.log(trainer.tokenizer.size)
     assert result.best_val < 0.25 * log_vocab, (result.best_val, log_vocab)
     assert result.model_path.exists() and result.state_path.exists()
-    loaded = ckpt.load_model(result.model_path)
+    loaded = modelfile.load_model(result.model_path)
     assert loaded.training["val_loss"] == pytest.approx(result.best_val)
 
 
@@ -101,7 +101,7 @@ def test_large_word_vocabularies_tie_by_default_with_frequency_classes(tmp_path,
 
 
 def _state_tensors(path):
-    tensors, meta = ckpt.load_state(path)
+    tensors, meta = resume.load_state(path)
     return {k: v for k, v in tensors.items() if k.startswith(("model.", "opt."))}, meta
 
 
@@ -194,7 +194,7 @@ def test_nan_loss_is_skipped_then_rolled_back_then_fails(tmp_path):
     with pytest.raises(NumericalError):
         trainer.run()
     assert any("rolled back" in e.text for e in events if e.kind == "nan")
-    assert ckpt.load_model(tmp_path / "model.safetensors").training["steps"] <= 12
+    assert modelfile.load_model(tmp_path / "model.safetensors").training["steps"] <= 12
 
 
 def test_lr_schedule_warmup_then_cosine():
@@ -286,10 +286,10 @@ def test_in_training_validation_is_capped_and_says_how_much_it_scored(tmp_path):
     assert len(val_ids) > 3000 and train_cfg.eval_tokens == 1000
     (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
     result = trainer_for(tmp_path / "a", eval_tokens=1000, **over).run()
-    scored = ckpt.load_model(result.model_path).training["val_tokens"]
+    scored = modelfile.load_model(result.model_path).training["val_tokens"]
     assert 900 <= scored < 1000
     whole = trainer_for(tmp_path / "b", eval_tokens=0, **over).run()
-    assert ckpt.load_model(whole.model_path).training["val_tokens"] > 3000
+    assert modelfile.load_model(whole.model_path).training["val_tokens"] > 3000
 
 
 def test_default_validation_cap_is_an_eighth_of_the_tokens_between_passes():
@@ -345,8 +345,8 @@ def test_resume_in_a_fresh_process_is_bitwise_for_any_model_and_moment(
     straight_opts = train_opts([str(b / "corpus.txt")], str(b / "model"), **over)
     straight = run_cli(*_cli_args(straight_opts), env=one)
     assert straight.returncode == 0, straight.stderr
-    ta, meta_a = ckpt.load_state(a / "model.state.safetensors")
-    tb, meta_b = ckpt.load_state(b / "model.state.safetensors")
+    ta, meta_a = resume.load_state(a / "model.state.safetensors")
+    tb, meta_b = resume.load_state(b / "model.state.safetensors")
     pa, pb = meta_a["progress"], meta_b["progress"]
     assert pa["step"] == pb["step"] == 30 and pa["epoch"] == pb["epoch"] == 1
     for key in pa:

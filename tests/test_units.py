@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from rnnrepl.store import checkpoint as ckpt
+from rnnrepl.store import modelfile
 from rnnrepl.store.home import models_home
 from rnnrepl.units import LN2, bits, finite_or_none, level_figure, perplexity
 from tests.helpers import run_main
@@ -45,7 +45,7 @@ def test_json_gets_null_for_what_is_not_a_finite_number():
 
 def test_list_shows_an_overflowing_perplexity_as_inf_and_json_as_null():
     path = save(word_model(["cat", "dog"], {}), models_home() / "huge.safetensors")
-    ckpt.update_training(path, {"val_loss": 800.0})  # exp(800) overflows a float
+    modelfile.update_training(path, {"val_loss": 800.0})  # exp(800) overflows a float
     code, out, err = run_main(["list", "--json"])
     assert code == 0, err
     entry = next(m for m in json.loads(out)["models"] if m["name"] == "huge")

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rnnrepl.errors import CheckpointError
-from rnnrepl.store import checkpoint as ckpt
+from rnnrepl.store import modelfile
 from rnnrepl.text.tokenizers import (
     CharVocab,
     Joiner,
@@ -284,7 +284,7 @@ def test_a_word_model_trained_on_contractions_reads_them_and_stores_version_2(tm
     r = run_cli(*args, "--hidden", "16", "--embed", "8", "--seq-len", "8")
     assert r.returncode == 0, r.stderr
     model = str(tmp_path / "m.safetensors")
-    assert ckpt.load_model(model).tokenizer.to_dict()["version"] == 2
+    assert modelfile.load_model(model).tokenizer.to_dict()["version"] == 2
     assert _score_tokens(model, "I don't know, isn't it?") == [
         "I", "don", "'t", "know", ",", "isn", "'t", "it", "?"
     ]  # fmt: skip
@@ -297,7 +297,7 @@ def test_a_word_model_trained_on_contractions_reads_them_and_stores_version_2(tm
 def test_the_bundled_word_model_reads_typed_contractions_and_hyphens():
     """It was saved before version 2 (no version key) and keeps loading; typed "don't" used to
     be one unknown token for it."""
-    assert ckpt.load_model("wikitext-word").tokenizer.version == 1
+    assert modelfile.load_model("wikitext-word").tokenizer.version == 1
     assert _score_tokens("wikitext-word", "I don't know if it's well-known.") == [
         "I", "don", "'t", "know", "if", "it", "'s", "well", "@-@", "known", "."
     ]  # fmt: skip

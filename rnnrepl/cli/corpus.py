@@ -18,7 +18,8 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from rnnrepl.text.fetch import Corpus, FetchResult, fetch, get_corpus, load_catalog
+from rnnrepl.text.catalog import Corpus, get_corpus, load_catalog
+from rnnrepl.text.fetch import FetchResult, fetch
 from rnnrepl.ui.textsafe import safe_json, safe_text
 
 DEFAULT_ROOT = Path("data")  # `fetch NAME` without --dir writes to data/NAME

@@ -204,8 +204,8 @@ def check_sizes(train_cfg: TrainConfig, n_train: int, n_val: int) -> None:
 
 
 def run_train(opts: dict[str, Any], out: Console, err: Console, argv: list[str]) -> int:
+    from rnnrepl.atomic import OutputLock
     from rnnrepl.model.devices import resolve_device, resolve_precision
-    from rnnrepl.store import checkpoint as ckpt
     from rnnrepl.train import loop as tr
 
     if sum(1 for k in ("steps", "epochs") if opts[k]) > 1:
@@ -224,7 +224,7 @@ def run_train(opts: dict[str, Any], out: Console, err: Console, argv: list[str])
         "train_config": train_cfg.to_dict(),
         "level": tok.level,
     }
-    with ckpt.OutputLock(out_path):
+    with OutputLock(out_path):
         model = tr.new_model(model_cfg, train_cfg.seed, device)
         if opts["embeddings"]:
             _init_embeddings(opts, tok, model, notes)
@@ -269,8 +269,9 @@ def _stopped_unsaved(trainer, err: Console) -> int:
 def output_path(opts: dict[str, Any]) -> Path:
     """The model file -o names (default: NAME in the model home); refuses to replace a trained
     model unless --resume continues it or --force overwrites it."""
-    from rnnrepl.store import checkpoint as ckpt
+    from rnnrepl.atomic import OutputLock
     from rnnrepl.store.home import default_name, models_home
+    from rnnrepl.store.resume import state_path_for
     from rnnrepl.train import loop as tr
 
     output = opts.get("output") or str(models_home() / default_name(opts["inputs"]))
@@ -278,13 +279,13 @@ def output_path(opts: dict[str, Any]) -> Path:
     force, resume = opts.get("force"), opts["resume"]
     if force and resume:
         raise UsageError("give --resume or --force, not both")
-    state = ckpt.state_path_for(path)
+    state = state_path_for(path)
     if resume and not state.exists():  # before reading any data: the error stays one line
         raise UsageError(
             f"nothing to resume: {state} does not exist", hint="train without --resume"
         )
     if not (resume or force) and (path.exists() or state.exists()):
-        with ckpt.OutputLock(path):  # a training writing it right now is refused as such (exit 5)
+        with OutputLock(path):  # a training writing it right now is refused as such (exit 5)
             pass
         raise UsageError(
             f"{path} exists; training would replace it",

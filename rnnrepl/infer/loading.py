@@ -1,7 +1,7 @@
 """The one way every command gets a model to run: a spec in, a ready model on a device out.
 
 A spec is a model file, a directory holding one, a name in the model home or a bundled name
-(``store.checkpoint.resolve_model_path`` decides which); ``store.checkpoint.load_model`` reads and
+(``store.modelfile.resolve_model_path`` decides which); ``store.modelfile.load_model`` reads and
 checks the file. torch is imported on the first call, not with this module, so the REPL can draw
 its prompt while the model loads.
 """
@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from rnnrepl.store.checkpoint import LoadedModel
+    from rnnrepl.store.modelfile import LoadedModel
 
 
 def load_for_inference(spec: str | Path, device: str = "cpu") -> LoadedModel:
@@ -21,6 +21,6 @@ def load_for_inference(spec: str | Path, device: str = "cpu") -> LoadedModel:
     Raises CheckpointError (no such model, an unsafe or broken file) or ResourceError (the
     device is not available), each with its one-line message."""
     from rnnrepl.model.devices import resolve_device
-    from rnnrepl.store.checkpoint import load_model
+    from rnnrepl.store.modelfile import load_model
 
     return load_model(spec, device=resolve_device(device))

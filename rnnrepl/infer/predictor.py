@@ -24,7 +24,7 @@ from rnnrepl.infer.prefix_cache import PrefixCache
 from rnnrepl.infer.runner import SHAPE_STEP, ModelRunner
 from rnnrepl.infer.scoring import CHUNK, Scorer, ScoreSummary, TokenScore
 from rnnrepl.model.lm import State
-from rnnrepl.store.checkpoint import LoadedModel
+from rnnrepl.store.modelfile import LoadedModel
 
 __all__ = [
     "CHUNK",

@@ -1,9 +1,8 @@
 """Language models with ONE contract: ``forward(ids, state=None) -> (logits, state)``.
 
 ``ids`` is a LongTensor (batch, time); ``logits`` is (batch, time, vocab); ``state`` is a tuple
-of tensors whose first dimension may differ per model but whose batch dimension is always
-``BATCH_DIM[i]`` of the corresponding entry — callers treat it as opaque and only use
-``init_state``, ``detach_state``, ``select_state`` and ``stack_state``. Feeding a sequence in one
+of tensors whose layout differs per model — callers treat it as opaque and only use
+``init_state`` and ``detach_state``. Feeding a sequence in one
 call or one token at a time while carrying the state gives the same logits: that is what lets the
 REPL predict incrementally.
 """
@@ -22,9 +21,6 @@ State = tuple[Tensor, ...]
 
 class LanguageModel(nn.Module):
     """Shared plumbing: embedding, optional tied decoder, state helpers."""
-
-    # Which dimension of each state tensor is the batch (recurrent: (layers, batch, hidden)).
-    state_batch_dim = 1
 
     def __init__(self, cfg: ModelConfig, embed_rows: int) -> None:
         super().__init__()
@@ -170,15 +166,6 @@ class LanguageModel(nn.Module):
     def detach_state(self, state: State) -> State:
         return tuple(s.detach() for s in state)
 
-    def select_state(self, state: State, index: int) -> State:
-        """The state of one batch row, keeping a batch dimension of 1."""
-        d = self.state_batch_dim
-        return tuple(s.narrow(d, index, 1).clone() for s in state)
-
-    def stack_state(self, states: list[State]) -> State:
-        d = self.state_batch_dim
-        return tuple(torch.cat(parts, dim=d) for parts in zip(*states, strict=True))
-
 
 class RNNLM(LanguageModel):
     """Embedding -> vanilla RNN (tanh) | GRU | LSTM, 1..N layers -> (projection) -> softmax."""
@@ -229,8 +216,6 @@ class WindowLM(LanguageModel):
     with a dedicated padding row of the embedding (id vocab_size), so the contract and the
     one-token-at-a-time equivalence are the same as for the recurrent models.
     """
-
-    state_batch_dim = 0
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__(cfg, cfg.vocab_size + 1)

@@ -1,4 +1,5 @@
-"""Model and resume files: the safetensors container with digests, atomic writes, the lock, the model home.
+"""Model files (modelfile), resume files (resume), the safetensors container with digests, the model home.
 
-May import model, text, config, errors, package_data and units; never train, infer, ui, repl or cli.
+May import model, text, config, atomic (writes, the output lock), errors, package_data and units; never
+train, infer, ui, repl or cli.
 """

@@ -1,12 +1,14 @@
 """The rnnrepl container: safetensors plus an envelope in its metadata, read without trusting it.
 
 Before safetensors sees a byte, the file must be a regular file (checked before and after a
-non-blocking open), must not carry the magic bytes of another format (pickle, zip, tar, npy, HDF5,
-gzip are refused by name), and its header is parsed and checked here: bounded length, unique
-keys, known dtypes, sizes matching shapes, tensor data tiling the payload exactly. The envelope
-(format, format_version, kind) is checked, then two SHA-256 digests: `header_sha256` over the
-canonical JSON of the header without itself, and `payload_sha256` over the bytes after the header.
-So a flipped bit or a truncated file is a CheckpointError, never a parser exception.
+non-blocking open) and must not carry the magic bytes of another format (pickle, zip, tar, npy,
+HDF5, gzip are refused by name). safetensors then checks the layout itself (header length, JSON,
+dtypes, shapes against offsets, offsets that tile the payload exactly); its errors become the
+one-line CheckpointErrors below. What it does not check is checked here: duplicate JSON keys (a
+parser differential), the envelope (format, format_version, kind) and two SHA-256 digests:
+`header_sha256` over the canonical JSON of the header without itself, and `payload_sha256` over the
+bytes after the header. So a flipped bit or a truncated file is a CheckpointError, never a parser
+exception.
 """
 
 from __future__ import annotations
@@ -28,8 +30,6 @@ from rnnrepl.errors import CheckpointError, ResourceError, human_bytes
 FORMAT = "rnnrepl"
 FORMAT_VERSION = 1
 MAX_HEADER = 100 * 1024 * 1024
-_ITEMSIZE = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1,
-             "U64": 8, "U32": 4, "U16": 2, "U8": 1, "BOOL": 1}  # fmt: skip
 _FOREIGN = (
     (0, b"PK\x03\x04", "a zip archive (torch.save / TorchScript)"),
     (0, b"\x93NUMPY", "a numpy .npy array"),
@@ -48,6 +48,24 @@ def envelope(kind: str) -> dict[str, str]:
     return {"format": FORMAT, "format_version": str(FORMAT_VERSION), "kind": kind}
 
 
+def json_text(obj: Any, what: str, path: Path) -> str:
+    """One metadata entry: `obj` as a JSON string (safetensors metadata maps strings)."""
+    try:
+        return json.dumps(obj, ensure_ascii=True)
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{what} is not JSON-serialisable: {exc}", path=str(path)) from None
+
+
+def json_entry(meta: dict[str, str], key: str, path: Path) -> Any:
+    """The JSON value of metadata entry `key`, or a CheckpointError naming it."""
+    if key not in meta:
+        raise CheckpointError(f"metadata lacks {key!r}", path=str(path))
+    try:
+        return json.loads(meta[key])
+    except (ValueError, RecursionError):
+        raise CheckpointError(f"metadata {key!r} is not valid JSON", path=str(path)) from None
+
+
 def encode(tensors: dict[str, Tensor], meta: dict[str, str], path: Path) -> bytes:
     """safetensors bytes whose metadata carries the payload and header digests (self-checked)."""
     try:
@@ -60,15 +78,22 @@ def encode(tensors: dict[str, Tensor], meta: dict[str, str], path: Path) -> byte
         data = safetensors.torch.save(tensors, metadata=meta)
     except (ValueError, TypeError, RuntimeError) as exc:
         raise CheckpointError(f"cannot serialise checkpoint: {exc}", path=str(path)) from None
-    n = _check_prefix(data[:512], len(data), path)
-    _check_payload(
-        data, n, _check_header(data[8 : 8 + n], len(data) - 8 - n, meta["kind"], path)[0], path
-    )
+    _verify(data, meta["kind"], path)  # what the loader will check, checked before it is written
     return data
 
 
 def read_verified(path: Path, kind: str) -> tuple[dict[str, str], dict[str, Tensor]]:
-    """Check a file step by step, then (only then) hand its bytes to safetensors."""
+    """Read a file checking it step by step; its metadata and tensors."""
+    data = _read_regular(path)
+    try:
+        tensors = safetensors.torch.load(data)
+    except Exception as exc:  # any parser failure means a corrupt file
+        raise _corrupt(exc, data, path) from None
+    return _verify(data, kind, path), tensors
+
+
+def _read_regular(path: Path) -> bytes:
+    """The bytes of a regular file that is no foreign format, which the address space can hold."""
     try:
         st = os.stat(path)
     except OSError as exc:
@@ -82,22 +107,22 @@ def read_verified(path: Path, kind: str) -> tuple[dict[str, str], dict[str, Tens
     with os.fdopen(fd, "rb") as f:
         st = os.fstat(f.fileno())
         _require_regular(st.st_mode, path)
-        size = st.st_size
-        n = _check_prefix(f.read(min(size, 512)), size, path)
-        f.seek(8)
-        raw_header = f.read(n)
-        meta, _ = _check_header(raw_header, size - 8 - n, kind, path)
-        _check_address_space(size, path)
+        _sniff(f.read(min(st.st_size, 512)), path)
+        _check_address_space(st.st_size, path)
         f.seek(0)
-        data = f.read(size)
-    if len(data) != size or data[8 : 8 + n] != raw_header:
+        data = f.read(st.st_size)
+    if len(data) != st.st_size:
         raise CheckpointError("checkpoint changed while being read", path=str(path))
+    return data
+
+
+def _verify(data: bytes, kind: str, path: Path) -> dict[str, str]:
+    """The envelope and both digests of a file safetensors accepts; its metadata."""
+    n = int.from_bytes(data[:8], "little")
+    meta, entries = _parse_header(data[8 : 8 + n], path)
+    _check_envelope(meta, entries, kind, path)
     _check_payload(data, n, meta, path)
-    try:
-        tensors = safetensors.torch.load(data)
-    except Exception as exc:  # any parser failure means a corrupt file
-        raise CheckpointError(f"corrupt checkpoint: {exc}", path=str(path)) from None
-    return meta, tensors
+    return meta
 
 
 def _check_address_space(size: int, path: Path) -> None:
@@ -127,7 +152,7 @@ def _check_address_space(size: int, path: Path) -> None:
 
 def read_metadata(path: Path, kind: str) -> dict[str, str]:
     """The checked header metadata of a file without reading its tensors (for listings): the
-    envelope and header digest are verified, the payload digest is not."""
+    envelope and header digest are verified, the layout and payload digest are not."""
     try:
         _require_regular(os.stat(path).st_mode, path)
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
@@ -135,9 +160,15 @@ def read_metadata(path: Path, kind: str) -> dict[str, str]:
         raise CheckpointError(f"cannot open checkpoint: {exc.strerror}", path=str(path)) from None
     with os.fdopen(fd, "rb") as f:
         size = os.fstat(f.fileno()).st_size
-        n = _check_prefix(f.read(min(size, 512)), size, path)
+        head = f.read(min(size, 512))
+        _sniff(head, path)
+        n = int.from_bytes(head[:8], "little")
+        if n > min(size - 8, MAX_HEADER):  # safetensors is not asked here: bound the read
+            raise CheckpointError(f"truncated or absurd header of {n} bytes", path=str(path))
         f.seek(8)
-        return _check_header(f.read(n), size - 8 - n, kind, path)[0]
+        meta, entries = _parse_header(f.read(n), path)
+    _check_envelope(meta, entries, kind, path)
+    return meta
 
 
 def _require_regular(mode: int, path: Path) -> None:
@@ -145,8 +176,8 @@ def _require_regular(mode: int, path: Path) -> None:
         raise CheckpointError("not a regular file (FIFO, device or socket refused)", path=str(path))
 
 
-def _check_prefix(head: bytes, size: int, path: Path) -> int:
-    """Sniff foreign formats and return the header length, refusing absurd ones."""
+def _sniff(head: bytes, path: Path) -> None:
+    """Refuse text and foreign formats by their first bytes, each by name."""
     if _looks_like_text(head):  # a safetensors file starts with a length: NUL bytes, not text
         raise CheckpointError(
             "this is a text file, not a model",
@@ -155,20 +186,14 @@ def _check_prefix(head: bytes, size: int, path: Path) -> int:
         )
     if len(head) < 10:
         raise CheckpointError("file too short to be a checkpoint (truncated?)", path=str(path))
-    if head[8:9] != b"{":  # every safetensors header is a JSON object
-        if head[0] == 0x80 and 2 <= head[1] <= 5:
-            raise CheckpointError("refusing a pickle file", path=str(path), hint=_REFUSED_HINT)
-        for offset, magic, name in _FOREIGN:
-            if head[offset : offset + len(magic)] == magic:
-                raise CheckpointError(f"refusing {name}", path=str(path), hint=_REFUSED_HINT)
-    n = int.from_bytes(head[:8], "little")
-    if n > MAX_HEADER:
-        raise CheckpointError(f"absurd header length {n}: not a safetensors file", path=str(path))
-    if n > size - 8:
-        raise CheckpointError(f"truncated: header of {n} bytes, file of {size}", path=str(path))
-    if head[8:9] != b"{":
-        raise CheckpointError("not a safetensors file", path=str(path), hint=_REFUSED_HINT)
-    return n
+    if head[8:9] == b"{":  # every safetensors header is a JSON object
+        return
+    if head[0] == 0x80 and 2 <= head[1] <= 5:
+        raise CheckpointError("refusing a pickle file", path=str(path), hint=_REFUSED_HINT)
+    for offset, magic, name in _FOREIGN:
+        if head[offset : offset + len(magic)] == magic:
+            raise CheckpointError(f"refusing {name}", path=str(path), hint=_REFUSED_HINT)
+    raise CheckpointError("not a safetensors file", path=str(path), hint=_REFUSED_HINT)
 
 
 def _looks_like_text(head: bytes) -> bool:
@@ -183,7 +208,8 @@ def _looks_like_text(head: bytes) -> bool:
     return bool(sample.strip()) and _CONTROL.search(sample) is None
 
 
-def _check_header(raw: bytes, payload_len: int, kind: str, path: Path) -> tuple[dict, dict]:
+def _parse_header(raw: bytes, path: Path) -> tuple[dict[str, str], dict]:
+    """The metadata and tensor entries; refuses duplicate keys, which safetensors accepts."""
     try:
         header = json.loads(raw.decode("utf-8"), object_pairs_hook=_unique_keys)
     except (UnicodeDecodeError, ValueError, RecursionError):
@@ -193,8 +219,6 @@ def _check_header(raw: bytes, payload_len: int, kind: str, path: Path) -> tuple[
     meta = header.pop("__metadata__", {})
     if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
         raise CheckpointError("corrupt header: metadata must map strings", path=str(path))
-    _check_layout(header, payload_len, path)
-    _check_envelope(meta, header, kind, path)
     return meta, header
 
 
@@ -205,34 +229,37 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _check_layout(entries: dict[str, Any], payload_len: int, path: Path) -> None:
-    """Known dtypes, sizes matching shapes, and spans that tile the payload exactly."""
-    spans = []
-    for name, e in entries.items():
-        ok = isinstance(e, dict) and set(e) == {"dtype", "shape", "data_offsets"}
-        ok = ok and isinstance(e["dtype"], str) and e["dtype"] in _ITEMSIZE
-        ok = ok and _int_list(e["shape"]) and _int_list(e["data_offsets"])
-        if not ok or len(e["data_offsets"]) != 2:
-            raise CheckpointError(f"corrupt header entry for tensor {name!r}", path=str(path))
-        begin, end = e["data_offsets"]
-        numel = 1
-        for dim in e["shape"]:
-            numel *= dim
-        if end - begin != numel * _ITEMSIZE[e["dtype"]]:
-            raise CheckpointError(f"tensor {name!r}: offsets do not match shape", path=str(path))
-        spans.append((begin, end, name))
-    pos = 0
-    for begin, end, name in sorted(spans):
-        if begin != pos:
-            raise CheckpointError(f"tensor {name!r} overlaps or leaves a gap", path=str(path))
-        pos = end
-    if pos != payload_len:
-        what = "truncated" if pos > payload_len else "trailing bytes after the tensors"
-        raise CheckpointError(f"corrupt checkpoint: {what}", path=str(path))
+# safetensors' words (0.5+, and the names 0.4 printed) -> rnnrepl's message
+_SAFETENSORS_ERRORS = (
+    (("header too small", "HeaderTooSmall"), "file too short to be a checkpoint (truncated?)"),
+    (("header too large", "HeaderTooLarge"), "absurd header length {n}: not a safetensors file"),
+    (("invalid header length", "InvalidHeaderLength"), "truncated: header of {n} bytes, file of {size}"),
+    (("invalid offset", "InvalidOffset"), "tensor {name} overlaps or leaves a gap"),
+    (("invalid shape", "TensorInvalidInfo"), "corrupt checkpoint: tensor offsets do not match shape"),
+    (("incomplete metadata", "MetadataIncompleteBuffer"),
+     "corrupt checkpoint: truncated, or trailing bytes after the tensors"),
+    (("invalid JSON", "InvalidHeaderDeserialization"), "corrupt header entry: {detail}"),
+)  # fmt: skip
 
 
-def _int_list(value: Any) -> bool:
-    return isinstance(value, list) and all(type(v) is int and v >= 0 for v in value)
+def _corrupt(exc: Exception, data: bytes, path: Path) -> CheckpointError:
+    """safetensors' refusal of `data` as one line that says what is wrong."""
+    first = (str(exc).splitlines() or [""])[0]
+    detail = re.sub(r"^Error while deserializing( header)?: ", "", first)
+    n = int.from_bytes(data[:8], "little")
+    template = next((t for words, t in _SAFETENSORS_ERRORS if any(w in detail for w in words)), "")
+    if not template:
+        return CheckpointError(f"corrupt checkpoint: {detail}", path=str(path))
+    if template.startswith("corrupt header entry"):
+        _parse_header(data[8 : 8 + n], path)  # not JSON at all: that is the message
+    name = re.search(r'`(.+)`|\("(.+)"\)', detail)  # 0.5+: tensor `b`; 0.4: InvalidOffset("b")
+    message = template.format(
+        n=n,
+        size=len(data),
+        name=repr(name.group(1) or name.group(2)) if name else "",
+        detail=re.split(r",? (?:expected one of|at line) ", detail.split(": ", 1)[-1])[0],
+    )
+    return CheckpointError(message, path=str(path))
 
 
 def _check_envelope(meta: dict[str, str], entries: dict, kind: str, path: Path) -> None:

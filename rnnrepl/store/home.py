@@ -13,7 +13,7 @@ import os
 import re
 from pathlib import Path
 
-from rnnrepl.atomic import PidLock
+from rnnrepl.atomic import OutputLock
 from rnnrepl.errors import UsageError
 from rnnrepl.package_data import BUNDLED, package_dir
 
@@ -90,8 +90,9 @@ def remove(name: str) -> list[Path]:
             f"no model {name!r} in {models_home()}: {where}", hint="see `rnnrepl list`"
         )
     state = models_home() / (name + STATE_SUFFIX)
-    with PidLock(model.with_name(model.name + ".lock")):  # refused while a training writes it
+    with OutputLock(model) as lock:  # refused while a training writes it
         removed = [p for p in (model, state) if p.is_file()]
         for p in removed:
             p.unlink()
+        lock.path.unlink()  # nothing is left to guard; a training starting now makes a new one
     return removed

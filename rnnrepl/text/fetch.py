@@ -26,17 +26,7 @@ from rnnrepl import __version__
 from rnnrepl.atomic import atomic_file, resource_error
 from rnnrepl.errors import InputDataError, ResourceError, UsageError
 from rnnrepl.text.archives import Member, open_archive
-from rnnrepl.text.catalog import (
-    SCHEMES,
-    Corpus,
-    Output,
-    RemoteFile,
-    get_corpus,
-    load_catalog,
-    parse_catalog,
-)
-
-__all__ = ["Corpus", "FetchResult", "fetch", "get_corpus", "load_catalog", "parse_catalog"]
+from rnnrepl.text.catalog import SCHEMES, Corpus, Output, RemoteFile, get_corpus
 
 TIMEOUT_S = 30.0  # per socket operation, not for the whole download
 CHUNK = 1 << 16

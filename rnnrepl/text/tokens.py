@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from rnnrepl.errors import InputDataError, UsageError
+from rnnrepl.errors import UsageError
 from rnnrepl.text.tokenizers import counter_for
 
 _BREAK = re.compile(r"[ \n]")
@@ -155,11 +155,3 @@ def _split_text(share: str, n_files: int, small: list[np.ndarray]) -> str:
         return f"last {share} of the {n_files} files as one text (each too small alone)"
     each = f"each of {big} files" if big > 1 else "1 file"
     return f"last {share} of {each}, and of the other {len(small)} as one text"
-
-
-def check_length(ids: np.ndarray, need: int, what: str, option_hint: str) -> None:
-    """InputDataError with have/need numbers when ids is shorter than need tokens."""
-    if len(ids) < need:
-        raise InputDataError(
-            f"{what} too short: {len(ids)} tokens, need at least {need}", hint=option_hint
-        )

@@ -27,8 +27,9 @@ from rnnrepl.errors import (
     out_of_memory,
 )
 from rnnrepl.model.lm import LanguageModel, State, build_model, parameter_count
-from rnnrepl.store import checkpoint as ckpt
-from rnnrepl.store.resume_check import bad_field, check_meta, load_hidden, load_weights
+from rnnrepl.store import modelfile, resume
+from rnnrepl.store.home import MODEL_SUFFIX
+from rnnrepl.store.resume import bad_field, check_meta, load_hidden, load_weights
 from rnnrepl.train.validation import evaluate, sample_text
 
 
@@ -146,7 +147,7 @@ class Trainer:
         self.data_gen = torch.Generator().manual_seed((cfg.seed + 1) % 2**64)  # 64 bits
         self.progress = Progress()
         self.state: State | None = None
-        self.state_path = ckpt.state_path_for(self.out)
+        self.state_path = resume.state_path_for(self.out)
         self.fp = fingerprint(train_ids, tokenizer, model.cfg)
         self.history: list[tuple[int, float, float]] = []
         self._good: tuple[dict, dict] | None = None
@@ -181,7 +182,7 @@ class Trainer:
         tensors = {
             f"model.{k}": v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()
         }
-        opt_tensors, opt_meta = ckpt.optimizer_to_tensors(self.opt)
+        opt_tensors, opt_meta = resume.optimizer_to_tensors(self.opt)
         tensors.update(opt_tensors)
         if self.state is not None:
             tensors.update(
@@ -199,11 +200,11 @@ class Trainer:
             "hidden": self.state is not None,
             "history": self.history,
         }
-        ckpt.save_state(self.state_path, tensors, meta)
+        resume.save_state(self.state_path, tensors, meta)
 
     def load_state(self, allow_different: bool = False) -> list[str]:
         """Restore an interrupted run, every field checked first. Returns notices for the user."""
-        tensors, meta = ckpt.load_state(self.state_path)
+        tensors, meta = resume.load_state(self.state_path)
         path = self.state_path
         prog = check_meta(meta, [f.name for f in fields(Progress)], path)
         same_data = meta["fingerprint"] == self.fp
@@ -215,7 +216,7 @@ class Trainer:
             )
         load_weights(self.model, tensors, path)
         try:
-            ckpt.optimizer_from_tensors(self.opt, tensors, meta["optimizer"])
+            resume.optimizer_from_tensors(self.opt, tensors, meta["optimizer"])
             torch.set_rng_state(tensors["rng.torch"])
             self.data_gen.set_state(tensors["rng.data"])
         except KeyError as exc:
@@ -340,7 +341,7 @@ class Trainer:
         best model (a model file left by another run is not this run's to annotate)."""
         mine = self._best_step is not None or resumed
         if mine and self._best_step != self.progress.step and self.out.exists():
-            ckpt.update_training(self.out, {"total_steps": self.progress.step})
+            modelfile.update_training(self.out, {"total_steps": self.progress.step})
 
     def _step(self, x: Tensor, y: Tensor) -> tuple[float, State | None]:
         """One optimisation step; (loss, new state), or (nan, None) when the loss is not finite."""
@@ -377,7 +378,7 @@ class Trainer:
                 "elapsed": round(p.elapsed, 1),
                 "tokens_seen": p.tokens_seen,
             }
-            ckpt.save_model(self.out, self.model, self.tokenizer, summary, half=self.half)
+            modelfile.save_model(self.out, self.model, self.tokenizer, summary, half=self.half)
             self._best_step = p.step
             self._good = self._snapshot()
         else:
@@ -394,7 +395,7 @@ class Trainer:
     def _snapshot(self) -> tuple[dict, dict]:
         return (
             {k: v.detach().clone() for k, v in self.model.state_dict().items()},
-            ckpt.optimizer_to_tensors(self.opt),
+            resume.optimizer_to_tensors(self.opt),
         )
 
     def _recover_nan(self, streak: int, p: Progress) -> int:
@@ -412,7 +413,7 @@ class Trainer:
             )
         weights, (opt_t, opt_m) = self._good
         self.model.load_state_dict(weights)
-        ckpt.optimizer_from_tensors(self.opt, opt_t, opt_m)
+        resume.optimizer_from_tensors(self.opt, opt_t, opt_m)
         p.lr_scale /= 2
         self._emit("nan", text=f"rolled back to the best weights; learning rate x{p.lr_scale:g}")
         return 0
@@ -444,9 +445,9 @@ def model_file(out: Path | str) -> Path:
     out = Path(out)
     if out.is_dir() or text.endswith(("/", os.sep)):
         name = out.name if out.name not in ("", "..") else out.resolve().name
-        return out / f"{name}{ckpt.MODEL_SUFFIX}"
+        return out / f"{name}{MODEL_SUFFIX}"
     return (
-        out if out.name.endswith(ckpt.MODEL_SUFFIX) else out.with_name(out.name + ckpt.MODEL_SUFFIX)
+        out if out.name.endswith(MODEL_SUFFIX) else out.with_name(out.name + MODEL_SUFFIX)
     )
 
 

@@ -1,9 +1,13 @@
-"""Validate the JSON half of a resume file (NAME.state.safetensors) before training trusts it.
+"""The resume file, NAME.state.safetensors: what continuing a training needs (current weights,
+optimizer tensors, RNG states, carried hidden state) plus one JSON `meta` entry (progress, history,
+configs, optimizer hyperparameters, a fingerprint of data and tokenizer).
 
+Written atomically and read verified (digests) through rnnrepl.store.container like the model file.
 A file can carry valid digests and still hold nonsense (a hand edit, a bug in another version):
 a negative step would train practically forever, a position outside the data crashes on the
-first span, NaN schedule values poison every weight. Each field is checked for type and range;
-the first bad one is refused with exit 4, named as `progress.step`, `optimizer.param_groups`...
+first span, NaN schedule values poison every weight. So each field is checked for type and range
+before training trusts it; the first bad one is refused with exit 4, named as `progress.step`,
+`optimizer.param_groups`...
 """
 
 from __future__ import annotations
@@ -16,9 +20,143 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from rnnrepl.atomic import atomic_write_bytes
 from rnnrepl.config import ModelConfig, TrainConfig
 from rnnrepl.errors import CheckpointError
 from rnnrepl.model.lm import LanguageModel, State
+from rnnrepl.store.container import encode, envelope, json_entry, json_text, read_verified
+from rnnrepl.store.home import MODEL_SUFFIX, STATE_SUFFIX
+
+# ---------------------------------------------------------------- the file
+
+
+def save_state(path: str | Path, tensors: dict[str, Tensor], meta: dict) -> Path:
+    """Write a resume file: tensors plus one JSON `meta` entry (JSON types, string keys)."""
+    target = _state_target(path)
+    bad = [k for k, v in tensors.items() if not (isinstance(k, str) and isinstance(v, Tensor))]
+    if bad or not isinstance(meta, dict):
+        raise CheckpointError(
+            "resume state needs str -> Tensor tensors and a dict meta", path=str(target)
+        )
+    _check_json_keys(meta, target)
+    flat = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in tensors.items()}
+    data = encode(
+        flat, envelope("state") | {"meta": json_text(meta, "resume state", target)}, target
+    )
+    atomic_write_bytes(target, data)
+    return target
+
+
+def state_path_for(model_path: str | Path) -> Path:
+    """checkpoints/x.safetensors -> checkpoints/x.state.safetensors"""
+    p = Path(model_path)
+    if p.name.endswith(STATE_SUFFIX):
+        return p
+    stem = p.name[: -len(MODEL_SUFFIX)] if p.name.endswith(MODEL_SUFFIX) else p.name
+    return p.with_name(stem + STATE_SUFFIX)
+
+
+def _check_json_keys(obj: Any, path: Path) -> None:
+    """Refuse dict keys that JSON would silently turn into strings (an inexact resume)."""
+    if isinstance(obj, dict):
+        if not all(isinstance(k, str) for k in obj):
+            raise CheckpointError("resume state dict keys must be strings", path=str(path))
+        obj = list(obj.values())
+    if isinstance(obj, (list, tuple)):
+        for item in obj:
+            _check_json_keys(item, path)
+
+
+def load_state(path: str | Path) -> tuple[dict[str, Tensor], dict]:
+    target = _state_target(path)
+    meta, tensors = read_verified(target, "state")
+    state = json_entry(meta, "meta", target)
+    if not isinstance(state, dict):
+        raise CheckpointError("resume state meta is not a JSON object", path=str(target))
+    return tensors, state
+
+
+def _state_target(path: str | Path) -> Path:
+    return state_path_for(Path(path).expanduser())
+
+
+# ---------------------------------------------------------------- optimizer state
+
+
+def optimizer_to_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, Tensor], dict]:
+    """Flatten opt.state_dict(): tensors named opt.{param}.{key}; the rest as JSON-able meta."""
+    sd = opt.state_dict()
+    tensors: dict[str, Tensor] = {}
+    state = [
+        [int(i), _encode_value(entry, f"opt.{i}", tensors)] for i, entry in sd["state"].items()
+    ]
+    groups = [_encode_value(g, f"opt.group{i}", tensors) for i, g in enumerate(sd["param_groups"])]
+    return tensors, {"state": state, "param_groups": groups}
+
+
+def optimizer_from_tensors(
+    opt: torch.optim.Optimizer, tensors: dict[str, Tensor], meta: dict
+) -> None:
+    """Restore what optimizer_to_tensors produced, exactly."""
+    try:
+        state = {int(i): _decode_value(entry, tensors) for i, entry in meta["state"]}
+        groups = [_decode_value(g, tensors) for g in meta["param_groups"]]
+        _check_optimizer_state(opt, state)
+        opt.load_state_dict({"state": state, "param_groups": groups})
+    except KeyError as exc:
+        raise CheckpointError(f"resume state lacks tensor {exc}") from None
+    except (TypeError, ValueError, IndexError, RuntimeError) as exc:
+        first = (str(exc).splitlines() or [""])[0]
+        raise CheckpointError(f"resume state does not fit this optimizer: {first}") from None
+
+
+def _check_optimizer_state(opt: torch.optim.Optimizer, state: dict[int, Any]) -> None:
+    """Each parameter's moments shaped like it and finite (a NaN moment poisons every step);
+    ValueError, which the caller turns into 'does not fit', otherwise."""
+    params = [p for group in opt.param_groups for p in group["params"]]
+    for i, entry in state.items():
+        if not 0 <= i < len(params) or not isinstance(entry, dict):
+            raise ValueError(f"resume state has optimizer state for no parameter ({i})")
+        for key, value in entry.items():
+            if not isinstance(value, Tensor):
+                continue
+            if value.dim() and value.shape != params[i].shape:
+                raise ValueError(
+                    f"tensor opt.{i}.{key} has shape {list(value.shape)}, its parameter "
+                    f"{list(params[i].shape)}"
+                )
+            if value.is_floating_point() and not torch.isfinite(value).all():
+                raise ValueError(f"tensor opt.{i}.{key} holds NaN or Inf")
+            if key == "step" and (value < 0).any():
+                raise ValueError(f"tensor opt.{i}.step is negative")
+
+
+def _encode_value(value: Any, name: str, tensors: dict[str, Tensor]) -> Any:
+    if isinstance(value, Tensor):
+        tensors[name] = value.detach().to("cpu", copy=True).contiguous()
+        return {"__tensor__": name}
+    if isinstance(value, dict):
+        return {str(k): _encode_value(v, f"{name}.{k}", tensors) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        items = [_encode_value(v, f"{name}.{j}", tensors) for j, v in enumerate(value)]
+        return {"__tuple__": items} if isinstance(value, tuple) else items
+    return value
+
+
+def _decode_value(value: Any, tensors: dict[str, Tensor]) -> Any:
+    if isinstance(value, dict) and set(value) == {"__tensor__"}:
+        return tensors[value["__tensor__"]].clone()
+    if isinstance(value, dict) and set(value) == {"__tuple__"}:
+        return tuple(_decode_value(v, tensors) for v in value["__tuple__"])
+    if isinstance(value, dict):
+        return {k: _decode_value(v, tensors) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decode_value(v, tensors) for v in value]
+    return value
+
+
+# ---------------------------------------------------------------- checking what it holds
+
 
 _COUNTERS = ("step", "epoch", "pos", "offset", "bad_evals", "tokens_seen")
 _MAX_COUNT = 2**53  # exactly representable in JSON, and more than any run takes
