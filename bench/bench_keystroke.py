@@ -37,9 +37,9 @@ TEXT = (
 
 def load_model(spec: str | None):
     """(LoadedModel, description): the given model, the bundled default, or a random LSTM."""
-    from rnnrepl.store import modelfile
+    from rnnrepl.store import home, modelfile
 
-    if spec is None and "shakespeare-char" in modelfile.bundled_models():
+    if spec is None and "shakespeare-char" in home.bundled_names():
         spec = "shakespeare-char"
     if spec is not None:
         loaded = modelfile.load_model(spec)

@@ -100,9 +100,9 @@ def default_model(tmp: str) -> tuple[list[str], str, str]:
     a random 2x512 char LSTM saved to a temporary file (start-up does not depend on weights)."""
     from bench_keystroke import random_lstm
 
-    from rnnrepl.store import modelfile
+    from rnnrepl.store import home, modelfile
 
-    if "shakespeare-char" in modelfile.bundled_models():
+    if "shakespeare-char" in home.bundled_names():
         return rnnrepl_argv(), "shakespeare-char", ""
     loaded = random_lstm()
     path = modelfile.save_model(Path(tmp) / "random-2x512", loaded.model, loaded.tokenizer, {})

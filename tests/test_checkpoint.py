@@ -29,7 +29,7 @@ from rnnrepl import atomic
 from rnnrepl.config import ARCHS, ModelConfig
 from rnnrepl.errors import CheckpointError, ResourceError
 from rnnrepl.model.lm import build_model
-from rnnrepl.store import modelfile, resume
+from rnnrepl.store import home, modelfile, resume
 from rnnrepl.text.tokenizers import CharVocab, WordVocab
 
 TEXT = "the cat sat on the mat. the dog sat on the log.\n"
@@ -537,7 +537,7 @@ def test_directory_resolution(tmp_path):
 
 
 def test_unknown_name_and_bundled_models(tmp_path, monkeypatch):
-    assert isinstance(modelfile.bundled_models(), list)
+    assert isinstance(home.bundled_names(), list)
     with pytest.raises(CheckpointError, match="model not found"):
         modelfile.resolve_model_path(tmp_path / "nothing-here")
     with pytest.raises(CheckpointError, match="model not found"):
@@ -545,9 +545,9 @@ def test_unknown_name_and_bundled_models(tmp_path, monkeypatch):
     bundled = tmp_path / "bundled"
     tok = char_tok()
     modelfile.save_model(bundled / "tiny", tiny(tok), tok, {})
-    monkeypatch.setattr(modelfile, "_bundled_dir", lambda: bundled)
+    monkeypatch.setattr(home, "bundled_dir", lambda: bundled)
     monkeypatch.chdir(tmp_path)
-    assert modelfile.bundled_models() == ["tiny"]
+    assert home.bundled_names() == ["tiny"]
     assert modelfile.load_model("tiny").path == bundled / "tiny.safetensors"
 
 

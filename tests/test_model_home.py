@@ -17,6 +17,7 @@ from click.shell_completion import BashComplete
 
 from rnnrepl.cli.main import cli
 from rnnrepl.store import modelfile, resume
+from rnnrepl.store.home import bundled_names
 from tests.helpers import TOY, run_cli
 from tests.test_exit_codes import TRAIN, invoke
 
@@ -62,7 +63,7 @@ def test_default_names_come_from_the_first_input(tmp_path):
     (folder / "a.txt").write_text(TOY * 40)
     assert train(str(folder))[0] == 0
     assert train("-", stdin=TOY * 40)[0] == 0
-    assert modelfile.bundled_models()[0] not in ("my-corpus", "stdin")
+    assert bundled_names()[0] not in ("my-corpus", "stdin")
     assert sorted(p.name for p in home().glob("*[!e].safetensors")) == [
         "my-corpus.safetensors",
         "stdin.safetensors",
@@ -157,7 +158,7 @@ def test_rm_removes_a_home_model_and_refuses_anything_else(corpus):
     ):
         code, err, _ = invoke(["rm", name])
         assert code == 2 and says in err, err
-    assert "shakespeare-char" in modelfile.bundled_models() and corpus.is_file()
+    assert "shakespeare-char" in bundled_names() and corpus.is_file()
 
 
 def completions(args: list[str], incomplete: str) -> list[tuple[str, str]]:

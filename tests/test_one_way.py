@@ -1,6 +1,6 @@
 """One way for each job (#14), held by a scan of the package's source: a model spec is loaded for
 inference only by infer/loading.py (over store/modelfile.py's reader), nats become bits or
-perplexity only in units.py, and a model config becomes text only in ModelConfig.describe."""
+perplexity only in units.py, a shipped file is found only by package_data.py, and a model config becomes text only in ModelConfig.describe."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ JOBS = [
     ("load a model file", r"\bload_model\(", {"store/modelfile.py", "infer/loading.py"}),
     ("nats to bits", r"math\.log\(2", {"units.py"}),
     ("nats to perplexity", r"math\.exp\((?!-)", {"units.py"}),  # exp(-J_t) is a probability
+    ("locate a file shipped in the package", r"resources\.files\(|__file__", {"package_data.py"}),
     ("format a model config", r"\{[\w.]*\.(hidden|layers|embed)\}", {"config.py"}),
 ]
 

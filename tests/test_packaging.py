@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from rnnrepl.store import modelfile
+from rnnrepl.store import home, modelfile
 from tests.helpers import REPO, run_cli
 
 BUNDLED = ("shakespeare-char", "wikitext-word")
@@ -20,7 +20,7 @@ BUNDLED = ("shakespeare-char", "wikitext-word")
 
 @pytest.mark.parametrize("name", BUNDLED)
 def test_bundled_models_load_by_name_and_record_their_command(name):
-    assert name in modelfile.bundled_models()
+    assert name in home.bundled_names()
     loaded = modelfile.load_model(name)
     assert loaded.training["command"].startswith("rnnrepl train ")
     assert loaded.training["val_loss"] > 0

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from rnnrepl.config import SampleConfig
-from rnnrepl.package_data import BUNDLED, package_file
 from rnnrepl.repl.actions import Done
 from rnnrepl.repl.session import Session, is_command, prompt_text
 from rnnrepl.repl.state import ModelInfo, Settings, View, history_path
@@ -72,7 +71,9 @@ def _looks_loadable(spec: str) -> bool:
     path = Path(spec).expanduser()
     if path.exists() or Path(f"{path}.safetensors").exists():
         return True
-    return package_file(BUNDLED, f"{spec}.safetensors") is not None
+    from rnnrepl.store.home import bundled_model  # no torch
+
+    return bundled_model(spec) is not None
 
 
 def file_history():

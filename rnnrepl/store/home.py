@@ -57,8 +57,20 @@ def stored_models() -> list[str]:
     return model_names(models_home())
 
 
+def bundled_dir() -> Path | None:
+    """The bundled models' folder: the package `rnnrepl.bundled` (checkpoints/ in the source)."""
+    return package_dir(BUNDLED)
+
+
 def bundled_names() -> list[str]:
-    return model_names(package_dir(BUNDLED))
+    return model_names(bundled_dir())
+
+
+def bundled_model(name: str) -> Path | None:
+    """The bundled NAME.safetensors, if `name` is a bare name shipped with the package."""
+    folder = bundled_dir()
+    path = folder / (name + MODEL_SUFFIX) if folder is not None and is_plain_name(name) else None
+    return path if path is not None and path.is_file() else None
 
 
 def default_name(inputs: list[str] | tuple[str, ...]) -> str:

@@ -15,9 +15,8 @@ from pathlib import Path
 from rnnrepl.config import ModelConfig
 from rnnrepl.errors import CheckpointError
 from rnnrepl.model.lm import parameter_count
-from rnnrepl.package_data import BUNDLED, package_dir
 from rnnrepl.store.container import read_metadata
-from rnnrepl.store.home import MODEL_SUFFIX, bundled_names, models_home, stored_models
+from rnnrepl.store.home import MODEL_SUFFIX, bundled_dir, bundled_names, models_home, stored_models
 from rnnrepl.units import finite_or_none, level_figure
 
 
@@ -51,7 +50,7 @@ class ModelEntry:
 
 def list_models() -> list[ModelEntry]:
     """The home's models, then the bundled ones, each sorted by name."""
-    home, bundled = models_home(), package_dir(BUNDLED)
+    home, bundled = models_home(), bundled_dir()
     entries = [describe(n, "home", home / (n + MODEL_SUFFIX)) for n in stored_models()]
     if bundled is not None:
         entries += [describe(n, "bundled", bundled / (n + MODEL_SUFFIX)) for n in bundled_names()]

@@ -11,7 +11,6 @@ bundled models).
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,11 +23,12 @@ from rnnrepl.atomic import atomic_write_bytes
 from rnnrepl.config import ModelConfig
 from rnnrepl.errors import CheckpointError, ResourceError
 from rnnrepl.model.lm import LanguageModel, build_model, parameter_count
-from rnnrepl.package_data import BUNDLED, package_dir
 from rnnrepl.store.container import encode, envelope, json_entry, json_text, read_verified
 from rnnrepl.store.home import (
     MODEL_SUFFIX,
     STATE_SUFFIX,
+    bundled_model,
+    bundled_names,
     home_model,
     is_model_file_name,
     model_names,
@@ -220,10 +220,10 @@ def resolve_model_path(spec: str | Path) -> Path:
     stored = home_model(name)
     if stored is not None:
         return stored
-    bundled = _bundled_dir()
-    if bundled and re.fullmatch(r"[A-Za-z0-9][\w.-]*", name) and name in bundled_models():
-        return bundled / (name + MODEL_SUFFIX)
-    available = ", ".join(bundled_models()) or "none"
+    bundled = bundled_model(name)
+    if bundled is not None:
+        return bundled
+    available = ", ".join(bundled_names()) or "none"
     raise CheckpointError(
         "model not found",
         path=raw,
@@ -244,15 +244,6 @@ def _model_in_dir(directory: Path) -> Path:
     raise CheckpointError(
         f"directory holds several models: {names}", path=str(directory), hint="name the file"
     )
-
-
-def _bundled_dir() -> Path | None:
-    """The bundled models' folder: the package `rnnrepl.bundled` (checkpoints/ in the source)."""
-    return package_dir(BUNDLED)
-
-
-def bundled_models() -> list[str]:
-    return model_names(_bundled_dir())
 
 
 def _model_target(path: str | Path) -> Path:
