@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from rnnrepl.repl.session import Session
+from rnnrepl.repl.state import Session
 
 Done = Callable[[Any, BaseException | None], None]  # on_done(result, error)
 

@@ -22,8 +22,15 @@ from typing import Any
 
 from rnnrepl.config import SampleConfig
 from rnnrepl.repl.actions import Done
-from rnnrepl.repl.session import Session, is_command, prompt_text
-from rnnrepl.repl.state import ModelInfo, Settings, View, history_path
+from rnnrepl.repl.state import (
+    ModelInfo,
+    Session,
+    Settings,
+    View,
+    history_path,
+    is_command,
+    prompt_text,
+)
 
 
 def run_repl(

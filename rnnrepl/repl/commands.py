@@ -19,8 +19,7 @@ from rnnrepl.atomic import atomic_write_bytes
 from rnnrepl.errors import ResourceError
 from rnnrepl.repl.actions import Actions
 from rnnrepl.repl.panel import help_view, message, show_view
-from rnnrepl.repl.session import is_command
-from rnnrepl.repl.state import SETTING_NAMES, SettingError, apply_setting
+from rnnrepl.repl.state import SETTING_NAMES, SettingError, apply_setting, is_command
 
 SCORE_K_MAX = 5  # /score shows the panel's k predictions per token, at most this many (width)
 COMMANDS = {

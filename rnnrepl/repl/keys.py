@@ -12,7 +12,7 @@ from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.keys import Keys
 
 from rnnrepl.repl.actions import Actions
-from rnnrepl.repl.session import Session, is_command
+from rnnrepl.repl.state import Session, is_command
 
 CLOSING_MARKS = ".,;:!?)"  # typed right after an accepted word's space, they replace it
 

@@ -33,7 +33,7 @@ from rnnrepl.repl.actions import Actions
 from rnnrepl.repl.commands import SlashCompleter
 from rnnrepl.repl.keys import build_key_bindings
 from rnnrepl.repl.panel import panel, status, to_ansi
-from rnnrepl.repl.session import Session, is_command
+from rnnrepl.repl.state import Session, is_command
 from rnnrepl.ui.render import safe_text
 
 STYLE = Style.from_dict(

@@ -12,8 +12,14 @@ import os
 import sys
 from typing import TextIO
 
-from rnnrepl.repl.session import is_command, prompt_text
-from rnnrepl.repl.state import SettingError, Settings, apply_setting, describe_settings
+from rnnrepl.repl.state import (
+    SettingError,
+    Settings,
+    apply_setting,
+    describe_settings,
+    is_command,
+    prompt_text,
+)
 from rnnrepl.ui.consoles import tolerate
 from rnnrepl.ui.render import safe_text
 
