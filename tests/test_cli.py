@@ -44,7 +44,7 @@ def word_model(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory) -> str:
-    """"dog, sun.\\n" over and over: after each character, its successor with p > 0.9999."""
+    """A bigram model writing "dog, sun.\\n" over and over (each successor has p > 0.9999)."""
     path = tmp_path_factory.mktemp("chain") / "chain"
     return str(save(bigram(char_vocab(CHAIN_ALPHABET), CHAIN), path))
 
@@ -181,7 +181,8 @@ def test_info_json(model_path):
     r = invoke("info", model_path, "--json")
     data = json.loads(r.stdout)
     assert data["level"] == "char" and data["config"]["hidden"] == 48
-    assert data["training"]["steps"] > 0 and data["training"]["command"].startswith("rnnrepl train ")
+    assert data["training"]["steps"] > 0
+    assert data["training"]["command"].startswith("rnnrepl train ")
 
 
 def test_model_directory_and_bare_name_resolve(model_path):
