@@ -6,6 +6,9 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from unittest import mock
+
+from click.testing import CliRunner, Result
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -32,6 +35,17 @@ def run_cli(
         env=full_env,
         cwd=str(REPO),
     )
+
+
+def invoke(*args: str, stdin: str | None = None, env: dict | None = None) -> Result:
+    """`rnnrepl ARGS` in this process through click's CliRunner. The root group's main holds the
+    exit-code contract, so exit code, stdout and stderr are the ones a user's process gets;
+    sys.argv is the console script's (train records the command line it ran with)."""
+    from rnnrepl.cli.main import cli
+
+    runner = CliRunner(env={"NO_COLOR": "1", "COLUMNS": "100", **(env or {})})
+    with mock.patch.object(sys, "argv", ["rnnrepl", *args]):
+        return runner.invoke(cli, list(args), input=stdin, catch_exceptions=False)
 
 
 def train_opts(inputs: list[str], output: str, **over) -> dict:

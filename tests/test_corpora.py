@@ -22,7 +22,7 @@ from rnnrepl.errors import InputDataError, ResourceError, UsageError
 from rnnrepl.text.archives import safe_member_name
 from rnnrepl.text.catalog import get_corpus, load_catalog, parse_catalog
 from rnnrepl.text.fetch import fetch
-from tests.helpers import run_cli
+from tests.helpers import invoke
 
 ORIGIN = "https://origin.invalid/corpus"  # never contacted: every fetch here goes to a mirror
 
@@ -388,18 +388,28 @@ def test_cli_fetch_with_mirror(serve, tmp_path):
 
 
 def test_cli_exit_codes(serve, tmp_path):
-    """One process per failure: the real exit status and a one-line error on stderr."""
-    unknown = run_cli("corpus", "fetch", "nope")
-    assert unknown.returncode == 2 and "tinyshakespeare, wikitext-2, ptb, enwik8" in unknown.stderr
+    """Each failure: its exit code and, after the progress line, one error line on stderr."""
+    unknown = invoke("corpus", "fetch", "nope")
+    assert (unknown.exit_code, unknown.stderr) == (2, "rnnrepl: error: unknown corpus 'nope' — "
+                                                   "known corpora: tinyshakespeare, wikitext-2, ptb, enwik8\n")  # fmt: skip
     (tmp_path / "www").mkdir()
-    missing = run_cli("corpus", "fetch", "ptb", "--dir", str(tmp_path / "p"), "--mirror",
-                      serve(tmp_path / "www"))  # fmt: skip
-    assert missing.returncode == 5 and "HTTP 404" in missing.stderr
-    assert missing.stderr.count("rnnrepl: error:") == 1 and "Traceback" not in missing.stderr
+    url = serve(tmp_path / "www")
+    missing = invoke("corpus", "fetch", "ptb", "--dir", str(tmp_path / "p"), "--mirror", url)
+    assert missing.exit_code == 5 and missing.stderr.splitlines()[-1] == (
+        f"rnnrepl: error: download failed: HTTP 404 File not found ({url}ptb.train.txt) "
+        "— check the URL or --mirror, or try again later"
+    )
+    assert missing.stderr.splitlines()[0].startswith("fetching ptb ")
+    assert len(missing.stderr.splitlines()) == 2
     (tmp_path / "www" / "input.txt").write_bytes(b"not shakespeare")
-    bad = run_cli("corpus", "fetch", "tinyshakespeare", "--dir", str(tmp_path / "t"), "--mirror",
-                  serve(tmp_path / "www"))  # fmt: skip
-    assert bad.returncode == 3 and "sha256" in bad.stderr
+    bad = invoke("corpus", "fetch", "tinyshakespeare", "--dir", str(tmp_path / "t"), "--mirror", url)
+    assert bad.exit_code == 3 and bad.stderr.splitlines()[-1] == (
+        "rnnrepl: error: input.txt: got 15 bytes with sha256 "
+        f"{hashlib.sha256(b'not shakespeare').hexdigest()}, but the catalog expects 1,115,394 "
+        "bytes with sha256 86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed "
+        f"({url}input.txt) — nothing was kept; the file at the source or mirror is not the "
+        "catalogued one"
+    )
     assert not (tmp_path / "t").exists() and not (tmp_path / "p").exists()
 
 
@@ -407,12 +417,13 @@ def test_failed_fetch_removes_the_directories_it_created(tmp_path, monkeypatch):
     """A non-existent file:// mirror: exit 5, and no data/ or data/NAME left in the working dir."""
     monkeypatch.chdir(tmp_path)
     nowhere = (tmp_path / "nowhere").as_uri()
-    r = CliRunner()
-    with pytest.raises(ResourceError, match="download failed"):
-        r.invoke(cli, ["corpus", "fetch", "ptb", "--mirror", nowhere], catch_exceptions=False)
-    with pytest.raises(ResourceError):
-        r.invoke(cli, ["corpus", "fetch", "ptb", "--dir", "a/b/c", "--mirror", nowhere],
-                 catch_exceptions=False)  # fmt: skip
+    for where in ([], ["--dir", "a/b/c"]):
+        r = invoke("corpus", "fetch", "ptb", *where, "--mirror", nowhere)
+        assert r.exit_code == 5 and r.stderr.splitlines()[-1] == (
+            "rnnrepl: error: download failed: [Errno 2] No such file or directory: "
+            f"'{tmp_path}/nowhere/ptb.train.txt' ({nowhere}/ptb.train.txt) — check the network "
+            "connection, or fetch from elsewhere with --mirror URL"
+        )
     assert leftovers(tmp_path) == []
 
 

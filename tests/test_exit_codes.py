@@ -4,7 +4,7 @@ Every bad case runs through `rnnrepl.cli.main.main` (the console script's entry 
 process; faults that cannot be produced from outside (out of memory, a full disk, a bug) are
 injected with monkeypatch. Without --debug: the exit code, one line on stderr that starts with
 `rnnrepl: error:` and names the problem, never a traceback. With --debug: the same exit code and
-the traceback.
+the traceback. One real `python -m rnnrepl` process per exit code checks the status a shell sees.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import torch
 
 from rnnrepl.model import lm as models
 from rnnrepl.store import modelfile, resume
-from tests.helpers import run_main
+from tests.helpers import run_cli, run_main
 
 TEXT = "the cat sat on the mat. the dog sat on the log.\n" * 40
 TRAIN = ["--hidden", "16", "--embed", "8", "--layers", "1", "--seq-len", "16", "--batch-size", "4"]
@@ -125,6 +125,27 @@ SEEDS = [str(2**64 - 1), str(-(2**63)), "0"]
 def _fill(args: list[str], files, tmp_path) -> list[str]:
     names = {k: str(v) for k, v in files.items()} | {"OUT": str(tmp_path / "out")}
     return [names.get(a, a) for a in args]
+
+
+# One real `python -m rnnrepl` process per exit code that input can cause: the status the shell
+# sees. 5 (ulimit -v) is test_out_of_memory's, 130 and 143 test_signals'; 1 and 6 need injection.
+REAL = [
+    (["generate", "MODEL", "-p", "the", "-n", "4", "--seed", "1"], 0),
+    (["generate", "MODEL", "--top-p", "0"], 2),
+    (["train", "EMPTY", "-o", "OUT"], 3),
+    (["info", "PICKLE"], 4),
+]
+
+
+@pytest.mark.parametrize(("args", "code"), REAL, ids=[str(c[1]) for c in REAL])
+def test_a_real_process_exits_with_the_code(files, tmp_path, args, code):
+    r = run_cli(*_fill(args, files, tmp_path))
+    assert r.returncode == code, r.stderr
+    if code:
+        assert r.stdout == "" and r.stderr.startswith("rnnrepl: error: ")
+        assert r.stderr.count("\n") == 1
+    else:
+        assert r.stderr == "" and r.stdout.startswith("the")
 
 
 @pytest.mark.parametrize(("args", "code", "needle"), CASES, ids=[" ".join(c[0]) for c in CASES])

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from rnnrepl.config import ARCHS, ModelConfig
 from rnnrepl.model.devices import cpu_runs_bf16
 from rnnrepl.model.lm import build_model, parameter_count
-from tests.helpers import run_cli
+from tests.helpers import invoke
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -174,7 +174,7 @@ def test_explicit_bf16_is_refused_in_one_line_on_a_cpu_without_bf16_kernels(tmp_
     """On an AVX2-only CPU an LSTM under bf16 autocast fails inside oneDNN: say so up front."""
     corpus = tmp_path / "c.txt"
     corpus.write_text("hello world, hello there. " * 400)
-    got = run_cli("train", str(corpus), "-o", str(tmp_path / "m"), "--arch", "lstm",
-                  "--precision", "bf16", "--steps", "2")  # fmt: skip
-    assert got.returncode == 2, got.stderr
+    got = invoke("train", str(corpus), "-o", str(tmp_path / "m"), "--arch", "lstm",
+                 "--precision", "bf16", "--steps", "2")  # fmt: skip
+    assert got.exit_code == 2, got.stderr
     assert got.stderr.count("\n") == 1 and "--precision fp32" in got.stderr

@@ -11,7 +11,7 @@ import torch
 from rnnrepl.config import SampleConfig
 from rnnrepl.infer.predictor import Predictor
 from rnnrepl.repl.state import Settings
-from tests.helpers import run_cli
+from tests.helpers import invoke
 from tests.repl_support import bigram, char_vocab, running_repl, save, wait_for, word_model
 
 torch.set_num_threads(1)
@@ -126,32 +126,41 @@ def saved(tmp_path_factory):
 
 
 def test_predict_says_which_list_it_shows(saved):
-    r = run_cli("predict", saved[0], "on the", "-k", "2")
-    assert r.returncode == 0, r.stderr
-    lines = r.stdout.splitlines()
-    assert lines[0] == "completions of 'the'" and lines[1].split()[0] == "the"
-    assert lines[3] == "next word after 'the'" and lines[4].split()[0] == "cat"
-    r = run_cli("predict", saved[0], "on the ", "-k", "1")
-    assert r.stdout.splitlines()[0] == "next token"
+    r = invoke("predict", saved[0], "on the", "-k", "2")
+    assert (r.exit_code, r.stderr) == (0, "")
+    assert r.stdout == (
+        "completions of 'the'\n"
+        " the ██████████████████████████      88.1%\n"
+        "then ███▌                            11.9%\n"
+        "next word after 'the'\n"
+        "cat █████████████████████████████▌ 100.0%\n"
+        "the                                  0.0%\n"
+    )
+    r = invoke("predict", saved[0], "on the ", "-k", "1")
+    assert r.stdout == "next token\ncat █████████████████████████████▌ 100.0%\n"
 
 
 def test_predict_json_has_both_lists_and_keeps_top(saved):
-    data = json.loads(run_cli("predict", saved[0], "on the", "-k", "2", "--json").stdout)
+    data = json.loads(invoke("predict", saved[0], "on the", "-k", "2", "--json").stdout)
     assert data["partial"] == "the" and data["next_after"] == "the"
     assert [t["token"] for t in data["completions"]] == ["the", "then"]
     assert data["top"] == data["completions"]  # as before: the first list
     assert data["next"][0]["token"] == "cat"
-    data = json.loads(run_cli("predict", saved[1], "", "--json").stdout)
+    data = json.loads(invoke("predict", saved[1], "", "--json").stdout)
     assert data["completions"] == [] and data["top"] == data["next"]
     assert "<unk>" not in [t["token"] for t in data["next"]] and data["unk_prob"] > 0.99
-    plain = run_cli("predict", saved[1], "").stdout
-    assert "(<unk> 100.0% left out; the rest renormalised)" in plain
+    assert invoke("predict", saved[1], "").stdout == (
+        "next token\n"
+        "cat █████████████████████▌          73.1%\n"
+        "  ⏎ ████████                        26.9%\n"
+        "(<unk> 100.0% left out; the rest renormalised)\n"
+    )
 
 
 def test_generate_and_chat_write_unk_only_with_allow_unk(saved):
-    plain = run_cli("generate", saved[1], "-p", "cat", "-n", "3", "--greedy")
-    assert plain.returncode == 0 and plain.stdout == "cat cat cat cat\n"
-    allowed = run_cli("generate", saved[1], "-p", "cat", "-n", "3", "--greedy", "--allow-unk")
+    plain = invoke("generate", saved[1], "-p", "cat", "-n", "3", "--greedy")
+    assert (plain.exit_code, plain.stdout) == (0, "cat cat cat cat\n")
+    allowed = invoke("generate", saved[1], "-p", "cat", "-n", "3", "--greedy", "--allow-unk")
     assert allowed.stdout == "cat <unk> <unk> <unk>\n"
-    chat = run_cli("chat", saved[1], "-n", "2", "--temperature", "0", "--allow-unk", stdin="cat\n")
-    assert chat.returncode == 0 and chat.stdout == " <unk> <unk>\n"
+    chat = invoke("chat", saved[1], "-n", "2", "--temperature", "0", "--allow-unk", stdin="cat\n")
+    assert (chat.exit_code, chat.stdout) == (0, " <unk> <unk>\n")

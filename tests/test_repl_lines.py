@@ -1,4 +1,6 @@
-"""`rnnrepl chat` on a pipe: line mode, plain text, no prompt-toolkit, no escape codes."""
+"""`rnnrepl chat` on a pipe: line mode, plain text, no prompt-toolkit, no escape codes. In this
+process through CliRunner (not a terminal, like a pipe), or a real process where one matters:
+`| head`, what a fresh interpreter imports, the console's encoding."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.helpers import REPO, run_cli
+from tests.helpers import REPO, invoke, run_cli
 from tests.repl_support import CHAIN, CHAIN_ALPHABET, bigram, char_vocab, save
 
 
@@ -18,43 +20,49 @@ def chain_model(tmp_path_factory) -> str:
 
 
 def test_each_line_is_a_prompt_and_only_continuations_reach_stdout(chain_model):
-    r = run_cli(
+    r = invoke(
         "chat", chain_model, "--temperature", "0", "-n", "5",
         stdin="do\n\n//x\n", env={"TERM": "xterm-256color", "NO_COLOR": ""},
     )  # fmt: skip
-    assert r.returncode == 0, r.stderr
+    assert r.exit_code == 0, r.stderr
     # after "/x", read as <unk>, a line break leads: <unk> itself is never written
     assert r.stdout == "g, su\ndog, \n" + "\ndog," + "\n"
-    assert "\x1b" not in r.stdout and "\x1b" not in r.stderr
-    assert "unknown" in r.stderr  # "/x" holds "x" and "/", which the vocabulary lacks
+    # "/x" holds "x" and "/", which the vocabulary lacks; no escape codes on stdout or stderr
+    assert r.stderr == "rnnrepl: note: 2 unknown token(s) in the prompt read as <unk>\n"
 
 
 def test_unknown_characters_get_a_notice_on_stderr(chain_model):
-    r = run_cli("chat", chain_model, "--temperature", "0", "-n", "3", stdin="d€g\n")
-    assert r.returncode == 0
-    assert r.stdout.count("\n") == 1
-    assert "1 unknown token" in r.stderr
+    r = invoke("chat", chain_model, "--temperature", "0", "-n", "3", stdin="d€g\n")
+    assert (r.exit_code, r.stdout) == (0, ", s\n")
+    assert r.stderr == "rnnrepl: note: 1 unknown token(s) in the prompt read as <unk>\n"
 
 
 def test_set_works_in_line_mode_and_bad_values_are_reported(chain_model):
     stdin = "/set max_tokens 2\ndo\n/set k 0\n/show\n/undo\n/quit\ndo\n"
-    r = run_cli("chat", chain_model, "--temperature", "0", stdin=stdin)
-    assert r.returncode == 0
+    r = invoke("chat", chain_model, "--temperature", "0", stdin=stdin)
+    assert r.exit_code == 0
     assert r.stdout == "g,\n"  # /quit stops before the last prompt
-    assert "k must be between 1 and 50" in r.stderr
-    assert "max_tokens: 2" in r.stderr and "/undo is not available" in r.stderr
+    assert r.stderr.splitlines() == [
+        "rnnrepl: error: k must be between 1 and 50, not 0",
+        *("temperature: 0", "top_k: 0 (off)", "top_p: 1", "k: 10 (rows in the panel)"),
+        *("max_tokens: 2", "seed: none", "stop: none", "unk: off (never generated)"),
+        "rnnrepl: note: /undo is not available here — line mode: each line is a prompt; "
+        "commands: /set NAME VALUE, /show, /quit",
+    ]
 
 
 def test_empty_input_exits_zero(chain_model):
-    r = run_cli("chat", chain_model, stdin="")
-    assert (r.returncode, r.stdout) == (0, "")
+    r = invoke("chat", chain_model, stdin="")
+    assert (r.exit_code, r.stdout, r.stderr) == (0, "", "")
 
 
 def test_a_missing_model_is_the_cli_one_line_error(tmp_path):
-    r = run_cli("chat", str(tmp_path / "nope"), stdin="hello\n")
-    assert r.returncode == 4
-    assert r.stderr.startswith("rnnrepl: error: model not found") and r.stderr.count("\n") == 1
-    assert r.stdout == ""
+    r = invoke("chat", str(tmp_path / "nope"), stdin="hello\n")
+    assert (r.exit_code, r.stdout) == (4, "")
+    assert r.stderr == (
+        f"rnnrepl: error: model not found ({tmp_path / 'nope'}) — give a .safetensors file or a "
+        "name from `rnnrepl list`; bundled models: shakespeare-char, wikitext-word\n"
+    )
 
 
 def test_output_into_a_closed_pipe_ends_quietly(chain_model, tmp_path):

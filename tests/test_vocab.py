@@ -19,7 +19,7 @@ from rnnrepl.text.tokenizers import (
     tokenizer_from_dict,
     word_pieces,
 )
-from tests.helpers import run_cli
+from tests.helpers import invoke
 
 ALPHABET = "abcé \n.,!?'’-()[]😀\t"
 
@@ -271,8 +271,8 @@ def test_word_round_trip_with_wikitext_joiners_and_streaming(seq):
 
 
 def _score_tokens(model: str, text: str) -> list[str]:
-    r = run_cli("score", model, text, "--json")
-    assert r.returncode == 0, r.stderr
+    r = invoke("score", model, text, "--json")
+    assert r.exit_code == 0, r.stderr
     return [step["token"] for step in json.loads(r.stdout)["steps"]]
 
 
@@ -281,15 +281,15 @@ def test_a_word_model_trained_on_contractions_reads_them_and_stores_version_2(tm
     corpus = tmp_path / "c.txt"
     corpus.write_text("I don't know. It's the cat's mat, isn't it?\n" * 60, encoding="utf-8")
     args = ["train", str(corpus), "-o", str(tmp_path / "m"), "--level", "word", "--steps", "5"]
-    r = run_cli(*args, "--hidden", "16", "--embed", "8", "--seq-len", "8")
-    assert r.returncode == 0, r.stderr
+    r = invoke(*args, "--hidden", "16", "--embed", "8", "--seq-len", "8")
+    assert r.exit_code == 0, r.stderr
     model = str(tmp_path / "m.safetensors")
     assert modelfile.load_model(model).tokenizer.to_dict()["version"] == 2
     assert _score_tokens(model, "I don't know, isn't it?") == [
         "I", "don", "'t", "know", ",", "isn", "'t", "it", "?"
     ]  # fmt: skip
-    r = run_cli("generate", model, "-p", "I", "-n", "30", "--seed", "1")
-    assert r.returncode == 0, r.stderr
+    r = invoke("generate", model, "-p", "I", "-n", "30", "--seed", "1")
+    assert r.exit_code == 0, r.stderr
     assert not re.search(r"\w ('t|'s|,|\.|\?)", r.stdout), r.stdout  # glued to the word before
 
 

@@ -3,24 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
 from rich.filesize import decimal
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
 from rich.table import Table
 from rich.text import Text
 
-from rnnrepl.text.catalog import Corpus, get_corpus, load_catalog
-from rnnrepl.text.fetch import FetchResult, fetch
+from rnnrepl.cli.common import console
 from rnnrepl.ui.textsafe import safe_json, safe_text
+
+if TYPE_CHECKING:
+    from rnnrepl.text.catalog import Corpus
+    from rnnrepl.text.fetch import FetchResult
 
 DEFAULT_ROOT = Path("data")  # `fetch NAME` without --dir writes to data/NAME
 
@@ -41,6 +37,8 @@ def corpus_table(corpora: list[Corpus]) -> Table:
 
 
 def run_list(as_json: bool, catalog_path: str | None, out: Console) -> None:
+    from rnnrepl.text.catalog import load_catalog
+
     corpora = list(load_catalog(catalog_path).values())
     if as_json:
         # click.echo, like every --json: UTF-8 whatever the console's encoding
@@ -57,6 +55,18 @@ def run_fetch(
     out: Console,
     err: Console,
 ) -> None:
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    from rnnrepl.text.catalog import get_corpus, load_catalog
+    from rnnrepl.text.fetch import fetch
+
     catalog = load_catalog(catalog_path)
     get_corpus(name, catalog)  # an unknown name fails before any progress bar is drawn
     dest = Path(directory) if directory else DEFAULT_ROOT / name
@@ -97,3 +107,32 @@ def summary_lines(result: FetchResult) -> list[str]:
         lines.append("then evaluate on the test split:")
         lines.append(f"  {result.eval_command}")
     return lines
+
+
+# ---- the commands (imported lazily above: `rnnrepl --help` and the REPL need no fetching code) ----
+@click.group(name="corpus")
+def corpus_group() -> None:
+    """Well-known public corpora: list them, fetch one (sha256-verified)."""
+
+
+catalog_option = click.option(
+    "--catalog", type=click.Path(dir_okay=False), help="Use this catalog JSON instead of rnnrepl's."
+)
+
+
+@corpus_group.command(name="list")
+@click.option("--json", "as_json", is_flag=True)
+@catalog_option
+def corpus_list(as_json, catalog) -> None:
+    """Name, download size, licence and description of each known corpus."""
+    run_list(as_json, catalog, console())
+
+
+@corpus_group.command(name="fetch")
+@click.argument("name")
+@click.option("--dir", "directory", type=click.Path(file_okay=False), help="Default: data/NAME.")
+@click.option("--mirror", metavar="URL", help="Fetch each file from URL/FILENAME instead.")
+@catalog_option
+def corpus_fetch(name, directory, mirror, catalog) -> None:
+    """Download corpus NAME, verify its sha256, unpack it, print the train command to run."""
+    run_fetch(name, directory, mirror, catalog, console(), console(stderr=True))

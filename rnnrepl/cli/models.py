@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import time
 
+import click
 from rich import box
 from rich.console import Console
 from rich.filesize import decimal
 from rich.table import Table
 from rich.text import Text
 
+from rnnrepl.cli.common import console
 from rnnrepl.store.home import bundled_names, models_home, remove, stored_models
 
 
@@ -71,3 +73,17 @@ def run_rm(names: tuple[str, ...], out: Console) -> None:
     for name in names:
         removed = remove(name)
         out.print(f"removed {name} ({', '.join(p.name for p in removed)})", markup=False)
+
+
+@click.command(name="list")
+@click.option("--json", "as_json", is_flag=True)
+def list_cmd(as_json) -> None:
+    """Models in the model home and the bundled ones: level, size, validation figure, date."""
+    run_list(as_json, console())
+
+
+@click.command()
+@click.argument("names", nargs=-1, required=True, shell_complete=complete_model)
+def rm(names) -> None:
+    """Remove models (and their resume state) from the model home, by name."""
+    run_rm(names, console())

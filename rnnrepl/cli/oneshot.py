@@ -9,6 +9,7 @@ from rich.text import Text
 
 from rnnrepl.cli.common import console as _console
 from rnnrepl.cli.common import read_prompt_file, token_progress
+from rnnrepl.cli.models import complete_model
 from rnnrepl.errors import InputDataError, UsageError
 from rnnrepl.infer.loading import load_for_inference
 from rnnrepl.ui.textsafe import safe_json, safe_text
@@ -207,3 +208,43 @@ def _steps_label(best, total) -> str:
     if total > best:
         return f"best at step {best:,} of {total:,}"
     return f"{best:,} (the best model is the last step)"
+
+
+# ---- the commands (their bodies above) ---------------------------------------------------------
+@click.command()
+@click.argument("model", shell_complete=complete_model)
+@click.argument("text")
+@click.option("-k", type=click.IntRange(1), default=10, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def predict(model, text, k, as_json) -> None:
+    """Top-k next tokens after TEXT, with probabilities."""
+    run_predict(model, text, k, as_json)
+
+
+@click.command()
+@click.argument("model", shell_complete=complete_model)
+@click.argument("text", required=False)
+@click.option("-f", "--file", "file", type=click.Path(dir_okay=False))
+@click.option("-k", type=click.IntRange(1), default=3, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def score(model, text, file, k, as_json) -> None:
+    """Per token: p of the actual token, J_t = -log p, the top-k; then mean J, ppl, bpc."""
+    run_score(model, text, file, k, as_json)
+
+
+@click.command(name="eval")
+@click.argument("model", shell_complete=complete_model)
+@click.argument("files", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--encoding")
+def eval_cmd(model, files, as_json, encoding) -> None:
+    """Cross entropy, perplexity and bits per token (char) of FILES under MODEL."""
+    run_eval(model, files, as_json, encoding)
+
+
+@click.command()
+@click.argument("model", shell_complete=complete_model)
+@click.option("--json", "as_json", is_flag=True)
+def info(model, as_json) -> None:
+    """Configuration, vocabulary, parameters and training summary of MODEL."""
+    run_info(model, as_json)
