@@ -1,4 +1,3 @@
-"""The command line (click): options become configs, errors become exit codes; one module per command group.
-
-May import everything; nothing imports it.
+"""The command line (click): options become configs, errors become exit codes; a module per command group.
+May import every other subpackage; nothing imports it.
 """

@@ -1,4 +1,3 @@
-"""Inference over a loaded model: the prefix state cache, distributions, word completions, streaming, scoring.
-
-May import train, store, model, text, config, units and errors; never ui, repl or cli, nor click, rich or prompt_toolkit.
+"""Inference on a loaded model: loading, prefix cache, distributions, completions, generation, scoring.
+May import train, store, model, text and the base; never ui, repl, cli, click, rich or prompt_toolkit.
 """

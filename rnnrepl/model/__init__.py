@@ -1,4 +1,3 @@
-"""Ids in, logits out: the language models, the batch-1 step, sampling and device choice.
-
-May import rnnrepl.config and rnnrepl.errors; never text, train, store or anything above.
+"""Ids in, logits out: the language models, the batch-1 step, sampling, device and precision choice.
+May import the base (config, units, atomic, package_data, errors); nothing above it.
 """

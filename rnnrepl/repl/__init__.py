@@ -1,4 +1,3 @@
-"""The interactive REPL: session state without UI, the model thread, keys, layout, slash commands, line mode.
-
-May import ui, infer and everything below; never cli or click.
+"""The interactive REPL: state without UI, the model thread, actions, keys, layout, commands, line mode.
+May import ui, infer and every layer below them; never cli or click.
 """

@@ -1,4 +1,3 @@
-"""Text in, token ids out: reading files, tokenizers, token arrays, pretrained vectors, the corpus catalog and fetch.
-
-May import rnnrepl.config, rnnrepl.errors and rnnrepl.package_data; never model, train, store or anything above.
+"""Text in, token ids out: files, decoding, tokenizers, token arrays, word vectors, the corpus catalog, fetch.
+May import the base (config, units, atomic, package_data, errors); nothing above it.
 """

@@ -1,4 +1,3 @@
-"""The training loop: truncated BPTT, schedule, held-out loss, default sizes; it reports by callbacks and never prints.
-
-May import model, text, store, config and errors; never infer, ui, repl or cli.
+"""The training loop: TBPTT steps, schedule, recovery, held-out loss, default sizes; reports by callbacks.
+May import store, model, text and the base; never infer, ui, repl or cli.
 """

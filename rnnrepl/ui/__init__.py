@@ -1,4 +1,3 @@
-"""Pure rich renderers and console streams: data in, renderable out; nothing here reads, trains or predicts.
-
-May import rich and the layers below infer's level; never repl or cli, never prompt_toolkit or click.
+"""Pure rich renderers and console streams: data in, renderable out; nothing here reads or predicts.
+May import rich, train, store, model, text and the base; never infer, repl, cli, prompt_toolkit, click.
 """
