@@ -14,7 +14,7 @@ from rnnrepl.infer.distributions import Vocabulary
 from rnnrepl.infer.prefix_cache import PrefixCache
 from rnnrepl.infer.runner import ModelRunner
 from rnnrepl.model.lm import State
-from rnnrepl.units import bits, perplexity
+from rnnrepl.units import perplexity
 
 CHUNK = 256  # tokens per batched forward call when feeding long text
 
@@ -35,10 +35,6 @@ class ScoreSummary:
     @property
     def perplexity(self) -> float:
         return perplexity(self.mean_loss) if self.tokens else math.nan
-
-    @property
-    def bits_per_token(self) -> float:
-        return bits(self.mean_loss) if self.tokens else math.nan
 
 
 class Scorer:

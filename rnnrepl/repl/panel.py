@@ -216,10 +216,3 @@ def to_ansi(
     crop = {"no_wrap": True, "overflow": "ellipsis"} if one_line else {}
     console.print(renderable, soft_wrap=soft_wrap, end="", **crop)
     return console.file.getvalue().rstrip("\n")
-
-
-def to_plain(renderable: RenderableType, width: int = 80) -> str:
-    """Render without any escape codes (line mode, tests)."""
-    console = Console(file=io.StringIO(), width=width, color_system=None, highlight=False)
-    console.print(renderable)
-    return console.file.getvalue()
