@@ -9,7 +9,8 @@ import sys
 import threading
 
 from rnnrepl.infer.loading import load_for_inference
-from rnnrepl.infer.predictor import CHUNK, Predictor
+from rnnrepl.infer.predictor import Predictor
+from rnnrepl.infer.scoring import CHUNK
 from tests.helpers import REPO, TOY, run_cli
 
 MODEL = "shakespeare-char"  # bundled: no training needed

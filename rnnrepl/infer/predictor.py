@@ -18,24 +18,13 @@ from torch import Tensor
 from rnnrepl.config import SampleConfig
 from rnnrepl.infer import generation
 from rnnrepl.infer.completion import Completer
-from rnnrepl.infer.distributions import Prediction, Vocabulary, without_unk
+from rnnrepl.infer.distributions import Prediction, Vocabulary
 from rnnrepl.infer.generation import Step
 from rnnrepl.infer.prefix_cache import PrefixCache
-from rnnrepl.infer.runner import SHAPE_STEP, ModelRunner
-from rnnrepl.infer.scoring import CHUNK, Scorer, ScoreSummary, TokenScore
+from rnnrepl.infer.runner import ModelRunner
+from rnnrepl.infer.scoring import Scorer, ScoreSummary, TokenScore
 from rnnrepl.model.lm import State
 from rnnrepl.store.modelfile import LoadedModel
-
-__all__ = [
-    "CHUNK",
-    "SHAPE_STEP",
-    "Prediction",
-    "Predictor",
-    "ScoreSummary",
-    "Step",
-    "TokenScore",
-    "without_unk",
-]
 
 
 class Predictor:
