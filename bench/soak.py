@@ -76,9 +76,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from rnnrepl.config import SampleConfig
     from rnnrepl.repl.app import ReplApp
-    from rnnrepl.repl.panel import to_plain
     from rnnrepl.repl.state import Settings
     from rnnrepl.store.modelfile import load_model
+    from tests.repl_support import to_plain
 
     errors: list[str] = []
     threading.excepthook = lambda a: errors.append(f"{a.thread.name}: {a.exc_type.__name__}")

@@ -7,6 +7,7 @@ next-token logits after token j. That gives exact, hand-written predictions in t
 
 from __future__ import annotations
 
+import io
 import threading
 import time
 from collections import Counter
@@ -18,12 +19,19 @@ from prompt_toolkit.formatted_text import fragment_list_to_text
 from prompt_toolkit.history import InMemoryHistory
 from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
+from rich.console import Console
 
 from rnnrepl.config import ModelConfig
 from rnnrepl.model.lm import build_model
-from rnnrepl.repl.panel import to_plain
 from rnnrepl.store.modelfile import LoadedModel, save_model
 from rnnrepl.text.tokenizers import CharVocab, WordVocab
+
+
+def to_plain(renderable, width: int = 80) -> str:
+    """A renderable as a terminal without colours shows it."""
+    console = Console(file=io.StringIO(), width=width, color_system=None, highlight=False)
+    console.print(renderable)
+    return console.file.getvalue()
 
 # "dog, sun.\ndog, sun.\n..." — every character has one successor.
 CHAIN = dict(zip("dog, sun.\n", "og, sun.\nd", strict=True))

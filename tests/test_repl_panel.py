@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-import io
 from dataclasses import replace
-
-from rich.console import Console
 
 from rnnrepl.config import SampleConfig
 from rnnrepl.repl.panel import panel, status, to_ansi, turn_text
 from rnnrepl.repl.state import ModelInfo, Settings, Turn, View
-
-
-def to_plain(renderable, width: int = 80) -> str:
-    """The renderable as a terminal without colours shows it."""
-    console = Console(file=io.StringIO(), width=width, color_system=None, highlight=False)
-    console.print(renderable)
-    return console.file.getvalue()
-
+from tests.repl_support import to_plain
 
 INFO = ModelInfo("notes", "/m/notes.safetensors", "word", "lstm 2×512", 10, 50)
 VIEW = View("the ca", (("cat", 0.75), ("car", 0.25)), "ca", 1, 0, ("t",))
