@@ -26,7 +26,7 @@ from rnnrepl.train.data import batchify, epoch_offset, fingerprint, span, spans_
 from rnnrepl.train.progress import Event, Progress, TrainResult
 from rnnrepl.train.recovery import Recovery
 from rnnrepl.train.schedule import Budget, lr_at, make_optimizer, set_lr
-from rnnrepl.train.validation import evaluate, sample_text
+from rnnrepl.train.validation import held_out_loss, sample_text, start_token
 
 
 class Trainer:
@@ -276,7 +276,7 @@ class Trainer:
         """Validate, keep the best model, save resume state. True when early stopping triggers."""
         p, cfg = self.progress, self.cfg
         val_ids = self.val_ids[: cfg.eval_tokens] if cfg.eval_tokens else self.val_ids
-        val, scored = evaluate(self.model, val_ids, seq_len=max(cfg.seq_len, 64))
+        val, scored = held_out_loss(self.model, val_ids, start_token(self.tokenizer))
         self.history.append((p.step, p.last_loss, val))
         improved = math.isfinite(val) and val < p.best_val
         if improved:
