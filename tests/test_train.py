@@ -314,10 +314,10 @@ def test_in_training_validation_is_capped_and_says_how_much_it_scored(tmp_path):
     assert ckpt.load_model(whole.model_path).training["val_tokens"] == len(val_ids)
 
 
-def test_default_validation_cap_is_an_eighth_of_the_tokens_between_passes():
+def test_default_validation_cap_is_a_thirty_second_of_the_tokens_between_passes():
     opts = {"eval_tokens": None, "eval_every": 200}
-    assert cli_train.eval_tokens(opts, {"batch_size": 64, "seq_len": 128}) == 200 * 64 * 128 // 8
-    assert cli_train.eval_tokens(opts, {"batch_size": 4, "seq_len": 16}) == 65_536
+    assert cli_train.eval_tokens(opts, {"batch_size": 64, "seq_len": 128}) == 200 * 64 * 128 // 32
+    assert cli_train.eval_tokens(opts, {"batch_size": 4, "seq_len": 16}) == 16_384
     assert cli_train.eval_tokens(opts | {"eval_tokens": 0}, {"batch_size": 4, "seq_len": 16}) == 0
 
 
