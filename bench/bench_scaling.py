@@ -31,7 +31,7 @@ def measure_size(path: Path, tmp: Path, steps: int, eval_sample: int) -> dict:
     from rnnrepl.cli.train import make_configs, prepare_data
     from rnnrepl.model.devices import resolve_precision
     from rnnrepl.train.loop import Trainer, new_model, spans_per_epoch
-    from rnnrepl.train.validation import evaluate
+    from rnnrepl.train.validation import held_out_loss, start_token
 
     out = tmp / path.stem
     opts = dict(
@@ -55,7 +55,7 @@ def measure_size(path: Path, tmp: Path, steps: int, eval_sample: int) -> dict:
     step_s = statistics.median(b - a for a, b in zip(times, times[1:], strict=False))
     sample = val_ids[:eval_sample]
     begin = time.perf_counter()
-    _, scored = evaluate(model, sample, seq_len=max(tcfg.seq_len, 64))
+    _, scored = held_out_loss(model, sample, start_token(tok))
     per_val_token = (time.perf_counter() - begin) / max(1, scored)
     per_epoch = spans_per_epoch(trainer.streams, tcfg.seq_len)
     evals = per_epoch // tcfg.eval_every + 1

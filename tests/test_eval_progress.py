@@ -9,8 +9,7 @@ import sys
 import threading
 
 from rnnrepl.infer.loading import load_for_inference
-from rnnrepl.infer.predictor import Predictor
-from rnnrepl.infer.scoring import CHUNK
+from rnnrepl.train.validation import CHUNK, held_out_loss, start_token
 from tests.helpers import REPO, TOY, run_cli
 
 MODEL = "shakespeare-char"  # bundled: no training needed
@@ -71,10 +70,13 @@ def test_eval_on_a_terminal_shows_a_progress_bar(tmp_path):
     assert "1440 tokens" in out and "scoring" not in out  # results stay on stdout, bar-free
 
 
-def test_mean_loss_reports_progress_by_callback():
-    predictor = Predictor(load_for_inference(MODEL))
-    ids = predictor.tok.encode(TOY * 13)  # 624 tokens: two full chunks and a partial one
+def test_held_out_loss_reports_progress_by_callback():
+    loaded = load_for_inference(MODEL)
+    ids = loaded.tokenizer.encode(TOY * 13)  # 624 tokens: two full chunks and a partial one
+    start = start_token(loaded.tokenizer)
     calls: list[tuple[int, int]] = []
-    with_bar = predictor.mean_loss(ids, on_progress=lambda done, total: calls.append((done, total)))
+    with_bar = held_out_loss(
+        loaded.model, ids, start, lambda done, total: calls.append((done, total))
+    )
     assert calls == [(CHUNK, len(ids)), (2 * CHUNK, len(ids)), (len(ids), len(ids))]
-    assert with_bar == predictor.mean_loss(ids)
+    assert with_bar == held_out_loss(loaded.model, ids, start)

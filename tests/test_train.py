@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -13,6 +14,7 @@ from rnnrepl.cli import train as cli_train
 from rnnrepl.config import ModelConfig, TrainConfig
 from rnnrepl.store import modelfile, resume
 from rnnrepl.train import loop as tr
+from rnnrepl.train.validation import CHUNK, held_out_loss, start_token
 from tests.helpers import TOY, run_cli, train_opts
 
 QUIET = Console(file=open("/dev/null", "w"))  # noqa: SIM115
@@ -61,7 +63,7 @@ def test_tiny_corpus_is_learned_quickly(tmp_path):
 @pytest.mark.parametrize("arch", ["lstm", "gru", "rnn", "window"])
 def test_every_architecture_trains(tmp_path, arch):
     trainer = trainer_for(tmp_path, arch=arch, steps=60, hidden=32, eval_every=30, window=4)
-    first = tr.evaluate(trainer.model, trainer.val_ids)[0]
+    first = held_out_loss(trainer.model, trainer.val_ids, start_token(trainer.tokenizer))[0]
     result = trainer.run()
     assert result.best_val < first - 0.5
 
@@ -212,17 +214,37 @@ def test_batchify_keeps_streams_contiguous():
     assert streams[1].tolist() == [5, 6, 7, 8, 9]
 
 
-def test_evaluate_matches_manual_cross_entropy():
+def test_held_out_loss_is_the_cross_entropy_of_one_carried_stream():
+    """Every token is scored, each after all of the text before it (the first after the start
+    token): the same figure as one forward pass over the whole text, however it is chunked."""
     torch.manual_seed(0)
     model = tr.build_model(ModelConfig(vocab_size=7, embed=4, hidden=8, layers=1)).eval()
-    ids = np.random.default_rng(0).integers(0, 7, 50).astype(np.int32)
-    loss, count = tr.evaluate(model, ids, seq_len=8, batch=1)
-    x = torch.tensor(ids[:-1], dtype=torch.long)[None]
+    ids = np.random.default_rng(0).integers(0, 7, 2 * CHUNK + 50).astype(np.int32)
+    loss, count = held_out_loss(model, ids, start_id=3)
+    x = torch.tensor([3, *ids[:-1]], dtype=torch.long)[None]
     with torch.no_grad():
         logits, _ = model(x)
-    expect = torch.nn.functional.cross_entropy(logits[0], torch.tensor(ids[1:], dtype=torch.long))
-    assert count == 49
+    expect = torch.nn.functional.cross_entropy(logits[0], torch.tensor(ids, dtype=torch.long))
+    assert count == len(ids)
     assert loss == pytest.approx(expect.item(), rel=1e-5)
+
+
+def test_validation_loss_is_what_eval_reports_for_the_validation_file(tmp_path):
+    """One held-out loss: the val_loss training records for its best model is the cross
+    entropy `rnnrepl eval` gives that model on the same validation file."""
+    train, val = tmp_path / "train.txt", tmp_path / "val.txt"
+    train.write_text(TOY * 60)
+    val.write_text(TOY * 8)
+    out = tmp_path / "m"
+    args = ["--steps", "40", "--hidden", "32", "--embed", "8", "--layers", "1", "--seq-len", "16"]
+    r = run_cli("train", str(train), "--val", str(val), "-o", str(out), *args, "--eval-tokens", "0")
+    assert r.returncode == 0, r.stderr
+    training = modelfile.load_model(tr.model_file(out)).training
+    e = run_cli("eval", str(tr.model_file(out)), str(val), "--json")
+    assert e.returncode == 0, e.stderr
+    total = json.loads(e.stdout)["total"]
+    assert total["tokens"] == training["val_tokens"] == len(TOY * 8)
+    assert total["cross_entropy"] == pytest.approx(training["val_loss"], rel=1e-5)
 
 
 def test_pretrained_word_vectors_initialise_the_embedding(tmp_path):
@@ -279,23 +301,23 @@ def test_training_from_stdin(tmp_path):
 
 
 def test_in_training_validation_is_capped_and_says_how_much_it_scored(tmp_path):
-    # 3,700 validation tokens; passes capped at 1,000 score the first 1,000 (less the few
-    # left when they are cut into streams), and the model file says how many it scored.
+    # 3,700 validation tokens; passes capped at 1,000 score exactly the first 1,000 (one
+    # stream: none is left over), and the model file says how many it scored.
     over = {"text": TOY * 250, "val_fraction": 0.3, "steps": 10}
     _, _, _, val_ids, _, _, train_cfg = build(tmp_path, eval_tokens=1000, **over)
     assert len(val_ids) > 3000 and train_cfg.eval_tokens == 1000
     (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
     result = trainer_for(tmp_path / "a", eval_tokens=1000, **over).run()
     scored = modelfile.load_model(result.model_path).training["val_tokens"]
-    assert 900 <= scored < 1000
+    assert scored == 1000
     whole = trainer_for(tmp_path / "b", eval_tokens=0, **over).run()
-    assert modelfile.load_model(whole.model_path).training["val_tokens"] > 3000
+    assert modelfile.load_model(whole.model_path).training["val_tokens"] == len(val_ids)
 
 
-def test_default_validation_cap_is_an_eighth_of_the_tokens_between_passes():
+def test_default_validation_cap_is_a_thirty_second_of_the_tokens_between_passes():
     opts = {"eval_tokens": None, "eval_every": 200}
-    assert cli_train.eval_tokens(opts, {"batch_size": 64, "seq_len": 128}) == 200 * 64 * 128 // 8
-    assert cli_train.eval_tokens(opts, {"batch_size": 4, "seq_len": 16}) == 65_536
+    assert cli_train.eval_tokens(opts, {"batch_size": 64, "seq_len": 128}) == 200 * 64 * 128 // 32
+    assert cli_train.eval_tokens(opts, {"batch_size": 4, "seq_len": 16}) == 16_384
     assert cli_train.eval_tokens(opts | {"eval_tokens": 0}, {"batch_size": 4, "seq_len": 16}) == 0
 
 

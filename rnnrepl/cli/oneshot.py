@@ -117,12 +117,11 @@ def _metrics(mean: float, tokens: int, level: str) -> dict:
 
 def run_eval(model, files, as_json, encoding) -> None:
     """Cross entropy, perplexity and bits per token (char) of FILES under MODEL."""
-    from rnnrepl.infer.predictor import Predictor
     from rnnrepl.text.files import read_text
+    from rnnrepl.train.validation import held_out_loss, start_token
     from rnnrepl.ui.render import metrics_line
 
     loaded = load_for_inference(model)
-    predictor = Predictor(loaded)
     results, total, count = [], 0.0, 0
     inputs = []  # every file is read before the bar starts: a bad one is still one error line
     for path in files:
@@ -132,17 +131,18 @@ def run_eval(model, files, as_json, encoding) -> None:
         inputs.append((path, ids))
     with token_progress("scoring") as task:  # a bar on a terminal, nothing on a pipe
         for path, ids in inputs:
-            s = predictor.mean_loss(ids, on_progress=task(path))
+            start = start_token(loaded.tokenizer)
+            loss, tokens = held_out_loss(loaded.model, ids, start, on_progress=task(path))
             unk = sum(1 for i in ids if i == 0)
             results.append(
                 {
                     "file": path,
-                    **_metrics(s.mean_loss, s.tokens, loaded.tokenizer.level),
+                    **_metrics(loss, tokens, loaded.tokenizer.level),
                     "unknown_tokens": unk,
                 }
             )
-            total += s.mean_loss * s.tokens
-            count += s.tokens
+            total += loss * tokens
+            count += tokens
     overall = _metrics(total / count, count, loaded.tokenizer.level)
     if as_json:
         click.echo(safe_json({"files": results, "total": overall}))

@@ -94,8 +94,8 @@ RUN_OPTIONS = (
     click.option(
         "--eval-tokens",
         type=click.IntRange(0),
-        help="Validation tokens scored per in-training pass (0 = the whole split; default: an "
-        "eighth of the tokens trained between passes, at least 65,536).",
+        help="Validation tokens scored per in-training pass (0 = the whole split; default: a "
+        "thirty-second of the tokens trained between passes, at least 16,384).",
     ),
     click.option(
         "--patience",

@@ -118,9 +118,3 @@ class Predictor:
     ) -> tuple[list[TokenScore], ScoreSummary]:
         """p and J_t of every token of `text` after `context` (see ``Scorer.score``)."""
         return self.scorer.score(text, k, context)
-
-    def mean_loss(
-        self, ids: list[int], on_progress: Callable[[int, int], None] | None = None
-    ) -> ScoreSummary:
-        """Mean cross entropy of ids after the start token (see ``Scorer.mean_loss``)."""
-        return self.scorer.mean_loss(ids, on_progress)

@@ -4,7 +4,7 @@ long token streams in batched chunks (perplexity, bits per token)."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -38,7 +38,7 @@ class ScoreSummary:
 
 
 class Scorer:
-    """Per-token scores and mean losses, fed in chunks of CHUNK tokens."""
+    """Per-token scores of a text and their mean, the model fed in chunks of CHUNK tokens."""
 
     def __init__(self, runner: ModelRunner, cache: PrefixCache, vocab: Vocabulary) -> None:
         self.runner = runner
@@ -63,26 +63,12 @@ class Scorer:
             total += loss
         return scores, ScoreSummary(len(ids), total / len(ids) if ids else math.nan)
 
-    def mean_loss(
-        self, ids: list[int], on_progress: Callable[[int, int], None] | None = None
-    ) -> ScoreSummary:
-        """Mean cross entropy of ids (given the start token), the same figure score() reports.
-
-        on_progress(tokens done, tokens in all) is called after each chunk of CHUNK tokens."""
-        total = 0.0
-        for pos, logp in self._log_probs(ids, chunked=True):
-            total -= float(logp.gather(-1, torch.tensor(ids[pos[0] : pos[1]]).unsqueeze(-1)).sum())
-            if on_progress is not None:
-                on_progress(pos[1], len(ids))
-        return ScoreSummary(len(ids), total / len(ids) if ids else math.nan)
-
     def _log_probs(
         self,
         ids: list[int],
-        chunked: bool = False,
         origin: tuple[State, Tensor] | None = None,
     ) -> Iterator[tuple]:
-        """Yield (position, log-probs predicting ids[position]) — or (span, block) when chunked.
+        """Yield (position, log-probs predicting ids[position]).
 
         Starts after the start token, or from `origin` = (state, logits) after some context.
         """
@@ -99,8 +85,5 @@ class Scorer:
                 logits = rows[0] if len(rows) == 1 else torch.cat(rows)
                 logp = torch.log_softmax(logits.float(), dim=-1).cpu()
                 prev = block[-1]
-                if chunked:
-                    yield (start, start + len(block)), logp
-                else:
-                    for j in range(len(block)):
-                        yield start + j, logp[j]
+                for j in range(len(block)):
+                    yield start + j, logp[j]

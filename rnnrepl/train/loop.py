@@ -6,12 +6,11 @@ It prints nothing: it reports through one callback that receives ``Event``s.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -19,108 +18,16 @@ import torch
 from torch import Tensor
 
 from rnnrepl.config import ModelConfig, TrainConfig
-from rnnrepl.errors import (
-    CheckpointError,
-    NumericalError,
-    ResourceError,
-    is_out_of_memory,
-    out_of_memory,
-)
+from rnnrepl.errors import CheckpointError, ResourceError, is_out_of_memory, out_of_memory
 from rnnrepl.model.lm import LanguageModel, State, build_model, parameter_count
 from rnnrepl.store import modelfile, resume
 from rnnrepl.store.home import MODEL_SUFFIX
 from rnnrepl.store.resume import bad_field, check_meta, load_hidden, load_weights
-from rnnrepl.train.validation import evaluate, sample_text
-
-
-@dataclass
-class Event:
-    kind: str  # "step" | "eval" | "sample" | "saved" | "nan"
-    step: int
-    total_steps: int | None
-    epoch: int
-    elapsed: float
-    loss: float = math.nan
-    val_loss: float = math.nan
-    best_val: float = math.nan
-    lr: float = 0.0
-    tokens_per_s: float = 0.0
-    eta: float | None = None
-    text: str = ""
-
-
-@dataclass
-class TrainResult:
-    steps: int
-    epochs: float
-    elapsed: float
-    best_val: float
-    last_loss: float
-    model_path: Path
-    state_path: Path
-    interrupted: bool = False
-    stopped_early: bool = False
-    tokens_seen: int = 0
-    history: list[tuple[int, float, float]] = field(default_factory=list)  # (step, loss, val)
-
-
-@dataclass
-class Progress:
-    """Everything that makes a resumed run continue exactly where it stopped."""
-
-    step: int = 0
-    epoch: int = 0
-    pos: int = 0  # span index within the epoch
-    offset: int = 0  # this epoch's random start offset into the streams
-    best_val: float = math.inf
-    bad_evals: int = 0
-    elapsed: float = 0.0
-    tokens_seen: int = 0
-    lr_scale: float = 1.0
-    last_loss: float = math.nan
-
-
-def batchify(ids: np.ndarray, batch: int) -> Tensor:
-    """Cut the token stream into `batch` contiguous streams, one per row.
-
-    ┌ a g m s ┐  each row is read left to right in spans of seq_len; the state carried from one
-    │ b h n t │  span to the next is exactly the context the model would have seen, which is
-    └ c i o u ┘  what truncated BPTT approximates.
-    """
-    n = len(ids) // batch
-    data = torch.from_numpy(np.ascontiguousarray(ids[: n * batch]).astype(np.int32, copy=False))
-    return data.view(batch, n)  # (batch, n), int32 to keep large corpora compact
-
-
-def spans_per_epoch(streams: Tensor, seq_len: int, offset: int = 0) -> int:
-    return max(0, (streams.shape[1] - 1 - offset) // seq_len)
-
-
-def fingerprint(ids: np.ndarray, tokenizer, cfg: ModelConfig) -> str:
-    h = hashlib.sha256()
-    h.update(np.ascontiguousarray(ids).tobytes())
-    h.update(repr(sorted(tokenizer.to_dict().items())).encode())
-    h.update(repr(sorted(cfg.to_dict().items())).encode())
-    return h.hexdigest()
-
-
-def lr_at(cfg: TrainConfig, step: int, progress_frac: float) -> float:
-    """Linear warmup, then cosine decay to min_lr_ratio * lr over the run's budget."""
-    if step < cfg.warmup:
-        return cfg.lr * (step + 1) / cfg.warmup
-    frac = min(1.0, max(0.0, progress_frac))
-    return cfg.lr * (
-        cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * frac))
-    )
-
-
-def make_optimizer(model: LanguageModel, cfg: TrainConfig) -> torch.optim.Optimizer:
-    params = model.parameters()
-    if cfg.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    if cfg.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay or 0.01)
-    return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+from rnnrepl.train.data import batchify, epoch_offset, fingerprint, span, spans_per_epoch
+from rnnrepl.train.progress import Event, Progress, TrainResult
+from rnnrepl.train.recovery import Recovery
+from rnnrepl.train.schedule import Budget, lr_at, make_optimizer, set_lr
+from rnnrepl.train.validation import held_out_loss, sample_text, start_token
 
 
 class Trainer:
@@ -150,32 +57,20 @@ class Trainer:
         self.state_path = resume.state_path_for(self.out)
         self.fp = fingerprint(train_ids, tokenizer, model.cfg)
         self.history: list[tuple[int, float, float]] = []
-        self._good: tuple[dict, dict] | None = None
+        self.budget = Budget(cfg, spans_per_epoch(self.streams, cfg.seq_len))
+        self.recovery = Recovery(model, self.opt)
         self._best_step: int | None = None  # the step of the model this run saved last
         self.half = False  # store the best model in fp16
 
     # ---- budget -----------------------------------------------------------------------------
     def total_steps(self) -> int | None:
-        per_epoch = spans_per_epoch(self.streams, self.cfg.seq_len)
-        limits = []
-        if self.cfg.steps:
-            limits.append(self.cfg.steps)
-        if self.cfg.epochs:
-            limits.append(max(1, int(self.cfg.epochs * per_epoch)))
-        return min(limits) if limits else None
+        return self.budget.total_steps()
 
     def fraction_done(self) -> float:
-        p, total = self.progress, self.total_steps()
-        fracs = [p.step / total] if total else []
-        if self.cfg.time_limit:
-            fracs.append(p.elapsed / self.cfg.time_limit)
-        return max(fracs) if fracs else 0.0
+        return self.budget.fraction_done(self.progress.step, self.progress.elapsed)
 
     def finished(self) -> bool:
-        total = self.total_steps()
-        if total is not None and self.progress.step >= total:
-            return True
-        return bool(self.cfg.time_limit and self.progress.elapsed >= self.cfg.time_limit)
+        return self.budget.finished(self.progress.step, self.progress.elapsed)
 
     # ---- resume -----------------------------------------------------------------------------
     def save_state(self) -> None:
@@ -253,85 +148,87 @@ class Trainer:
 
     # ---- the loop ---------------------------------------------------------------------------
     def run(self) -> TrainResult:
-        cfg, p, model = self.cfg, self.progress, self.model
-        first_step = p.step
-        model.train()
-        device = model.embed.weight.device
-        started = time.monotonic() - p.elapsed
-        window_tokens, window_start = 0, time.monotonic()
-        interrupted = stopped_early = False
-        nan_streak = 0
+        """Train until the budget is spent, early stopping triggers or should_stop() says so."""
+        first_step = self.progress.step
+        self.model.train()
+        clock = _Clock(self.progress.elapsed)
+        ended = self._loop(clock)
+        self._close(interrupted=ended == "interrupted", clock=clock)
+        self._record_total(resumed=first_step > 0)
+        return self._result(ended)
+
+    def _loop(self, clock: _Clock) -> str | None:
+        """The steps; returns why they ended early ("interrupted", "early stop") or None."""
+        p, cfg = self.progress, self.cfg
+        device = self.model.embed.weight.device
         while not self.finished():
             if self.should_stop():
-                interrupted = True
-                break
-            if (
-                p.pos >= spans_per_epoch(self.streams, cfg.seq_len, p.offset)
-                or p.pos == 0
-                and p.step == 0
-            ):
-                if p.step > 0:
-                    p.epoch += 1
-                p.pos, self.state = 0, None
-                p.offset = int(torch.randint(0, cfg.seq_len, (1,), generator=self.data_gen))
-                if spans_per_epoch(self.streams, cfg.seq_len, p.offset) == 0:
-                    p.offset = 0
-            i = p.offset + p.pos * cfg.seq_len
-            x = self.streams[:, i : i + cfg.seq_len].to(device, torch.long)
-            y = self.streams[:, i + 1 : i + 1 + cfg.seq_len].to(device, torch.long)
+                return "interrupted"
+            self._next_epoch_if_due()
+            x, y = span(self.streams, p.offset + p.pos * cfg.seq_len, cfg.seq_len, device)
             lr = lr_at(cfg, p.step, self.fraction_done()) * p.lr_scale
-            for g in self.opt.param_groups:
-                g["lr"] = lr
-            try:
-                value, state = self._step(x, y)
-            except (RuntimeError, MemoryError) as exc:
-                if not is_out_of_memory(exc):
-                    raise
-                raise out_of_memory(
-                    exc,
-                    f"training {model.num_parameters():,} parameters at batch "
-                    f"{cfg.batch_size} x {cfg.seq_len} tokens",
-                    hint="lower --batch-size, --seq-len or --hidden"
-                    + (" (or --max-vocab)" if self.tokenizer.level == "word" else ""),
-                ) from None
+            set_lr(self.opt, lr)
+            value, state = self._guarded_step(x, y)
             if state is None:
-                nan_streak = self._recover_nan(nan_streak, p)
+                self.state = None
+                self.recovery.non_finite(p, lambda text: self._emit("nan", text=text))
                 p.pos += 1
                 continue
-            nan_streak = 0
-            self.state = tuple(
-                s.float() if s.is_floating_point() else s for s in model.detach_state(state)
-            )
-            p.step += 1
-            p.pos += 1
-            p.tokens_seen += y.numel()
-            p.last_loss = value
-            window_tokens += y.numel()
-            p.elapsed = time.monotonic() - started
-            rate = window_tokens / max(1e-9, time.monotonic() - window_start)
-            self._emit("step", loss=value, lr=lr, tokens_per_s=rate)
+            self.recovery.finite()
+            self._advance(value, state, y.numel(), clock)
+            self._emit("step", loss=value, lr=lr, tokens_per_s=clock.rate())
             if p.step % cfg.eval_every == 0 or self.finished():
                 if self._evaluate_and_save():
-                    stopped_early = True
-                    break
-                window_tokens, window_start = 0, time.monotonic()
-        p.elapsed = time.monotonic() - started
+                    return "early stop"
+                clock.new_window()
+        return None
+
+    def _next_epoch_if_due(self) -> None:
+        """At the first step and after the last span: a new epoch at a new random offset, cold."""
+        p, seq = self.progress, self.cfg.seq_len
+        if p.pos < spans_per_epoch(self.streams, seq, p.offset) and (p.pos or p.step):
+            return
+        if p.step > 0:
+            p.epoch += 1
+        p.pos, self.state = 0, None
+        p.offset = epoch_offset(self.streams, seq, self.data_gen)
+
+    def _advance(self, loss: float, state: State, tokens: int, clock: _Clock) -> None:
+        """After a finite step: carry the detached state (fp32) and count the step."""
+        self.state = tuple(
+            s.float() if s.is_floating_point() else s for s in self.model.detach_state(state)
+        )
+        p = self.progress
+        p.step += 1
+        p.pos += 1
+        p.tokens_seen += tokens
+        p.last_loss = loss
+        clock.tokens += tokens
+        p.elapsed = clock.elapsed()
+
+    def _close(self, interrupted: bool, clock: _Clock) -> None:
+        """Interrupted: save the resume state only (the best model is on disk). Otherwise
+        validate the last step unless that has just been done."""
+        p = self.progress
+        p.elapsed = clock.elapsed()
         evaluated_now = bool(self.history) and self.history[-1][0] == p.step
         if interrupted and self.out.exists():
-            self.save_state()  # be quick: the best model is already on disk
+            self.save_state()
         elif p.step > 0 and not evaluated_now:
             self._evaluate_and_save()
-        self._record_total(resumed=first_step > 0)
+
+    def _result(self, ended: str | None) -> TrainResult:
+        p = self.progress
         return TrainResult(
             steps=p.step,
-            epochs=p.epoch + p.pos / max(1, spans_per_epoch(self.streams, cfg.seq_len)),
+            epochs=p.epoch + p.pos / max(1, self.budget.per_epoch),
             elapsed=p.elapsed,
             best_val=p.best_val,
             last_loss=p.last_loss,
             model_path=self.out,
             state_path=self.state_path,
-            interrupted=interrupted,
-            stopped_early=stopped_early,
+            interrupted=ended == "interrupted",
+            stopped_early=ended == "early stop",
             tokens_seen=p.tokens_seen,
             history=self.history,
         )
@@ -342,6 +239,22 @@ class Trainer:
         mine = self._best_step is not None or resumed
         if mine and self._best_step != self.progress.step and self.out.exists():
             modelfile.update_training(self.out, {"total_steps": self.progress.step})
+
+    def _guarded_step(self, x: Tensor, y: Tensor) -> tuple[float, State | None]:
+        """_step, with running out of memory turned into a ResourceError that says what to lower."""
+        try:
+            return self._step(x, y)
+        except (RuntimeError, MemoryError) as exc:
+            if not is_out_of_memory(exc):
+                raise
+            cfg = self.cfg
+            raise out_of_memory(
+                exc,
+                f"training {self.model.num_parameters():,} parameters at batch "
+                f"{cfg.batch_size} x {cfg.seq_len} tokens",
+                hint="lower --batch-size, --seq-len or --hidden"
+                + (" (or --max-vocab)" if self.tokenizer.level == "word" else ""),
+            ) from None
 
     def _step(self, x: Tensor, y: Tensor) -> tuple[float, State | None]:
         """One optimisation step; (loss, new state), or (nan, None) when the loss is not finite."""
@@ -364,7 +277,7 @@ class Trainer:
         """Validate, keep the best model, save resume state. True when early stopping triggers."""
         p, cfg = self.progress, self.cfg
         val_ids = self.val_ids[: cfg.eval_tokens] if cfg.eval_tokens else self.val_ids
-        val, scored = evaluate(self.model, val_ids, seq_len=max(cfg.seq_len, 64))
+        val, scored = held_out_loss(self.model, val_ids, start_token(self.tokenizer))
         self.history.append((p.step, p.last_loss, val))
         improved = math.isfinite(val) and val < p.best_val
         if improved:
@@ -380,7 +293,7 @@ class Trainer:
             }
             modelfile.save_model(self.out, self.model, self.tokenizer, summary, half=self.half)
             self._best_step = p.step
-            self._good = self._snapshot()
+            self.recovery.remember()
         else:
             p.bad_evals += 1
         self.save_state()
@@ -391,32 +304,6 @@ class Trainer:
             )
             self._emit("sample", text=text)
         return bool(cfg.patience and p.bad_evals >= cfg.patience)
-
-    def _snapshot(self) -> tuple[dict, dict]:
-        return (
-            {k: v.detach().clone() for k, v in self.model.state_dict().items()},
-            resume.optimizer_to_tensors(self.opt),
-        )
-
-    def _recover_nan(self, streak: int, p: Progress) -> int:
-        """Skip a non-finite step; if it persists, roll back to the last good weights at half lr."""
-        self.opt.zero_grad(set_to_none=True)
-        self.state = None
-        streak += 1
-        self._emit("nan", text=f"non-finite loss at step {p.step}; step skipped")
-        if streak < 3:
-            return streak
-        if self._good is None or p.lr_scale < 1 / 16:
-            raise NumericalError(
-                f"loss stayed NaN/Inf after {streak} skipped steps and {int(-math.log2(p.lr_scale))} rollbacks",
-                hint="lower --lr (e.g. half), or a smaller --clip",
-            )
-        weights, (opt_t, opt_m) = self._good
-        self.model.load_state_dict(weights)
-        resume.optimizer_from_tensors(self.opt, opt_t, opt_m)
-        p.lr_scale /= 2
-        self._emit("nan", text=f"rolled back to the best weights; learning rate x{p.lr_scale:g}")
-        return 0
 
     def _emit(self, kind: str, **kw) -> None:
         p = self.progress
@@ -436,6 +323,24 @@ class Trainer:
                 **kw,
             )
         )
+
+
+class _Clock:
+    """Wall time of a run (resumed: continued from its elapsed time) and tokens/s since the
+    last validation."""
+
+    def __init__(self, elapsed: float) -> None:
+        self.started = time.monotonic() - elapsed
+        self.new_window()
+
+    def new_window(self) -> None:
+        self.tokens, self.window_start = 0, time.monotonic()
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def rate(self) -> float:
+        return self.tokens / max(1e-9, time.monotonic() - self.window_start)
 
 
 def model_file(out: Path | str) -> Path:

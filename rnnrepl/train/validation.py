@@ -1,8 +1,9 @@
-"""Validation loss over a token array and short sample previews, for the training loop."""
+"""The held-out loss (training's validation and `rnnrepl eval`) and short sample previews."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -11,34 +12,46 @@ from rnnrepl.config import SampleConfig
 from rnnrepl.model.lm import LanguageModel
 from rnnrepl.model.sampling import pick
 
+CHUNK = 256  # tokens per forward call; the figure does not depend on it
+
+
+def start_token(tokenizer) -> int:
+    """The id a held-out text is read after: a line break, as if it began a document (<unk>,
+    id 0, where the vocabulary has no line break)."""
+    return tokenizer.index.get("\n", 0)
+
 
 @torch.inference_mode()
-def evaluate(
-    model: LanguageModel, ids: np.ndarray, seq_len: int = 256, batch: int = 16
+def held_out_loss(
+    model: LanguageModel,
+    ids: Sequence[int] | np.ndarray,
+    start_id: int,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> tuple[float, int]:
-    """Mean cross entropy (nats per token) over `ids` and the number of tokens scored.
+    """Mean cross entropy (nats per token) of every token of `ids`, and how many were scored.
 
-    The text is cut into `batch` contiguous streams (state carried across spans); the few tokens
-    left over at the end are scored in a final single-row pass, so every token but the first counts.
+    The one held-out loss of rnnrepl: training's validation and `rnnrepl eval` both report it.
+    Each token is predicted from all the text before it: one stream read after `start_id`, the
+    state carried from chunk to chunk, so the figure is exact (what `score` sums token by
+    token). Cutting the text into batched streams is faster but starts each stream from a cold
+    state in the middle of the text, and a trained LSTM that starts cold mid-text can stay
+    worse for thousands of tokens (README, "Held-out loss"). on_progress(done, total) is called
+    after each chunk.
     """
     was_training = model.training
     model.eval()
     device = model.embed.weight.device
-    total, count = 0.0, 0
-    batch = max(1, min(batch, (len(ids) - 1) // max(1, seq_len)))
-    n = len(ids) // batch
-    streams = torch.from_numpy(np.ascontiguousarray(ids[: n * batch]).astype(np.int64)).view(
-        batch, n
-    )
-    state = None
-    for i in range(0, n - 1, seq_len):
-        x = streams[:, i : i + seq_len].to(device)
-        y = streams[:, i + 1 : i + 1 + seq_len].to(device)
-        loss, state = model.loss(x[:, : y.shape[1]], y, state)
-        total += loss.item() * y.numel()
-        count += y.numel()
+    total, state, prev = 0.0, None, start_id
+    for i in range(0, len(ids), CHUNK):
+        y = torch.as_tensor(np.asarray(ids[i : i + CHUNK], dtype=np.int64))  # (t,)
+        x = torch.cat([torch.tensor([prev]), y[:-1]])  # input t predicts ids[t]
+        loss, state = model.loss(x[None].to(device), y[None].to(device), state)
+        total += loss.item() * len(y)
+        prev = int(y[-1])
+        if on_progress is not None:
+            on_progress(i + len(y), len(ids))
     model.train(was_training)
-    return (total / count if count else math.nan), count
+    return (total / len(ids) if len(ids) else math.nan), len(ids)
 
 
 def sample_text(
