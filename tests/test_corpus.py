@@ -1,4 +1,5 @@
-"""corpus.py: reading inputs strictly and encoding them blockwise. Every bad file is made here."""
+"""rnnrepl/text (files, decoding, tokens): reading inputs strictly and encoding them blockwise.
+Every bad file is made here."""
 
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ from rich.text import Text
 from rnnrepl.cli.train_data import prepare_data
 from rnnrepl.config import ModelConfig, TrainConfig
 from rnnrepl.errors import InputDataError, UsageError
-from rnnrepl.train import sizing as autosize
+from rnnrepl.train import sizing
 from rnnrepl.ui.textsafe import escape_char, is_unsafe, safe_text
 
 MODEL_KEYS = ("arch", "layers", "hidden", "embed", "window", "dropout", "tie")
@@ -47,15 +47,15 @@ class StopFlag:
 
 def make_configs(opts: dict, tok, n_train: int, n_val: int) -> tuple[ModelConfig, TrainConfig]:
     given = {k: opts[k] for k in (*MODEL_KEYS, *TRAIN_KEYS) if opts.get(k) is not None}
-    settings = autosize.suggest(opts["level"], opts["arch"], n_train, opts["time_limit"])
+    settings = sizing.suggest(opts["level"], opts["arch"], n_train, opts["time_limit"])
     if "seq_len" not in given and "batch_size" not in given:
-        settings = autosize.fit_to_corpus(settings, n_train, n_val)
+        settings = sizing.fit_to_corpus(settings, n_train, n_val)
     settings.update(given)
     if opts["embeddings"] and opts.get("embed") is None:
         from rnnrepl.text.vectors import vector_dim
 
         settings["embed"] = vector_dim(opts["embeddings"])
-    settings["cutoffs"] = autosize.cutoffs(tok.size, opts.get("softmax", "auto"))
+    settings["cutoffs"] = sizing.cutoffs(tok.size, opts.get("softmax", "auto"))
     stop_given = any(opts[k] for k in ("steps", "epochs", "time_limit"))
     try:
         model_cfg = ModelConfig(
@@ -69,7 +69,7 @@ def make_configs(opts: dict, tok, n_train: int, n_val: int) -> tuple[ModelConfig
             clip=opts["clip"],
             steps=opts["steps"],
             epochs=opts["epochs"],
-            time_limit=opts["time_limit"] if stop_given else autosize.DEFAULT_TIME,
+            time_limit=opts["time_limit"] if stop_given else sizing.DEFAULT_TIME,
             val_fraction=opts["val_fraction"],
             eval_every=opts["eval_every"] or 200,
             eval_tokens=eval_tokens(opts, settings),

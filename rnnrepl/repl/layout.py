@@ -1,6 +1,6 @@
 """The REPL's prompt-toolkit layout: small factories over the session, nothing that computes.
 
-The panel is a pure function (view, settings) -> rich renderable (``panel.py``); it is turned
+The panel is a pure function (view, settings) -> rich renderable (``repl/panel.py``); it is turned
 into ANSI fragments once per change, cached by what it depends on, not once per repaint.
 """
 
