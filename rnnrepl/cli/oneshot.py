@@ -119,48 +119,45 @@ def run_eval(model, files, as_json, encoding) -> None:
     """Cross entropy, perplexity and bits per token (char) of FILES under MODEL."""
     from rnnrepl.text.files import read_text
     from rnnrepl.train.validation import held_out_loss, start_token
-    from rnnrepl.ui.render import metrics_line
 
     loaded = load_for_inference(model)
-    results, total, count = [], 0.0, 0
+    level = loaded.tokenizer.level
     inputs = []  # every file is read before the bar starts: a bad one is still one error line
     for path in files:
         ids = loaded.tokenizer.encode(read_text(path, encoding=encoding)[0])
         if not ids:
             raise InputDataError("nothing to evaluate: the file is empty", path=path)
         inputs.append((path, ids))
+    rows = []  # (file, mean loss, tokens, unknown tokens)
     with token_progress("scoring") as task:  # a bar on a terminal, nothing on a pipe
         for path, ids in inputs:
             start = start_token(loaded.tokenizer)
             loss, tokens = held_out_loss(loaded.model, ids, start, on_progress=task(path))
-            unk = sum(1 for i in ids if i == 0)
-            results.append(
-                {
-                    "file": path,
-                    **_metrics(loss, tokens, loaded.tokenizer.level),
-                    "unknown_tokens": unk,
-                }
-            )
-            total += loss * tokens
-            count += tokens
-    overall = _metrics(total / count, count, loaded.tokenizer.level)
+            rows.append((path, loss, tokens, sum(1 for i in ids if i == 0)))
+    count = sum(r[2] for r in rows)
+    mean = sum(r[1] * r[2] for r in rows) / count
     if as_json:
-        click.echo(safe_json({"files": results, "total": overall}))
-        return
+        files = [
+            {"file": f, **_metrics(loss, n, level), "unknown_tokens": u} for f, loss, n, u in rows
+        ]
+        click.echo(safe_json({"files": files, "total": _metrics(mean, count, level)}))
+    else:
+        _print_eval(rows, mean, count, level)
+
+
+def _print_eval(
+    rows: list[tuple[str, float, int, int]], mean: float, count: int, level: str
+) -> None:
+    """One line per file, and a total line when there are several (inf or nan shown as such)."""
+    from rnnrepl.ui.render import metrics_line
+
     console = _console()
-    for r in results:
-        console.print(
-            Text(
-                safe_text(
-                    f"{r['file']}: {r['tokens']} tokens, {metrics_line(r['cross_entropy'], loaded.tokenizer.level)}, "
-                    f"perplexity {r['perplexity']:.3f}, {r['unknown_tokens']} unknown"
-                )
-            )
-        )
-    if len(results) > 1:
-        console.print(
-            f"total: {count} tokens, {metrics_line(total / count, loaded.tokenizer.level)}"
-        )
+    for path, loss, tokens, unk in rows:
+        line = f"{path}: {tokens} tokens, {metrics_line(loss, level)}, "
+        line += f"perplexity {perplexity(loss):.3f}, {unk} unknown"
+        console.print(Text(safe_text(line)))
+    if len(rows) > 1:
+        console.print(f"total: {count} tokens, {metrics_line(mean, level)}")
 
 
 def run_info(model, as_json) -> None:
