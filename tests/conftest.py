@@ -33,4 +33,3 @@ def tiny_text() -> str:
 def write(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     return path
-

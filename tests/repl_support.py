@@ -33,6 +33,7 @@ def to_plain(renderable, width: int = 80) -> str:
     console.print(renderable)
     return console.file.getvalue()
 
+
 # "dog, sun.\ndog, sun.\n..." — every character has one successor.
 CHAIN = dict(zip("dog, sun.\n", "og, sun.\nd", strict=True))
 CHAIN_ALPHABET = "dog, sun.\nthe cat"

@@ -188,7 +188,10 @@ def test_save_refuses_mismatched_tokenizer_and_bad_training(tmp_path):
 
 def test_load_onto_named_device_and_bad_device(tmp_path):
     path, model, tok = saved(tmp_path)
-    assert next(modelfile.load_model(path, torch.device("cpu")).model.parameters()).device.type == "cpu"
+    assert (
+        next(modelfile.load_model(path, torch.device("cpu")).model.parameters()).device.type
+        == "cpu"
+    )
     with pytest.raises(ResourceError):
         modelfile.load_model(path, device="nonsense")
 

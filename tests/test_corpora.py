@@ -402,7 +402,9 @@ def test_cli_exit_codes(serve, tmp_path):
     assert missing.stderr.splitlines()[0].startswith("fetching ptb ")
     assert len(missing.stderr.splitlines()) == 2
     (tmp_path / "www" / "input.txt").write_bytes(b"not shakespeare")
-    bad = invoke("corpus", "fetch", "tinyshakespeare", "--dir", str(tmp_path / "t"), "--mirror", url)
+    bad = invoke(
+        "corpus", "fetch", "tinyshakespeare", "--dir", str(tmp_path / "t"), "--mirror", url
+    )
     assert bad.exit_code == 3 and bad.stderr.splitlines()[-1] == (
         "rnnrepl: error: input.txt: got 15 bytes with sha256 "
         f"{hashlib.sha256(b'not shakespeare').hexdigest()}, but the catalog expects 1,115,394 "

@@ -94,7 +94,9 @@ def _assert_exit_5(got: subprocess.CompletedProcess, *needles: str) -> None:
 def test_loading_a_model_bigger_than_the_memory_limit_exits_5(small, baseline, tmp_path):
     vocab = modelfile.load_model(small[1]).tokenizer
     cfg = ModelConfig(vocab_size=vocab.size, arch="gru", embed=8, hidden=2048, layers=1)
-    big = modelfile.save_model(tmp_path / "big", build_model(cfg), vocab, {})  # 25 M weights, 100 MB
+    big = modelfile.save_model(
+        tmp_path / "big", build_model(cfg), vocab, {}
+    )  # 25 M weights, 100 MB
     assert _limited(baseline + 1024 * MB, "info", str(big)).returncode == 0  # memory, not the file
     # 1.2x the file: past the read (an allocation failure inside safetensors' Rust reader aborts
     # the process, beyond any handler), short of the model built from it.

@@ -351,9 +351,7 @@ def model_file(out: Path | str) -> Path:
     if out.is_dir() or text.endswith(("/", os.sep)):
         name = out.name if out.name not in ("", "..") else out.resolve().name
         return out / f"{name}{MODEL_SUFFIX}"
-    return (
-        out if out.name.endswith(MODEL_SUFFIX) else out.with_name(out.name + MODEL_SUFFIX)
-    )
+    return out if out.name.endswith(MODEL_SUFFIX) else out.with_name(out.name + MODEL_SUFFIX)
 
 
 def _finite_or_none(x: float) -> float | None:
