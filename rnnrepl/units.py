@@ -16,6 +16,15 @@ def bits(nats: float) -> float:
     return nats / LN2
 
 
+def bits_per_character(mean_nats: float, tokens: int, characters: int) -> float:
+    """Bits per character of a text: the bits of all its `tokens` (mean_nats each) over the
+    `characters` of the text scored, so every level is on one scale (at the char level,
+    where tokens are the characters, it is bits(mean_nats)). NaN for a text of no characters."""
+    if characters <= 0:
+        return math.nan
+    return bits(mean_nats) * tokens / characters
+
+
 def perplexity(nats: float) -> float:
     """exp(nats); inf past the largest float (a mean loss above ~709.78 nats), never an
     OverflowError."""

@@ -160,7 +160,8 @@ def test_score_table_shows_each_token_then_the_means(chain):
         "6 │ s     │ 1.000 │ 0.000 │ s 1.00  h 0.00",
         "7 │ u     │ 1.000 │ 0.000 │ u 1.00  n 0.00",
         "8 │ n     │ 1.000 │ 0.000 │ n 1.00  h 0.00",
-        "8 tokens, mean J = 0.0001 nats (0.000 bpc), perplexity 1.000",
+        "8 tokens, mean J = 0.0001 nats (0.000 bpc), perplexity 1.000; "
+        "8 characters, 0.000 bits per character of text",
     ]
 
 

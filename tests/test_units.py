@@ -10,7 +10,14 @@ import pytest
 
 from rnnrepl.store import modelfile
 from rnnrepl.store.home import models_home
-from rnnrepl.units import LN2, bits, finite_or_none, level_figure, perplexity
+from rnnrepl.units import (
+    LN2,
+    bits,
+    bits_per_character,
+    finite_or_none,
+    level_figure,
+    perplexity,
+)
 from tests.helpers import run_main
 from tests.repl_support import save, word_model
 
@@ -24,6 +31,13 @@ def test_bits_and_perplexity_of_known_losses():
     assert (round(bits(1.55), 3), round(perplexity(1.55), 3)) == (2.236, 4.711)  # README's score
     assert level_figure(math.log(4), "char") == ("bpc", pytest.approx(2.0))
     assert level_figure(math.log(4), "word") == ("ppl", pytest.approx(4.0))
+
+
+def test_bits_per_character_is_the_bits_of_all_tokens_over_the_characters():
+    assert bits_per_character(LN2, 3, 12) == pytest.approx(0.25)  # 3 tokens of 1 bit, 12 chars
+    assert bits_per_character(math.log(4), 5, 5) == pytest.approx(bits(math.log(4)))  # char level
+    assert math.isnan(bits_per_character(LN2, 0, 0))  # no characters: no figure
+    assert math.isnan(bits_per_character(math.nan, 0, 3))  # nothing scored (spaces, word level)
 
 
 def test_perplexity_past_the_largest_float_is_inf_never_an_overflow_error():

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+from typing import TYPE_CHECKING
 
 import click
 from rich.text import Text
@@ -14,6 +16,9 @@ from rnnrepl.errors import InputDataError, UsageError
 from rnnrepl.infer.loading import load_for_inference
 from rnnrepl.ui.textsafe import safe_json, safe_text
 from rnnrepl.units import bits, finite_or_none, perplexity
+
+if TYPE_CHECKING:  # the module is imported lazily: it brings torch
+    from rnnrepl.infer.scoring import ScoreSummary
 
 
 def run_predict(model, text, k, as_json) -> None:
@@ -90,7 +95,7 @@ def run_score(model, text, file, k, as_json) -> None:
                         }
                         for r in rows
                     ],
-                    **_metrics(summary.mean_loss, summary.tokens, loaded.tokenizer.level),
+                    **_metrics(summary, loaded.tokenizer.level),
                 }
             )
         )
@@ -99,24 +104,43 @@ def run_score(model, text, file, k, as_json) -> None:
     console.print(score_table(rows, k))
     console.print(
         f"{summary.tokens} tokens, mean J = {metrics_line(summary.mean_loss, loaded.tokenizer.level)}, "
-        f"perplexity {summary.perplexity:.3f}"
+        f"perplexity {summary.perplexity:.3f}; {_per_character(summary)}",
+        soft_wrap=True,  # one line, however narrow the terminal (a pipe is 80 columns to rich)
     )
 
 
-def _metrics(mean: float, tokens: int, level: str) -> dict:
-    """The JSON figures; None where one is not a finite number (JSON has no inf or NaN)."""
+def _metrics(summary: ScoreSummary, level: str) -> dict:
+    """The JSON figures; None where one is not a finite number (JSON has no inf or NaN).
+    `bits_per_char` (char level only) is bits per token; `bits_per_character_of_text`, at every
+    level, is bits over the characters of the text (README, "Bits per character of the text")."""
+    mean = summary.mean_loss
     per_token = finite_or_none(bits(mean))
     return {
-        "tokens": tokens,
+        "tokens": summary.tokens,
         "cross_entropy": finite_or_none(mean),
         "perplexity": finite_or_none(perplexity(mean)),
         "bits_per_token": per_token,
         **({"bits_per_char": per_token} if level == "char" else {}),
+        "characters": summary.characters,
+        "bits_per_character_of_text": finite_or_none(summary.bits_per_character),
+        "unknown_tokens": summary.unknown,
     }
+
+
+def _per_character(summary: ScoreSummary) -> str:
+    """Bits per character of the text, and why it is optimistic when some tokens were <unk>."""
+    value = summary.bits_per_character
+    figure = f"{value:.3f}" if math.isfinite(value) else "n/a"
+    line = f"{summary.characters} characters, {figure} bits per character of text"
+    if summary.unknown:
+        many = "s" if summary.unknown != 1 else ""
+        line += f" (optimistic: {summary.unknown} unknown token{many} scored as <unk>)"
+    return line
 
 
 def run_eval(model, files, as_json, encoding) -> None:
     """Cross entropy, perplexity and bits per token (char) of FILES under MODEL."""
+    from rnnrepl.infer.scoring import ScoreSummary
     from rnnrepl.text.files import read_text
     from rnnrepl.train.validation import held_out_loss, start_token
 
@@ -124,40 +148,48 @@ def run_eval(model, files, as_json, encoding) -> None:
     level = loaded.tokenizer.level
     inputs = []  # every file is read before the bar starts: a bad one is still one error line
     for path in files:
-        ids = loaded.tokenizer.encode(read_text(path, encoding=encoding)[0])
+        text = read_text(path, encoding=encoding)[0]
+        ids = loaded.tokenizer.encode(text)
         if not ids:
             raise InputDataError("nothing to evaluate: the file is empty", path=path)
-        inputs.append((path, ids))
-    rows = []  # (file, mean loss, tokens, unknown tokens)
+        inputs.append((path, ids, len(text)))
+    rows = []  # (file, figures of that file)
     with token_progress("scoring") as task:  # a bar on a terminal, nothing on a pipe
-        for path, ids in inputs:
+        for path, ids, characters in inputs:
             start = start_token(loaded.tokenizer)
             loss, tokens = held_out_loss(loaded.model, ids, start, on_progress=task(path))
-            rows.append((path, loss, tokens, sum(1 for i in ids if i == 0)))
-    count = sum(r[2] for r in rows)
-    mean = sum(r[1] * r[2] for r in rows) / count
+            rows.append((path, ScoreSummary(tokens, loss, characters, ids.count(0))))
+    total = _total([s for _, s in rows])
     if as_json:
-        files = [
-            {"file": f, **_metrics(loss, n, level), "unknown_tokens": u} for f, loss, n, u in rows
-        ]
-        click.echo(safe_json({"files": files, "total": _metrics(mean, count, level)}))
+        files = [{"file": f, **_metrics(s, level)} for f, s in rows]
+        click.echo(safe_json({"files": files, "total": _metrics(total, level)}))
     else:
-        _print_eval(rows, mean, count, level)
+        _print_eval(rows, total, level)
 
 
-def _print_eval(
-    rows: list[tuple[str, float, int, int]], mean: float, count: int, level: str
-) -> None:
+def _total(parts: list[ScoreSummary]) -> ScoreSummary:
+    """The figures of several files together: the mean loss weighted by their tokens."""
+    from rnnrepl.infer.scoring import ScoreSummary
+
+    count = sum(s.tokens for s in parts)
+    mean = sum(s.mean_loss * s.tokens for s in parts) / count
+    return ScoreSummary(
+        count, mean, sum(s.characters for s in parts), sum(s.unknown for s in parts)
+    )
+
+
+def _print_eval(rows: list[tuple[str, ScoreSummary]], total: ScoreSummary, level: str) -> None:
     """One line per file, and a total line when there are several (inf or nan shown as such)."""
     from rnnrepl.ui.render import metrics_line
 
     console = _console()
-    for path, loss, tokens, unk in rows:
-        line = f"{path}: {tokens} tokens, {metrics_line(loss, level)}, "
-        line += f"perplexity {perplexity(loss):.3f}, {unk} unknown"
-        console.print(Text(safe_text(line)))
+    for path, s in rows:
+        line = f"{path}: {s.tokens} tokens, {metrics_line(s.mean_loss, level)}, "
+        line += f"perplexity {perplexity(s.mean_loss):.3f}, {s.unknown} unknown; "
+        console.print(Text(safe_text(line + _per_character(s))), soft_wrap=True)  # one line
     if len(rows) > 1:
-        console.print(f"total: {count} tokens, {metrics_line(mean, level)}")
+        line = f"total: {total.tokens} tokens, {metrics_line(total.mean_loss, level)}; "
+        console.print(Text(line + _per_character(total)), soft_wrap=True)
 
 
 def run_info(model, as_json) -> None:

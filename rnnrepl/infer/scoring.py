@@ -14,7 +14,7 @@ from rnnrepl.infer.distributions import Vocabulary
 from rnnrepl.infer.prefix_cache import PrefixCache
 from rnnrepl.infer.runner import ModelRunner
 from rnnrepl.model.lm import State
-from rnnrepl.units import perplexity
+from rnnrepl.units import bits_per_character, perplexity
 
 CHUNK = 256  # tokens per batched forward call when feeding long text
 
@@ -31,10 +31,18 @@ class TokenScore:
 class ScoreSummary:
     tokens: int
     mean_loss: float  # nats per token
+    characters: int  # of the text scored, as given (context not counted)
+    unknown: int  # tokens of it that were <unk> (id 0)
 
     @property
     def perplexity(self) -> float:
         return perplexity(self.mean_loss) if self.tokens else math.nan
+
+    @property
+    def bits_per_character(self) -> float:
+        """Bits of all the tokens over the characters of the text (README, "Bits per
+        character of the text")."""
+        return bits_per_character(self.mean_loss, self.tokens, self.characters)
 
 
 class Scorer:
@@ -61,7 +69,8 @@ class Scorer:
             top = self.vocab.top_of(logp.exp(), k)
             scores.append(TokenScore(self.tok.token_text(actual), math.exp(-loss), loss, top))
             total += loss
-        return scores, ScoreSummary(len(ids), total / len(ids) if ids else math.nan)
+        mean = total / len(ids) if ids else math.nan
+        return scores, ScoreSummary(len(ids), mean, len(text), ids.count(0))
 
     def _log_probs(
         self,
