@@ -68,8 +68,9 @@ def word_table(tok, device: torch.device) -> tuple[Tensor, Tensor, list[str]]:
 class WordSearch:
     """Beam search over a token model's own tokens until a word boundary."""
 
-    def __init__(self, model, tok, device: torch.device) -> None:
-        self.model = model
+    def __init__(self, model, step, tok, device: torch.device) -> None:
+        self.model = model  # its select_state
+        self.step = step  # (ids (beam, 1), state) -> (logits (beam, 1, vocab), state)
         self.tok = tok
         self.cont, self.ends, self.texts = word_table(tok, device)
         self.device = device
@@ -93,7 +94,7 @@ class WordSearch:
             words = [w for w, k in zip(words, keep.tolist(), strict=True) if k]
             state = self.model.select_state(state, rows)
             with torch.inference_mode():
-                out, state = self.model(ids.unsqueeze(1), state)  # (beam, 1, vocab)
+                out, state = self.step(ids.unsqueeze(1), state)  # (beam, 1, vocab)
             logp = torch.log_softmax(out[:, -1].float(), -1)
         best = sorted(done.items(), key=lambda kv: -kv[1])[:n]
         return [(w, math.exp(s)) for w, s in best]
@@ -135,7 +136,9 @@ class WordCompleter:
         if self.tok.level == "word":
             return self._vocabulary(pred, n)
         if self._search is None:
-            self._search = WordSearch(self.runner.model, self.tok, self.runner.device)
+            self._search = WordSearch(
+                self.runner.model, self.runner.fast, self.tok, self.runner.device
+            )
         state, logits = self.cache.end()  # the text read whole, its typed part included
         return self._search.search(state, logits, typed_part(text), n, beam)
 
