@@ -26,8 +26,8 @@ from rnnrepl.infer.distributions import Prediction
 from rnnrepl.infer.runner import ModelRunner
 from rnnrepl.text.tokenizers import is_word
 
-WIDTH = 8  # beam width: live hypotheses kept per step (see README "Whole-word completions")
-DEPTH = 16  # at most this many tokens are added to the typed part of a word
+WIDTH = 3  # beam width: live hypotheses kept per step (README "Whole-word completions")
+DEPTH = 12  # at most this many tokens are added to the typed part of a word
 
 
 @dataclass(frozen=True)
