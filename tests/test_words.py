@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from rnnrepl.infer.predictor import Predictor
+from rnnrepl.infer.prefix_cache import Superseded
 from rnnrepl.infer.words import Beam, in_word
 from tests.helpers import invoke
 from tests.repl_support import (
@@ -137,3 +138,11 @@ def test_every_recurrent_cell_steps_the_beam_as_one_batch(arch):
     loaded = random_lstm(CHARS, hidden=16, seed=5, arch=arch)
     for word, p in Predictor(loaded).words("the c", 4):
         assert p == pytest.approx(direct_prob(loaded, "the c", word[1:]), rel=1e-4)
+
+
+def test_a_newer_request_abandons_the_search_between_beam_steps():
+    p = Predictor(LSTM)
+    before = p.words("the ", 3)  # the cache holds "the ": only the beam could poll now
+    with pytest.raises(Superseded):
+        p.words("the ", 3, interrupt=lambda: True)
+    assert p.words("the ", 3) == before

@@ -237,9 +237,12 @@ def _steps_label(best, total) -> str:
 @click.option("-k", type=click.IntRange(1), default=10, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--words", is_flag=True, help="The most likely whole words instead of tokens.")
-@click.option("-n", type=click.IntRange(1, 100), help="How many --words  [default: 3]")
+@click.option("-n", type=click.IntRange(1, 100), help="How many --words (default 3).")
 def predict(model, text, k, as_json, words, n) -> None:
-    """Top-k next tokens after TEXT, with probabilities (--words: whole words)."""
+    """Top-k next tokens after TEXT, with probabilities.
+
+    With --words: the N most likely whole words completing the word being typed (or the next
+    word after a space), each with its probability."""
     run_predict(model, text, k, as_json, words, n)
 
 

@@ -103,10 +103,17 @@ class Predictor:
         """Ghost text: the greedy rest of the current word (see ``Completer.complete``)."""
         return self.completer.complete(text, max_tokens, interrupt)
 
-    def words(self, text: str, n: int = 3, beam: Beam | None = None) -> list[tuple[str, float]]:
+    def words(
+        self,
+        text: str,
+        n: int = 3,
+        beam: Beam | None = None,
+        interrupt: Callable[[], bool] | None = None,
+    ) -> list[tuple[str, float]]:
         """The n most likely whole words completing the word being typed at the end of `text`
-        (or the next word, after a boundary), best first (see ``words``)."""
-        return self.word_completer.words(text, n, beam or Beam())
+        (or the next word, after a boundary), best first (see ``words``). `interrupt`: as for
+        ``predict``, also polled between the beam's steps."""
+        return self.word_completer.words(text, n, beam or Beam(), interrupt)
 
     # ---- generation -----------------------------------------------------------------------
     def stream(self, text: str, cfg: SampleConfig) -> Iterator[Step]:

@@ -16,6 +16,7 @@ p(w | x, the word begins with u).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -23,11 +24,13 @@ from torch import Tensor
 
 from rnnrepl.infer.completion import WORD_CHARS, Completer
 from rnnrepl.infer.distributions import Prediction
+from rnnrepl.infer.prefix_cache import Superseded
 from rnnrepl.infer.runner import ModelRunner
 from rnnrepl.text.tokenizers import is_word
 
-WIDTH = 3  # beam width: live hypotheses kept per step (README "Whole-word completions")
+WIDTH = 3  # beam width: live hypotheses kept per step (README "predict --words"; measured)
 DEPTH = 12  # at most this many tokens are added to the typed part of a word
+Interrupt = Callable[[], bool] | None
 
 
 @dataclass(frozen=True)
@@ -75,9 +78,12 @@ class WordSearch:
         self.cont, self.ends, self.texts = word_table(tok, device)
         self.device = device
 
-    def search(self, state, logits: Tensor, typed: str, n: int, beam: Beam) -> list:
+    def search(
+        self, state, logits: Tensor, typed: str, n: int, beam: Beam, interrupt: Interrupt = None
+    ) -> list:
         """The n most likely whole words after `state` (whose next-token logits are `logits`),
-        each `typed` + tokens up to a boundary, as (word, probability), best first."""
+        each `typed` + tokens up to a boundary, as (word, probability), best first.
+        `interrupt` is polled before each model call; when it returns True, ``Superseded``."""
         words, scores = [""], torch.zeros(1, device=self.device)  # (beam,) log-probabilities
         done: dict[str, float] = {}
         logp = torch.log_softmax(logits.float().reshape(1, -1), -1)  # (beam, vocab)
@@ -85,6 +91,8 @@ class WordSearch:
             self._finish(words, scores, logp, typed, done)
             if depth == beam.depth:
                 break
+            if interrupt is not None and interrupt():
+                raise Superseded
             words, scores, rows, ids = self._extend(words, scores, logp, beam.width)
             floor = sorted(done.values(), reverse=True)[n - 1] if len(done) >= n else -1e30
             keep = scores > floor  # a word's probability only shrinks as it grows
@@ -129,10 +137,12 @@ class WordCompleter:
         self._search: WordSearch | None = None  # built on first use
         self._is_word: Tensor | None = None
 
-    def words(self, text: str, n: int, beam: Beam) -> list[tuple[str, float]]:
+    def words(
+        self, text: str, n: int, beam: Beam, interrupt: Interrupt = None
+    ) -> list[tuple[str, float]]:
         """The n most likely whole words completing the word at the end of `text` (or the next
         word after a boundary), as (word, probability), best first."""
-        pred = self.completer.predict(text)
+        pred = self.completer.predict(text, interrupt)
         if self.tok.level == "word":
             return self._vocabulary(pred, n)
         if self._search is None:
@@ -140,7 +150,7 @@ class WordCompleter:
                 self.runner.model, self.runner.fast, self.tok, self.runner.device
             )
         state, logits = self.cache.end()  # the text read whole, its typed part included
-        return self._search.search(state, logits, typed_part(text), n, beam)
+        return self._search.search(state, logits, typed_part(text), n, beam, interrupt)
 
     def _vocabulary(self, pred: Prediction, n: int) -> list[tuple[str, float]]:
         """Word level: the completions of the typed word (or the next token after a boundary)
