@@ -85,7 +85,7 @@ class WordSearch:
         each `typed` + tokens up to a boundary, as (word, probability), best first.
         `interrupt` is polled before each model call; when it returns True, ``Superseded``."""
         words, scores = [""], torch.zeros(1, device=self.device)  # (beam,) log-probabilities
-        done: dict[str, float] = {}
+        done: dict[str, float] = {}  # finished word -> its cost -log p (nats)
         logp = torch.log_softmax(logits.float().reshape(1, -1), -1)  # (beam, vocab)
         for depth in range(beam.depth + 1):
             self._finish(words, scores, logp, typed, done)
@@ -94,8 +94,8 @@ class WordSearch:
             if interrupt is not None and interrupt():
                 raise Superseded
             words, scores, rows, ids = self._extend(words, scores, logp, beam.width)
-            floor = sorted(done.values(), reverse=True)[n - 1] if len(done) >= n else -1e30
-            keep = scores > floor  # a word's probability only shrinks as it grows
+            worst = sorted(done.values())[n - 1] if len(done) >= n else math.inf
+            keep = -scores < worst  # a word's probability only shrinks as it grows
             if not keep.any():
                 break
             rows, ids, scores = rows[keep], ids[keep], scores[keep]
@@ -104,15 +104,15 @@ class WordSearch:
             with torch.inference_mode():
                 out, state = self.step(ids.unsqueeze(1), state)  # (beam, 1, vocab)
             logp = torch.log_softmax(out[:, -1].float(), -1)
-        best = sorted(done.items(), key=lambda kv: -kv[1])[:n]
-        return [(w, math.exp(s)) for w, s in best]
+        best = sorted(done.items(), key=lambda kv: kv[1])[:n]
+        return [(w, math.exp(-cost)) for w, cost in best]
 
     def _finish(self, words, scores: Tensor, logp: Tensor, typed: str, done: dict) -> None:
         """Every hypothesis followed by a boundary is a finished word (never an empty one)."""
         end = torch.logsumexp(logp.masked_fill(~self.ends, -torch.inf), -1)  # (beam,)
         for word, s in zip(words, (scores + end).tolist(), strict=True):
             if typed + word and s > -torch.inf:
-                done[typed + word] = s
+                done[typed + word] = -s
 
     def _extend(self, words, scores: Tensor, logp: Tensor, width: int):
         """The `width` best one-token extensions inside the word: (words, scores, parent rows,
