@@ -4,7 +4,9 @@ For each text the prefix cache already holds the text (as while typing), and the
 best of `--reps` calls; the median and the maximum over the texts are printed, mid-word and
 after a space apart (after a space the whole next word must be spelt: more beam steps).
 
-    python bench/bench_words.py [MODEL] [-n 3] [--width W] [--depth D] [--reps 15]
+    python bench/bench_words.py [MODEL] [-n 3] [--width W] [--depth D] [--reps 15] [--int8]
+
+--int8 steps the beam with the int8 kernels the REPL uses by default (`predict` is fp32).
 """
 
 from __future__ import annotations
@@ -50,15 +52,17 @@ def main() -> None:
     ap.add_argument("--width", type=int, default=WIDTH)
     ap.add_argument("--depth", type=int, default=DEPTH)
     ap.add_argument("--reps", type=int, default=15)
+    ap.add_argument("--int8", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    predictor = Predictor(load_for_inference(args.model))
+    predictor = Predictor(load_for_inference(args.model), int8=args.int8)
     beam = Beam(args.width, args.depth)
     times = {t: best_ms(predictor, t, args.n, beam, args.reps) for t in TEXTS}
     for label, keep in (("mid-word", False), ("after a space", True)):
         ms = [v for t, v in times.items() if t.endswith(" ") == keep]
         print(f"{label}: median {statistics.median(ms):.1f} ms, max {max(ms):.1f} ms")
-    print(f"width {beam.width}, depth {beam.depth}, n {args.n}, model {args.model}")
+    kind = "int8" if predictor.int8 else "fp32"
+    print(f"width {beam.width}, depth {beam.depth}, n {args.n}, {kind}, model {args.model}")
 
 
 if __name__ == "__main__":
