@@ -21,11 +21,17 @@ if TYPE_CHECKING:  # the module is imported lazily: it brings torch
     from rnnrepl.infer.scoring import ScoreSummary
 
 
-def run_predict(model, text, k, as_json) -> None:
-    """Top-k next tokens after TEXT, with probabilities (see ``Predictor.predict``)."""
+def run_predict(model, text, k, as_json, words=False, n=None) -> None:
+    """Top-k next tokens after TEXT, with probabilities (see ``Predictor.predict``); with
+    `words`, the n most likely whole words instead (see ``Predictor.words``)."""
     from rnnrepl.infer.predictor import Predictor
 
+    if n is not None and not words:
+        raise UsageError("-n is the number of --words suggestions — add --words, or use -k")
     predictor = Predictor(load_for_inference(model))
+    if words:
+        _print_words(text, predictor.words(text, 3 if n is None else n), as_json)
+        return
     pred = predictor.predict(text)
     completions, following = (
         None if probs is None else predictor.top_of(probs, k)
@@ -70,6 +76,23 @@ def _print_predict(pred, completions, following) -> None:
         console.print(topk_bars(following))
         if pred.unk >= 0.0005:
             console.print(Text(f"(<unk> {100 * pred.unk:.1f}% left out; the rest renormalised)"))
+
+
+def _print_words(text: str, words: list[tuple[str, float]], as_json: bool) -> None:
+    """The whole-word completions, best first: a JSON list, or bars under a line that says
+    which word they complete."""
+    from rnnrepl.infer.words import typed_part
+    from rnnrepl.ui.render import topk_bars, visible
+
+    if as_json:
+        click.echo(safe_json([{"word": w, "prob": p} for w, p in words]))
+        return
+    typed = typed_part(text)
+    head = f"words beginning with '{visible(typed)}'" if typed else "next words"
+    console = _console()
+    console.print(Text(head if words else f"no whole word found ({head})"))
+    if words:
+        console.print(topk_bars(words))
 
 
 def run_score(model, text, file, k, as_json) -> None:
@@ -245,9 +268,14 @@ def _steps_label(best, total) -> str:
 @click.argument("text")
 @click.option("-k", type=click.IntRange(1), default=10, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
-def predict(model, text, k, as_json) -> None:
-    """Top-k next tokens after TEXT, with probabilities."""
-    run_predict(model, text, k, as_json)
+@click.option("--words", is_flag=True, help="The most likely whole words instead of tokens.")
+@click.option("-n", type=click.IntRange(1, 100), help="How many --words (default 3).")
+def predict(model, text, k, as_json, words, n) -> None:
+    """Top-k next tokens after TEXT, with probabilities.
+
+    With --words: the N most likely whole words completing the word being typed (or the next
+    word after a space), each with its probability."""
+    run_predict(model, text, k, as_json, words, n)
 
 
 @click.command()

@@ -5,6 +5,7 @@ a model and of the REPL. A thin facade over the parts that do the work:
     prefix_cache.PrefixCache   the text read so far: incremental tokens and recurrent states
     distributions.Vocabulary   <unk> left out, prefix search, top-k lists (no model calls)
     completion.Completer       what may follow a text (completions, next word) and ghost text
+    words.WordCompleter        the N most likely whole words (beam search at char level)
     generation.stream          sampling a continuation, one Step at a time
     scoring.Scorer             per-token probabilities and losses, mean loss over long texts
 """
@@ -23,6 +24,7 @@ from rnnrepl.infer.generation import Step
 from rnnrepl.infer.prefix_cache import PrefixCache
 from rnnrepl.infer.runner import ModelRunner
 from rnnrepl.infer.scoring import Scorer, ScoreSummary, TokenScore
+from rnnrepl.infer.words import Beam, WordCompleter
 from rnnrepl.model.lm import State
 from rnnrepl.store.modelfile import LoadedModel
 
@@ -42,6 +44,7 @@ class Predictor:
         self.vocab = Vocabulary(self.tok, self.device)
         self.completer = Completer(self.runner, self.cache, self.vocab)
         self.scorer = Scorer(self.runner, self.cache, self.vocab)
+        self.word_completer = WordCompleter(self.completer, self.runner)
 
     # ---- the prefix cache -----------------------------------------------------------------
     def reset(self) -> None:
@@ -99,6 +102,18 @@ class Predictor:
     ) -> list[str]:
         """Ghost text: the greedy rest of the current word (see ``Completer.complete``)."""
         return self.completer.complete(text, max_tokens, interrupt)
+
+    def words(
+        self,
+        text: str,
+        n: int = 3,
+        beam: Beam | None = None,
+        interrupt: Callable[[], bool] | None = None,
+    ) -> list[tuple[str, float]]:
+        """The n most likely whole words completing the word being typed at the end of `text`
+        (or the next word, after a boundary), best first (see ``words``). `interrupt`: as for
+        ``predict``, also polled between the beam's steps."""
+        return self.word_completer.words(text, n, beam or Beam(), interrupt)
 
     # ---- generation -----------------------------------------------------------------------
     def stream(self, text: str, cfg: SampleConfig) -> Iterator[Step]:

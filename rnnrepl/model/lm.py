@@ -166,6 +166,10 @@ class LanguageModel(nn.Module):
     def detach_state(self, state: State) -> State:
         return tuple(s.detach() for s in state)
 
+    def select_state(self, state: State, rows: Tensor) -> State:
+        """The batch rows `rows` of `state`, in that order (a beam search's survivors)."""
+        return tuple(s.index_select(1, rows) for s in state)  # (layers, batch, hidden)
+
 
 class RNNLM(LanguageModel):
     """Embedding -> vanilla RNN (tanh) | GRU | LSTM, 1..N layers -> (projection) -> softmax."""
@@ -241,6 +245,9 @@ class WindowLM(LanguageModel):
         x = self.drop(self.embed(windows))  # (b, t, n, embed)
         h = torch.tanh(self.hidden(x.flatten(2)))  # (b, t, hidden)
         return h, (seq[:, seq.shape[1] - (n - 1) :],)
+
+    def select_state(self, state: State, rows: Tensor) -> State:
+        return (state[0].index_select(0, rows),)  # (batch, window-1)
 
 
 def parameter_count(cfg: ModelConfig) -> int:

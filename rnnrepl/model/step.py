@@ -33,7 +33,7 @@ INT8_OUTPUT_MIN = 1 << 20  # output-layer weights above which int8 also quantise
 
 
 class FastStep:
-    """Wraps an eval-mode RNNLM; call with ids of shape (1, 1)."""
+    """Wraps an eval-mode RNNLM; call with ids of shape (batch, 1)."""
 
     def __init__(self, model: RNNLM, int8: bool = False) -> None:
         self.model = model
@@ -79,11 +79,11 @@ class FastStep:
     @torch.inference_mode()
     def __call__(self, ids: Tensor, state: State | None = None) -> tuple[Tensor, State]:
         if state is None:
-            state = self.model.init_state(1)
-        x = self.embed[ids[0, 0]].unsqueeze(0)  # (1, embed)
+            state = self.model.init_state(ids.shape[0])
+        x = self.embed[ids[:, 0]]  # (batch, embed): a beam search steps a batch of one token each
         step = {"lstm": self._lstm, "gru": self._gru, "rnn": self._rnn}[self.kind]
         h, new_state = step(x, state)
-        return self.head(h), new_state  # (1, 1, vocab)
+        return self.head(h).transpose(0, 1), new_state  # (1, batch, vocab) -> (batch, 1, vocab)
 
     def _lstm(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         hs, cs = [], []

@@ -1,0 +1,148 @@
+"""Whole-word completions (#15 part 2): the N most likely whole words completing the word being
+typed, or the next word after a boundary. Char models by a beam search checked against the
+model's own step probabilities; word models from their vocabulary, never <unk>."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+
+import pytest
+import torch
+
+from rnnrepl.infer.predictor import Predictor
+from rnnrepl.infer.prefix_cache import Superseded
+from rnnrepl.infer.words import Beam, in_word
+from tests.helpers import invoke
+from tests.repl_support import (
+    CHAIN,
+    CHAIN_ALPHABET,
+    bigram,
+    char_vocab,
+    random_lstm,
+    save,
+    word_model,
+)
+
+torch.set_num_threads(1)
+
+CHARS = char_vocab("the cat sat on mat, a hat.\n")
+LSTM = random_lstm(CHARS, hidden=16, seed=3)  # high entropy: many words compete
+# "<unk>" is the likeliest token and "," the next: neither is ever a word suggestion.
+WORDS = word_model(
+    ["the", "then", "them", "cat", ",", "."],
+    {"<unk>": 5.0, ",": 3.0, "then": 2.0, "them": 1.0, "cat": 0.5},
+)
+NEXT_TOTAL = 3 + math.e**3 + math.e**2 + math.e + math.e**0.5  # all but <unk>: \n the . , ...
+
+
+def direct_prob(loaded, text: str, rest: str) -> float:
+    """p(rest, then a boundary | text), token by token through the model itself (batch 1)."""
+    tok, model = loaded.tokenizer, loaded.model
+    ends = [i for i, t in enumerate(tok.tokens) if i and not in_word(t[0])]
+    ids = [tok.index["\n"], *tok.encode(text)]
+    prob, state = 1.0, None
+    with torch.inference_mode():
+        logits, state = model(torch.tensor([ids]), state)
+        for ch in rest:
+            p = torch.softmax(logits[0, -1].double(), -1)
+            prob *= float(p[tok.index[ch]])
+            logits, state = model(torch.tensor([[tok.index[ch]]]), state)
+        return prob * float(torch.softmax(logits[0, -1].double(), -1)[ends].sum())
+
+
+@pytest.mark.parametrize("text", ["the c", "on m", "the ", "", "a hat"])
+def test_char_words_are_sorted_whole_words_with_the_models_own_probabilities(text):
+    typed = text.rsplit(" ", 1)[-1].strip()
+    found = Predictor(LSTM).words(text, 5)
+    assert len(found) == 5
+    probs = [p for _, p in found]
+    assert probs == sorted(probs, reverse=True)
+    for word, p in found:
+        assert word.startswith(typed) and word and all(in_word(c) for c in word)
+        assert p == pytest.approx(direct_prob(LSTM, text, word[len(typed) :]), rel=1e-4)
+
+
+def test_a_wide_beam_finds_exactly_the_best_words_of_an_exhaustive_search():
+    letters = [t for t in CHARS.tokens[1:] if in_word(t)]
+    every = ["".join(w) for n in range(1, 4) for w in itertools.product(letters, repeat=n)]
+    best = sorted(every, key=lambda w: -direct_prob(LSTM, "on ", w))[:4]
+    found = Predictor(LSTM).words("on ", 4, Beam(width=len(letters) ** 3, depth=3))
+    assert [w for w, _ in found] == best
+
+
+def test_the_search_stops_at_a_boundary_and_at_its_depth():
+    chain = bigram(char_vocab(CHAIN_ALPHABET), CHAIN)  # "dog, sun.\n" and round again
+    p = Predictor(chain)
+    assert [w for w, _ in p.words("d", 1)] == ["dog"]
+    assert p.words("d", 1)[0][1] == pytest.approx(direct_prob(chain, "d", "og"), rel=1e-5)
+    assert [w for w, _ in p.words("dog, ", 1)] == ["sun"]
+    shallow = [w for w, _ in p.words("d", 3, Beam(width=4, depth=1))]
+    assert shallow and all(len(w) <= 2 for w in shallow)  # "dog" needs two more letters
+
+
+def test_word_models_list_words_from_the_vocabulary_never_unk():
+    p = Predictor(WORDS)
+    z = 1 + math.e**2 + math.e  # the, then, them: renormalised over the words "th" begins
+    assert p.words("on th", 3) == [
+        ("then", pytest.approx(math.e**2 / z)),
+        ("them", pytest.approx(math.e / z)),
+        ("the", pytest.approx(1 / z)),
+    ]
+    # After a boundary: p(next token) with <unk> left out; "," is no word, so it is not listed.
+    found = p.words("the cat ", 10)
+    assert [w for w, _ in found] == ["then", "them", "cat", "the"]
+    assert found[0][1] == pytest.approx(math.e**2 / NEXT_TOTAL)
+    assert p.words("The", 1) == []  # a cased vocabulary has no word that begins so
+    lower = word_model(["the", "then"], {"then": 1.0}, lowercase=True)
+    assert [w for w, _ in Predictor(lower).words("On Th", 2)] == ["Then", "The"]  # as typed
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    d = tmp_path_factory.mktemp("words")
+    chain = bigram(char_vocab(CHAIN_ALPHABET), CHAIN)
+    return str(save(WORDS, d / "words")), str(save(chain, d / "chain"))
+
+
+def test_predict_words_prints_the_list(saved):
+    r = invoke("predict", saved[0], "on th", "--words", "-n", "2")
+    assert (r.exit_code, r.stderr) == (0, "")
+    assert r.stdout == (
+        "words beginning with 'th'\n"
+        "then ███████████████████▌            66.5%\n"
+        "them ███████                         24.5%\n"
+    )
+    r = invoke("predict", saved[1], "dog, ", "--words", "-n", "1")
+    assert r.stdout == "next words\nsun █████████████████████████████▌ 100.0%\n"
+
+
+def test_predict_words_json_is_a_list(saved):
+    r = invoke("predict", saved[0], "the cat ", "--words", "--json")
+    data = json.loads(r.stdout)
+    assert [d["word"] for d in data] == ["then", "them", "cat"]  # -n defaults to 3
+    assert data[0]["prob"] == pytest.approx(math.e**2 / NEXT_TOTAL)
+
+
+def test_n_without_words_is_a_usage_error(saved):
+    r = invoke("predict", saved[0], "on th", "-n", "2")
+    assert r.exit_code == 2
+    assert r.stderr == (
+        "rnnrepl: error: -n is the number of --words suggestions — add --words, or use -k\n"
+    )
+
+
+@pytest.mark.parametrize("arch", ["gru", "rnn"])
+def test_every_recurrent_cell_steps_the_beam_as_one_batch(arch):
+    loaded = random_lstm(CHARS, hidden=16, seed=5, arch=arch)
+    for word, p in Predictor(loaded).words("the c", 4):
+        assert p == pytest.approx(direct_prob(loaded, "the c", word[1:]), rel=1e-4)
+
+
+def test_a_newer_request_abandons_the_search_between_beam_steps():
+    p = Predictor(LSTM)
+    before = p.words("the ", 3)  # the cache holds "the ": only the beam could poll now
+    with pytest.raises(Superseded):
+        p.words("the ", 3, interrupt=lambda: True)
+    assert p.words("the ", 3) == before
