@@ -14,6 +14,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from rnnrepl.errors import CheckpointError
+from rnnrepl.text.bpe import BpeVocab, bpe_from_dict
 
 UNK = "<unk>"
 EOL = "\n"
@@ -361,9 +362,11 @@ def join_words(tokens: Sequence[str], vocab: WordVocab | None = None) -> str:
     return "".join(joiner.push(tok) for tok in tokens)
 
 
-def tokenizer_from_dict(data: Any) -> CharVocab | WordVocab:
+def tokenizer_from_dict(data: Any) -> CharVocab | WordVocab | BpeVocab:
     if not isinstance(data, dict):
         raise CheckpointError("tokenizer metadata must be a JSON object")
+    if data.get("level") == "bpe":
+        return bpe_from_dict(data)
     unknown = set(data) - {"level", "tokens", "lowercase", "version"}
     if unknown:
         raise CheckpointError(f"unknown tokenizer keys: {', '.join(sorted(unknown))}")
