@@ -178,3 +178,29 @@ def test_train_predict_generate_eval_score_resume_at_bpe_level(tmp_path):
     assert r.exit_code == 0 and "␣cat" in r.stdout, r.output
     r = invoke("chat", model, "-n", "5", "--seed", "1", "--int8", stdin="the dog\nthe c\n")
     assert r.exit_code == 0, r.output
+
+
+def test_repl_panel_and_ghost_at_bpe_level():
+    from rnnrepl.config import SampleConfig
+    from rnnrepl.repl.state import Settings
+    from tests.repl_support import running_repl, wait_for
+
+    greedy = Settings(SampleConfig(temperature=0.0, max_tokens=4))
+    with running_repl(MODEL, greedy) as repl:
+        repl.type("the ca")
+        view = repl.view_for("the ca")
+        assert view.partial == " ca" and view.tokens == len(TOK.encode("the"))
+        assert all(t.startswith(" ca") for t, _ in view.top)
+        assert "completions of '␣ca'" in repl.panel()
+        ghost = "".join(view.ghost)
+        repl.type("\t")  # accept the ghost text
+        wait_for(lambda: repl.buffer.text == "the ca" + ghost, what="the accepted ghost")
+        repl.type("\x7f" * (len(ghost) + 1))  # backspace past it
+        view = repl.view_for("the c")
+        assert view.partial == " c"
+        assert repl.session.view.tokens == len(TOK.split_partial("the c")[0])
+        repl.type("\r")
+        wait_for(lambda: repl.session.doc.turns, what="a streamed continuation")
+        repl.idle()
+        assert repl.session.doc.text.startswith("the c")
+        assert "<0x" not in repl.session.doc.text
