@@ -136,6 +136,25 @@ def test_incremental_encoding_and_distribution_equal_a_fresh_computation(edits):
         torch.testing.assert_close(probs, fresh, atol=1e-5, rtol=1e-4)
 
 
+@settings(max_examples=60, deadline=None)
+@given(text=TYPED)
+def test_completions_never_contradict_the_typed_characters(text):
+    pred = Predictor(MODEL).predict(text)
+    assert text.endswith(pred.partial)
+    if pred.completions is not None:
+        offered = pred.completions.nonzero().flatten().tolist()
+        assert offered and all(TOK.token_text(i).startswith(pred.partial) for i in offered)
+        assert float(pred.completions.sum()) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_a_lowercased_bpe_model_reads_typed_capitals_as_lowercase():
+    tok = BpeVocab.train([CORPUS], 300, lowercase=True)
+    assert tok.encode("THE Cat") == tok.encode("the cat")
+    ids, partial = tok.split_partial("THE Ca")
+    assert ids == tok.encode("the") and partial == " Ca"
+    assert bpe_from_dict(json.loads(json.dumps(tok.to_dict()))).lowercase
+
+
 def test_completions_agree_with_the_typed_piece_and_ghost_is_text():
     p = Predictor(MODEL)
     pred = p.predict("the cat s")

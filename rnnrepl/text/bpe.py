@@ -134,22 +134,14 @@ class BpeVocab:
     def split_partial(self, text: str) -> tuple[list[int], str]:
         """(ids of the text before its last pre-token, that last pre-token): the typed piece
         that more typing may still change (" wor" of "hello wor", " " of "hello ")."""
-        cased = self.cased(text)
-        if len(cased) != len(text):  # lowercasing changed lengths: no offsets to trust
-            return self.encode(text), ""
-        pieces = self._pre.pre_tokenize_str(cased)
+        pieces = self._pre.pre_tokenize_str(text)  # offsets in characters
         if not pieces:
             return [], ""
-        start = _char_offset(cased, pieces[-1][1][0])
+        start = pieces[-1][1][0]
         return self.encode(text[:start]), text[start:]
 
     def to_dict(self) -> dict[str, Any]:
         return {"level": self.level, "lowercase": self.lowercase, "bpe": self.hf_json}
-
-
-def _char_offset(text: str, offset: int) -> int:
-    """Pre-token offsets are character offsets in the Python bindings; kept in range."""
-    return max(0, min(len(text), offset))
 
 
 def readable(raw: bytes) -> str:
