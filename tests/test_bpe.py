@@ -34,7 +34,7 @@ TYPED = st.text(alphabet="the cat sat.\n  éö日🙂", max_size=12)
 def test_vocabulary_size_rule():
     assert default_vocab_size(0) == 512
     assert default_vocab_size(1_115_394) == 5576  # tiny Shakespeare
-    assert default_vocab_size(10_000_000) == 8192
+    assert default_vocab_size(10_000_000) == 8000
 
 
 def test_ids_are_shifted_past_unk_and_learnt_merges_are_used():
@@ -173,6 +173,7 @@ def test_stream_decodes_characters_split_across_tokens():
     assert TOK.decode(TOK.encode(text)) == text
 
 
+@pytest.mark.slow
 def test_train_predict_generate_eval_score_resume_at_bpe_level(tmp_path):
     corpus = tmp_path / "c.txt"
     corpus.write_text(CORPUS * 4)

@@ -88,7 +88,7 @@ RUN_OPTIONS = (
         "--vocab-size",
         type=click.IntRange(257, 65535),
         help="BPE level: tokens to learn, <unk> and the 256 bytes included. "
-        "Default: characters / 200, at least 512 and at most 8192.",
+        "Default: characters / 200, at least 512 and at most 8000.",
     ),
     click.option("--lowercase", is_flag=True),
     click.option(

@@ -28,8 +28,10 @@ SAFE_CUT = re.compile(r"(?<=\S)(?=[ \n])")
 
 
 def default_vocab_size(chars: int) -> int:
-    """The vocabulary size when --vocab-size is not given: clamp(chars // 200, 512, 8192)."""
-    return max(512, min(8192, chars // 200))
+    """The vocabulary size when --vocab-size is not given: clamp(chars // 200, 512, 8000).
+    8000: the largest vocabulary that train/sizing.cutoffs keeps on a full softmax (BPE ids
+    are in merge order, not the frequency order the frequency classes are cut by)."""
+    return max(512, min(8000, chars // 200))
 
 
 @lru_cache(maxsize=1)
