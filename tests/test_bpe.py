@@ -224,3 +224,14 @@ def test_repl_panel_and_ghost_at_bpe_level():
         repl.idle()
         assert repl.session.doc.text.startswith("the c")
         assert "<0x" not in repl.session.doc.text
+
+
+def test_vocab_size_at_another_level_is_a_usage_error(tmp_path):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text(CORPUS)
+    r = invoke("train", str(corpus), "-o", str(tmp_path / "m"), "--vocab-size", "300")
+    assert r.exit_code == 2
+    assert r.stderr.strip() == (
+        "rnnrepl: error: --vocab-size needs --level bpe — or cap words with --max-vocab"
+    )
+    assert not (tmp_path / "m.safetensors").exists()

@@ -8,6 +8,7 @@ import sys
 
 from rich.console import Console
 
+from rnnrepl.errors import UsageError
 from rnnrepl.ui.textsafe import safe_text
 
 
@@ -17,6 +18,8 @@ def prepare_data(opts: dict, err: Console):
     from rnnrepl.text.tokenizers import build_tokenizer
     from rnnrepl.text.tokens import count_symbols, encode_corpus, encode_files, split_per_file
 
+    if opts.get("vocab_size") and opts["level"] != "bpe":
+        raise UsageError("--vocab-size needs --level bpe", hint="or cap words with --max-vocab")
     text, report = load_corpus(
         list(opts["inputs"]),
         encoding=opts["encoding"],
