@@ -2,6 +2,7 @@
 
 Both share one protocol (``Tokenizer``): ``encode``, ``decode``, ``split_partial``, ``to_dict``.
 Id 0 is always ``<unk>``: a symbol never seen in training maps there instead of raising.
+The byte-level BPE tokenizer (bpe.py) shares the protocol; tokenizer_from_dict loads all three.
 """
 
 from __future__ import annotations
