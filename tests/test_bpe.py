@@ -28,7 +28,7 @@ TOK = BpeVocab.train([CORPUS], 400)
 MODEL = random_lstm(TOK)
 # Any text Python can hand to a Rust string: every code point but the lone surrogates.
 TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=60)
-TYPED = st.text(alphabet="the cat sat.\n  éö日🙂", max_size=12)
+TYPED = st.text(alphabet="the cat sat.\n  \t\u3000éö日🙂", max_size=12)
 
 
 def test_vocabulary_size_rule():
