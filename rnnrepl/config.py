@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 from rnnrepl.errors import CheckpointError
 
 ARCHS = ("lstm", "gru", "rnn", "window")
-LEVELS = ("char", "word")
+LEVELS = ("char", "word", "bpe")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 PRECISIONS = ("fp32", "bf16")
 

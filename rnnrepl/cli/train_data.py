@@ -8,6 +8,7 @@ import sys
 
 from rich.console import Console
 
+from rnnrepl.errors import UsageError
 from rnnrepl.ui.textsafe import safe_text
 
 
@@ -17,6 +18,8 @@ def prepare_data(opts: dict, err: Console):
     from rnnrepl.text.tokenizers import build_tokenizer
     from rnnrepl.text.tokens import count_symbols, encode_corpus, encode_files, split_per_file
 
+    if opts.get("vocab_size") and opts["level"] != "bpe":
+        raise UsageError("--vocab-size needs --level bpe", hint="or cap words with --max-vocab")
     text, report = load_corpus(
         list(opts["inputs"]),
         encoding=opts["encoding"],
@@ -26,10 +29,13 @@ def prepare_data(opts: dict, err: Console):
     _print_reading(report, err, opts.get("verbose", False))
     if report.crlf_normalised:
         err.print(f"note: normalised {report.crlf_normalised} CRLF/CR line endings to LF")
-    counts = count_symbols(text, opts["level"], opts["lowercase"])
-    tok = build_tokenizer(
-        opts["level"], counts, opts["lowercase"], opts["min_freq"], opts["max_vocab"]
-    )
+    if opts["level"] == "bpe":
+        tok = _train_bpe(text, opts)
+    else:
+        counts = count_symbols(text, opts["level"], opts["lowercase"])
+        tok = build_tokenizer(
+            opts["level"], counts, opts["lowercase"], opts["min_freq"], opts["max_vocab"]
+        )
     ids, token_ends = encode_files(text, report.ends, tok)
     _warn_if_small(len(ids), tok.level, err)
     if opts["val_file"]:
@@ -51,6 +57,14 @@ def prepare_data(opts: dict, err: Console):
     }
     del text
     return tok, train_ids, val_ids, summary
+
+
+def _train_bpe(text: str, opts: dict):
+    """A byte-level BPE learnt from the training text (see text/bpe.py for the size rule)."""
+    from rnnrepl.text.bpe import BpeVocab, default_vocab_size, safe_chunks
+
+    size = opts.get("vocab_size") or default_vocab_size(len(text))
+    return BpeVocab.train(safe_chunks(text, 1 << 20), size, lowercase=opts["lowercase"])
 
 
 # Below this many tokens a model can do little but memorise its text.

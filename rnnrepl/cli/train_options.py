@@ -34,7 +34,7 @@ MODEL_OPTIONS = (
     click.option(
         "--arch",
         type=click.Choice(ARCHS),
-        help="Default: gru at char level, lstm at word level (the best measured per CPU-minute).",
+        help="Default: gru at char level, lstm at word and bpe level (the best measured per CPU-minute).",
     ),
     click.option("--layers", type=click.IntRange(1, 16)),
     click.option("--hidden", type=click.IntRange(1, 16384)),
@@ -83,6 +83,12 @@ RUN_OPTIONS = (
         type=click.IntRange(0),
         default=0,
         help="Word level: cap the vocabulary (0 = no cap).",
+    ),
+    click.option(
+        "--vocab-size",
+        type=click.IntRange(257, 65535),
+        help="BPE level: tokens to learn, <unk> and the 256 bytes included. "
+        "Default: characters / 200, at least 512 and at most 8000.",
     ),
     click.option("--lowercase", is_flag=True),
     click.option(

@@ -61,6 +61,8 @@ class Completer:
         pred = self.predict(text, interrupt)
         if self.tok.level == "word":
             return self._complete_word(text, pred)
+        if self.tok.level == "bpe":
+            return self._complete_bpe(pred, max_tokens, interrupt)
         return self._complete_chars(max_tokens, interrupt)
 
     def _complete_chars(self, max_tokens: int, interrupt: Callable[[], bool] | None) -> list[str]:
@@ -83,6 +85,37 @@ class Completer:
             logits, state = self.runner.step([nxt], state)
         return pieces if in_word else []
 
+    def _complete_bpe(
+        self, pred: Prediction, max_tokens: int, interrupt: Callable[[], bool] | None
+    ) -> list[str]:
+        """BPE level: the likeliest token that continues the typed piece, then greedy tokens
+        until the next one starts a new word (a " " piece then) or a line, or is not whole
+        UTF-8 text on its own."""
+        state, logits = self.cache.end()
+        pieces: list[str] = []
+        typed = pred.partial
+        if pred.completions is not None:
+            best = int(pred.completions.argmax())
+            pieces.append(self.tok.token_text(best)[len(self.tok.cased(typed)) :])
+            logits, state = self.runner.step([best], state)
+        elif typed:
+            logits, state = self.runner.step(self.tok.encode(typed), state)
+        started = bool(typed.strip()) or any(p.strip() for p in pieces)
+        for _ in range(max_tokens):
+            nxt = int(mask_unk(logits).argmax())
+            text = self.tok.token_text(nxt)
+            if nxt == 0 or "\n" in text or not _whole_text(self.tok.token_bytes(nxt)):
+                break
+            if started and text[:1].isspace():
+                pieces.append(" ")
+                break
+            pieces.append(text)
+            started = started or bool(text.strip())
+            if interrupt is not None and interrupt():
+                raise Superseded
+            logits, state = self.runner.step([nxt], state)
+        return [p for p in pieces if p]
+
     def _complete_word(self, text: str, pred: Prediction) -> list[str]:
         """Word level: the rest of the half-typed word, or the next word after a whole one."""
         if pred.partial and pred.completions is None:
@@ -101,3 +134,11 @@ class Completer:
             return []
         spaced = [] if text_of_best in OPENING else [" "]
         return [piece(self.tok, best, text), *spaced]
+
+
+def _whole_text(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True

@@ -3,6 +3,7 @@ prefix cache, and the text each token adds."""
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -26,7 +27,7 @@ class Step:
 def piece(tok, token_id: int, before: str) -> str:
     """The text a token adds after `before` (word level spaces it as decode would)."""
     text = tok.token_text(token_id)
-    if tok.level == "char":
+    if tok.level != "word":
         return text
     return Joiner(tok, before.rpartition("\n")[2][-200:]).push(text)
 
@@ -52,10 +53,12 @@ def stream(cache: PrefixCache, tok, text: str, cfg: SampleConfig) -> Iterator[St
     logits = cache.logits_for(ids)
     version = cache.version
     before, produced = text[-200:], ""
+    # BPE tokens are bytes: decoded as a stream, a character split across tokens comes out whole
+    utf8 = codecs.getincrementaldecoder("utf-8")("replace") if tok.level == "bpe" else None
     for _ in range(cfg.max_tokens):
         probs = torch.softmax(logits.float(), dim=-1)
         nxt = int(pick(logits.cpu() if cfg.allow_unk else mask_unk(logits.cpu()), cfg, gen))
-        added = piece(tok, nxt, before)
+        added = utf8.decode(tok.token_bytes(nxt)) if utf8 else piece(tok, nxt, before)
         before = (before + added)[-200:]
         produced += added
         yield Step(nxt, added, float(probs[nxt]))

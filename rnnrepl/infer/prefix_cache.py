@@ -17,6 +17,7 @@ import numpy as np
 from torch import Tensor
 
 from rnnrepl.model.lm import State
+from rnnrepl.text.bpe import SAFE_CUT
 
 DENSE = 32  # the last DENSE positions each keep their state: backspace = one model step
 SPACING = 64  # further back, one state every SPACING tokens
@@ -63,12 +64,16 @@ class IncrementalEncoder:
 
     A boundary is safe where encoding the two halves separately gives the tokens of the whole:
     after any whitespace (word level and lowercased char level: words and Unicode case rules
-    never span whitespace), or anywhere for a plain character tokenizer.
+    never span whitespace), anywhere for a plain character tokenizer, and at BPE level just
+    before a whitespace character that follows another character (a BPE pre-token carries
+    the space before it: " cat"; so a mark there holds only while the character after it,
+    the space, is unchanged).
     """
 
     def __init__(self, tokenizer) -> None:
         self.tok = tokenizer
         self.anywhere = tokenizer.level == "char" and not tokenizer.lowercase
+        self.before_space = tokenizer.level == "bpe"
         self.reset()
 
     def reset(self) -> None:
@@ -82,8 +87,8 @@ class IncrementalEncoder:
         """(ids of the complete tokens, the half-typed word, how many leading ids are unchanged)."""
         if text == self.text:
             return self.ids, self.partial, len(self.ids)
-        keep = common_prefix(self.text, text)
-        while self.marks[-1].offset > keep:
+        keep = common_prefix(self.text, text) - self.before_space  # (bool: 0 or 1)
+        while self.marks[-1].offset > keep and len(self.marks) > 1:
             self.marks.pop()
         mark = self.marks[-1]
         del self.ids[mark.tokens :]
@@ -128,6 +133,9 @@ class IncrementalEncoder:
             return None
         if self.anywhere:
             return at_least
+        if self.before_space:
+            m = SAFE_CUT.search(text, at_least)
+            return None if m is None else m.start()
         m = _SPACE.search(text, at_least - 1)
         return None if m is None or m.end() >= len(text) else m.end()
 

@@ -2,6 +2,7 @@
 
 Both share one protocol (``Tokenizer``): ``encode``, ``decode``, ``split_partial``, ``to_dict``.
 Id 0 is always ``<unk>``: a symbol never seen in training maps there instead of raising.
+The byte-level BPE tokenizer (bpe.py) shares the protocol; tokenizer_from_dict loads all three.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from rnnrepl.errors import CheckpointError
+from rnnrepl.text.bpe import BpeVocab, bpe_from_dict
 
 UNK = "<unk>"
 EOL = "\n"
@@ -361,9 +363,11 @@ def join_words(tokens: Sequence[str], vocab: WordVocab | None = None) -> str:
     return "".join(joiner.push(tok) for tok in tokens)
 
 
-def tokenizer_from_dict(data: Any) -> CharVocab | WordVocab:
+def tokenizer_from_dict(data: Any) -> CharVocab | WordVocab | BpeVocab:
     if not isinstance(data, dict):
         raise CheckpointError("tokenizer metadata must be a JSON object")
+    if data.get("level") == "bpe":
+        return bpe_from_dict(data)
     unknown = set(data) - {"level", "tokens", "lowercase", "version"}
     if unknown:
         raise CheckpointError(f"unknown tokenizer keys: {', '.join(sorted(unknown))}")

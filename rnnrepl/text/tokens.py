@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from rnnrepl.errors import UsageError
+from rnnrepl.text.bpe import safe_chunks
 from rnnrepl.text.tokenizers import counter_for
 
 _BREAK = re.compile(r"[ \n]")
@@ -62,6 +63,9 @@ def _blocks(text: str, block_chars: int, level: str, lowercase: bool) -> Iterato
     """
     if block_chars < 1:
         raise UsageError(f"block_chars must be positive, not {block_chars}")
+    if level == "bpe":
+        yield from safe_chunks(text, block_chars)
+        return
     if level not in ("char", "word"):
         if text:
             yield text
