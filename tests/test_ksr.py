@@ -72,6 +72,12 @@ def test_more_suggestions_save_more_when_the_word_is_ranked_second():
     assert (two.keystrokes, two.accepted_first) == (2, 2)
 
 
+def test_a_lowercased_word_model_matches_a_capital_only_after_its_first_letter():
+    lower = Predictor(word_model(["the", "cat"], {"the": 3.0}, lowercase=True))
+    r = simulate(lower.words, "The the")  # T + accept "The" (and its space); "the" at once
+    assert (r.keystrokes, r.accepted, r.accepted_first) == (3, 2, 1)
+
+
 def test_progress_is_reported_per_word():
     seen = []
     simulate(Predictor(CYCLE).words, "the cat sat", on_progress=lambda d, t: seen.append((d, t)))
