@@ -10,8 +10,9 @@ import torch
 
 from rnnrepl.infer.ksr import KsrResult, limit_words, simulate
 from rnnrepl.infer.predictor import Predictor
-from tests.helpers import invoke
+from tests.helpers import invoke, run_cli
 from tests.repl_support import CHAIN, CHAIN_ALPHABET, bigram, char_vocab, save, word_model
+from tests.test_eval_progress import _run_with_terminal_stderr as run_with_terminal_stderr
 
 torch.set_num_threads(1)
 
@@ -140,3 +141,16 @@ def test_ksr_options_without_ksr_and_a_text_without_words_are_one_line_errors(fi
     assert result.exit_code == 3
     assert "nothing to type: the file has no words" in result.stderr
     assert len(result.stderr.splitlines()) == 1
+
+
+def test_eval_ksr_shows_a_words_bar_on_a_terminal_and_nothing_on_a_pipe(tmp_path):
+    path = tmp_path / "held.txt"
+    path.write_text("the cat sat on the mat. the dog sat on the log.\n")
+    code, out, terminal = run_with_terminal_stderr(
+        "eval", "shakespeare-char", str(path), "--ksr", "--limit-words", "4"
+    )
+    assert code == 0, terminal
+    assert "typing held.txt" in terminal and "4/4 words" in terminal, terminal
+    assert out.startswith(f"{path}: KSR ") and out.endswith(", 4 words\n")
+    piped = run_cli("eval", "shakespeare-char", str(path), "--ksr", "--limit-words", "4")
+    assert (piped.returncode, piped.stderr, piped.stdout) == (0, "", out)
