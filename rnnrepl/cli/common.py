@@ -18,8 +18,11 @@ def console(stderr: bool = False):
 
 
 @contextlib.contextmanager
-def token_progress(verb: str) -> Iterator[Callable[[str], ProgressFn | None]]:
-    """Yields task(PATH) -> on_progress(done, total) drawing a bar "VERB FILE_NAME" on stderr.
+def token_progress(
+    verb: str, unit: str = "tokens"
+) -> Iterator[Callable[[str], ProgressFn | None]]:
+    """Yields task(PATH) -> on_progress(done, total) drawing a bar "VERB FILE_NAME" on stderr,
+    counting `unit`.
 
     Only on a terminal (the bar is erased when done); on a pipe task() returns None and
     nothing at all is written."""
@@ -39,7 +42,7 @@ def token_progress(verb: str) -> Iterator[Callable[[str], ProgressFn | None]]:
         TextColumn("{task.description}", markup=False),  # file names are not rich markup
         BarColumn(bar_width=30),
         MofNCompleteColumn(),
-        TextColumn("tokens"),
+        TextColumn(unit),
         TimeRemainingColumn(),
     )
     with Progress(*columns, console=err, transient=True) as bar:

@@ -294,8 +294,21 @@ def score(model, text, file, k, as_json) -> None:
 @click.argument("files", nargs=-1, required=True)
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--encoding")
-def eval_cmd(model, files, as_json, encoding) -> None:
-    """Cross entropy, perplexity and bits per token (char) of FILES under MODEL."""
+@click.option("--ksr", is_flag=True, help="Keystrokes saved typing FILES with word suggestions.")
+@click.option("--suggestions", type=click.IntRange(1, 100), help="--ksr: how many (default 3).")
+@click.option("--limit-words", type=click.IntRange(1), help="--ksr: type only the first N words.")
+def eval_cmd(model, files, as_json, encoding, ksr, suggestions, limit_words) -> None:
+    """Cross entropy, perplexity and bits per token (char) of FILES under MODEL.
+
+    With --ksr: the keystroke savings rate of a person typing FILES word by word, accepting
+    the model's whole-word suggestions (README "Keystrokes saved")."""
+    if ksr:
+        from rnnrepl.cli.ksr import run_ksr
+
+        run_ksr(model, files, as_json, encoding, suggestions or 3, limit_words)
+        return
+    if suggestions is not None or limit_words is not None:
+        raise UsageError("--suggestions and --limit-words apply to --ksr — add --ksr")
     run_eval(model, files, as_json, encoding)
 
 
