@@ -18,9 +18,7 @@ def console(stderr: bool = False):
 
 
 @contextlib.contextmanager
-def token_progress(
-    verb: str, unit: str = "tokens"
-) -> Iterator[Callable[[str], ProgressFn | None]]:
+def token_progress(verb: str, unit: str = "tokens") -> Iterator[Callable[[str], ProgressFn | None]]:
     """Yields task(PATH) -> on_progress(done, total) drawing a bar "VERB FILE_NAME" on stderr,
     counting `unit`.
 
