@@ -171,6 +171,41 @@ def test_set_changes_settings_and_the_panel(repl):
     assert "T 0.5" in repl.status() and "k 3" in repl.status()
 
 
+def test_the_panel_shows_whole_words_and_alt_digit_inserts_one_with_its_space():
+    loaded = word_model(["the", "cat", "car", "dog"], {"cat": 3.0, "car": 2.0, "dog": 5.0})
+    with running_repl(loaded, GREEDY) as repl:
+        repl.type("the ca")
+        view = repl.view_for("the ca")
+        assert [w for w, _ in view.words] == ["cat", "car"]  # the default: 3, two begin "ca"
+        assert view.words[0][1] == pytest.approx(0.7311, abs=1e-4)
+        lines = repl.panel().splitlines()
+        assert lines[0].split()[-1] == "words"
+        assert lines[2].split()[-3:] == ["2", "car", "26.9%"]
+        repl.type(ESC + "2")  # Alt-2
+        wait_for(lambda: repl.buffer.text == "the car ")
+        view = repl.view_for("the car ")
+        assert [w for w, _ in view.words] == ["dog", "cat", "car"]  # the next word
+        repl.type(ESC + "1" + ".")  # a closing mark typed next replaces the space
+        wait_for(lambda: repl.buffer.text == "the car dog.")
+        repl.type(ESC + "9")  # no ninth word: nothing happens
+        repl.type("x")
+        wait_for(lambda: repl.buffer.text == "the car dog.x")
+
+
+def test_alt_digit_completes_a_char_models_word_and_set_words_0_hides_them(repl):
+    repl.type("do")
+    assert repl.view_for("do").words[0][0] == "dog"
+    repl.type(ESC + "1")
+    wait_for(lambda: repl.buffer.text == "dog ")
+    repl.type(CTRL_C + "/set words 0\r")
+    wait_for(lambda: repl.session.settings.words == 0)
+    repl.type("d")
+    view = repl.view_for("d")
+    assert view.words == () and "words" not in repl.panel()
+    repl.type(ESC + "2" + "o")  # Alt-2 is emacs's numeric argument again: "o" twice
+    wait_for(lambda: repl.buffer.text == "doo")
+
+
 @pytest.mark.parametrize(
     "line, why",
     [
@@ -180,6 +215,7 @@ def test_set_changes_settings_and_the_panel(repl):
         ("/set top_k x", "top_k must be an integer"),
         ("/set seed 1.5", "seed must be an integer"),
         ("/set temperature nan", "temperature must be a number"),
+        ("/set words 10", "words must be between 0 (off) and 9"),
         ("/set colour red", "unknown setting 'colour'"),
         ("/frobnicate", "unknown command /frobnicate"),
         ("/score", "usage: /score TEXT"),

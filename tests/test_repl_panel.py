@@ -87,3 +87,28 @@ def test_tiny_widths_render_without_error_and_never_overflow():
                 assert len(line) <= width, (width, line)
         line = to_ansi(status(INFO, Settings(), VIEW), width=width, one_line=True)
         assert "\n" not in line
+
+
+def test_the_words_column_stands_beside_the_bars_from_72_columns_else_under_them():
+    words = (("cat", 0.6), ("car", 0.2), ("cathedral", 0.05))
+    view = replace(VIEW, words=words)
+    wide = to_plain(panel(view, Settings(k=10), width=72), width=72).splitlines()
+    assert [line.rstrip() for line in wide] == [
+        "completions of 'ca'                                   words",
+        "cat █████████████████████████████            75.0%    1 cat        60.0%",
+        "car █████████▌                               25.0%    2 car        20.0%",
+        "                                                      3 cathedral   5.0%",
+    ]
+    narrow = to_plain(panel(view, Settings(k=10), width=50), width=50).splitlines()
+    assert [line.rstrip() for line in narrow] == [
+        "completions of 'ca'",
+        "cat ███████████████████████████▌           75.0%",
+        "car █████████                              25.0%",
+        "words",
+        "1 cat        60.0%",
+        "2 car        20.0%",
+        "3 cathedral   5.0%",
+    ]
+    assert to_plain(panel(view, Settings(k=10, words=0), 72), 72) == to_plain(
+        panel(VIEW, Settings(k=10), 72), 72
+    )  # /set words 0: no column, the bars take the width back

@@ -150,7 +150,7 @@ class ReplApp:
         self.device = device
         self.int8 = int8
         self._stream_id = 0
-        self._requested: tuple[str, int] | None = None
+        self._requested: tuple[str, int, int] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._early: list[Callable[[], None]] = []
         self._post_lock = threading.Lock()
@@ -197,10 +197,12 @@ class ReplApp:
         """Ask the worker for the panel of the current text (newest request wins)."""
         if self.session.streaming is not None:
             return
-        request = (self.session.prediction_text(self.ui.buffer.document), self.session.settings.k)
+        settings = self.session.settings
+        text = self.session.prediction_text(self.ui.buffer.document)
+        request = (text, settings.k, settings.words)
         if force or request != self._requested:
             self._requested = request
-            self.worker.request_view(*request, self._on_view)
+            self.worker.request_view(text, settings.k, self._on_view, settings.words)
 
     def _on_view(self, view: View) -> None:
         self.session.show(view)

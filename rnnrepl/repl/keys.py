@@ -12,7 +12,7 @@ from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.keys import Keys
 
 from rnnrepl.repl.actions import Actions
-from rnnrepl.repl.state import Session, is_command
+from rnnrepl.repl.state import WORDS_MAX, Session, is_command, word_rest
 
 CLOSING_MARKS = ".,;:!?)"  # typed right after an accepted word's space, they replace it
 
@@ -25,6 +25,7 @@ def build_key_bindings(repl: Actions, buffer: Buffer) -> KeyBindings:
     command = Condition(lambda: is_command(buffer.text)) & ~is_searching
     _turn_keys(kb, repl, buffer, typing)
     _ghost_keys(kb, repl.session, buffer, typing, command)
+    _word_keys(kb, repl.session, buffer, typing & ~command)
     _command_keys(kb, command)
     return kb
 
@@ -81,6 +82,29 @@ def _ghost_keys(
 
     for mark in CLOSING_MARKS:
         kb.add(mark, filter=spaced)(_punctuate)
+
+
+def _word_keys(kb: KeyBindings, session: Session, buffer: Buffer, typing: Filter) -> None:
+    """Alt-1..Alt-9 insert the panel's i-th whole word and a space. While words are shown they
+    replace emacs's numeric arguments (Alt-digit), which stay as they were with /set words 0."""
+    shown = Condition(lambda: session.settings.words > 0) & typing
+
+    def _accept(event: KeyPressEvent) -> None:
+        """Insert the i-th suggested word (the rest of the word being typed) and a space."""
+        accept_word(session, buffer, int(event.key_sequence[-1].data) - 1)
+
+    for i in range(1, WORDS_MAX + 1):
+        kb.add("escape", str(i), filter=shown)(_accept)
+
+
+def accept_word(session: Session, buffer: Buffer, index: int) -> None:
+    """Insert suggestion `index` of the panel's words, if it is for this very text: what is
+    left of it after the typed part, then a space (a closing mark typed next replaces it)."""
+    words = session.words(buffer.document)
+    if index < len(words):
+        before = session.prediction_text(buffer.document)
+        buffer.insert_text(word_rest(before, words[index][0]) + " ")
+        session.auto_space = buffer.text
 
 
 def _command_keys(kb: KeyBindings, command: Filter) -> None:

@@ -35,6 +35,7 @@ KEYS = [
     ("Esc Enter / Alt-Enter", "new line inside your input"),
     ("Tab / →", "accept the ghost text (the rest of the word, and its space)"),
     ("Alt-F", "accept one token of the ghost text"),
+    ("Alt-1 … Alt-9", "insert the i-th suggested word of the panel and a space (/set words N)"),
     ("Ctrl-C", "stop generating; on the prompt: clear the line"),
     ("↑ ↓ / Ctrl-R", "history / search it"),
     ("//text", "input that starts with a slash"),
@@ -50,16 +51,50 @@ def panel(view: View | None, settings: Settings, width: int, notice: str = "") -
         rows.append(Text(safe_text(f"error: {view.error}"), style="red"))
     if notice:
         rows.append(Text(notice, style="red"))
+    column = words_column(view.words) if settings.words and view.words else []
+    beside = bool(column) and width >= SIDE_BY_SIDE
+    rest = width - column[0].cell_len - 2 if beside else width
     note = _unknown_note(view.unknown)
     if view.partial and view.after is not None:
-        body = _two_lists(view, settings.k, width)
+        body = _two_lists(view, settings.k, rest)
         if note:  # on a line of its own: the first one holds two labels
             rows.insert(0, Text(note, style="yellow"))
     else:
-        body = [_label(view), *bars(view.top[: settings.k], width)]
-        if note:
+        body = [_label(view), *bars(view.top[: settings.k], rest)]
+        if note and not beside:
             body[0].append(f"   {note}", "yellow")
+        elif note:
+            rows.insert(0, Text(note, style="yellow"))
+    body = side_by_side(body, column, rest) if beside else body + column
     return Group(body[0], *rows, *body[1:])
+
+
+def words_column(words) -> list[Text]:
+    """The whole-word suggestions: a heading, then per word its key number, the word and its
+    probability; every line as wide as the widest."""
+    labels = [Text(visible(word), style="bold") for word, _ in words]
+    col = min(TOKEN_WIDTH, max((label.cell_len for label in labels), default=1))
+    lines = [Text("words", style="dim")]
+    for i, (label, (_, p)) in enumerate(zip(labels, words, strict=True), 1):
+        label.truncate(col, overflow="ellipsis", pad=True)
+        lines.append(Text.assemble((f"{i} ", "dim"), label, f" {100 * p:5.1f}%"))
+    size = max(line.cell_len for line in lines)
+    for line in lines:
+        line.pad_right(size - line.cell_len)
+    return lines
+
+
+def side_by_side(left: list[Text], right: list[Text], width: int) -> list[Text]:
+    """Two columns of lines: `left` cut or padded to `width` cells, two spaces, `right`."""
+    lines = []
+    for i in range(max(len(left), len(right))):
+        line = left[i].copy() if i < len(left) else Text()
+        line.truncate(width, overflow="ellipsis", pad=True)
+        line.append("  ")
+        if i < len(right):
+            line.append_text(right[i])
+        lines.append(line)
+    return lines
 
 
 def _two_lists(view: View, k: int, width: int) -> list[Text]:
@@ -79,15 +114,7 @@ def _two_lists(view: View, k: int, width: int) -> list[Text]:
     ]
     if width < SIDE_BY_SIDE:
         return [*left, *right]
-    lines = []
-    for i in range(max(len(left), len(right))):
-        line = left[i].copy() if i < len(left) else Text()
-        line.truncate(half, overflow="ellipsis", pad=True)
-        line.append("  ")
-        if i < len(right):
-            line.append_text(right[i])
-        lines.append(line)
-    return lines
+    return side_by_side(left, right, half)
 
 
 def bars(items, width: int) -> list[Text]:

@@ -20,7 +20,8 @@ from typing import Any, Protocol
 from rnnrepl.config import SampleConfig
 
 K_MAX = 50  # rows the panel can show
-SETTING_NAMES = ("temperature", "top_k", "top_p", "k", "max_tokens", "seed", "stop", "unk")
+WORDS_MAX = 9  # whole-word suggestions the panel can show: one per key, Alt-1..Alt-9
+SETTING_NAMES = ("temperature", "top_k", "top_p", "k", "words", "max_tokens", "seed", "stop", "unk")
 _OFF = ("none", "off", "-")
 _SWITCH = {"on": True, "yes": True, "true": True, "1": True}
 _SWITCH.update(dict.fromkeys(("off", "no", "false", "0"), False))
@@ -36,6 +37,7 @@ class Settings:
 
     sample: SampleConfig = field(default_factory=SampleConfig)
     k: int = 10
+    words: int = 3  # whole-word suggestions beside the bars (0: none)
 
 
 def apply_setting(settings: Settings, name: str, value: str) -> Settings:
@@ -48,6 +50,11 @@ def apply_setting(settings: Settings, name: str, value: str) -> Settings:
         if not 1 <= k <= K_MAX:
             raise SettingError(f"k must be between 1 and {K_MAX}, not {k}")
         return dataclasses.replace(settings, k=k)
+    if name == "words":
+        words = _parse(int, name, value)
+        if not 0 <= words <= WORDS_MAX:
+            raise SettingError(f"words must be between 0 (off) and {WORDS_MAX}, not {words}")
+        return dataclasses.replace(settings, words=words)
     if name == "unk":
         if value.lower() not in _SWITCH:
             raise SettingError(f"unk must be on or off, not {value!r}")
@@ -102,6 +109,7 @@ def describe_settings(settings: Settings) -> list[tuple[str, str]]:
         ("top_k", f"{s.top_k}" + (" (off)" if s.top_k == 0 else "")),
         ("top_p", f"{s.top_p:g}"),
         ("k", f"{settings.k} (rows in the panel)"),
+        ("words", f"{settings.words} (Alt-1.. inserts one)" if settings.words else "off"),
         ("max_tokens", f"{s.max_tokens}"),
         ("seed", "none" if s.seed is None else str(s.seed)),
         ("stop", "none" if s.stop is None else repr(s.stop)),
@@ -160,22 +168,44 @@ class View:
     ghost: tuple[str, ...] | None = None  # greedy rest of the word, as tokens; None: pending
     error: str = ""  # the model failed on this text
     after: tuple[tuple[str, float], ...] | None = None  # next word after `partial` as a whole
+    words: tuple[tuple[str, float], ...] = ()  # whole words completing the word at the end
 
 
-def compute_view(predictor, text: str, k: int, interrupt: Callable[[], bool]) -> View:
+def compute_view(
+    predictor, text: str, k: int, interrupt: Callable[[], bool], words: int = 0
+) -> View:
     """Top-k next tokens after `text` (word level: completions of the partial word and, when
-    it is a whole word, the next word after it)."""
+    it is a whole word, the next word after it), and the `words` most likely whole words."""
     pred = predictor.predict(text, interrupt)
     ids, _ = predictor.split(text)
     completions, following = (
         None if probs is None else tuple(predictor.top_of(probs, k))
         for probs in (pred.completions, pred.next)
     )
+    found = tuple(predictor.words(text, words, interrupt=interrupt)) if words else ()
     if not pred.partial:
-        return View(text, following or (), "", len(ids), predictor.unknown_count)
+        return View(text, following or (), "", len(ids), predictor.unknown_count, words=found)
     return View(
-        text, completions or (), pred.partial, len(ids), predictor.unknown_count, after=following
+        text,
+        completions or (),
+        pred.partial,
+        len(ids),
+        predictor.unknown_count,
+        after=following,
+        words=found,
     )
+
+
+def word_rest(text: str, word: str) -> str:
+    """What accepting `word` adds after `text`: the word less its part already typed.
+
+    A suggested word begins with the typed part of the word at the end of `text`, exactly as
+    typed, and holds no boundary (space, punctuation); so the typed part is the longest end of
+    `text` that begins `word`."""
+    for size in range(min(len(word), len(text)), 0, -1):
+        if text.endswith(word[:size]):
+            return word[size:]
+    return word
 
 
 def with_ghost(predictor, view: View, interrupt: Callable[[], bool]) -> View:
@@ -294,6 +324,18 @@ class Session:
         ):
             return ()
         return view.ghost
+
+    def words(self, line: Input) -> tuple[tuple[str, float], ...]:
+        """The whole-word suggestions, if the latest view is for this very text."""
+        view = self.view
+        if (
+            view is None
+            or self.streaming is not None
+            or is_command(line.text)
+            or view.text != self.prediction_text(line)
+        ):
+            return ()
+        return view.words
 
     def after_auto_space(self, line: Input) -> bool:
         """Is the cursor right after a space that accepting a word inserted (nothing since)?"""

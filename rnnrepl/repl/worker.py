@@ -25,7 +25,7 @@ class Worker:
         self._post = post
         self._cond = threading.Condition()
         self._jobs: deque[Callable[[], None]] = deque()
-        self._view: tuple[int, str, int, Callable[[View], None]] | None = None
+        self._view: tuple[int, str, tuple[int, int], Callable[[View], None]] | None = None
         self._seq = 0
         self._closing = False
         self._cancel = threading.Event()
@@ -43,11 +43,14 @@ class Worker:
         """Load a model with `loader()` and make it current; on_done(ModelInfo | None, error)."""
         self._submit(lambda: self._load(loader, on_done, int8))
 
-    def request_view(self, text: str, k: int, on_view: Callable[[View], None]) -> None:
-        """Predict for `text`; replaces any pending request; on_view twice (panel, then ghost)."""
+    def request_view(
+        self, text: str, k: int, on_view: Callable[[View], None], words: int = 0
+    ) -> None:
+        """Predict for `text` (the top `k` and `words` whole words); replaces any pending
+        request; on_view twice (panel, then ghost)."""
         with self._cond:
             self._seq += 1
-            self._view = (self._seq, text, k, on_view)
+            self._view = (self._seq, text, (k, words), on_view)
             self._cond.notify()
 
     def call(self, fn: Callable[[Any], Any], on_done: Callable[[Any, BaseException | None], None]):
@@ -105,12 +108,12 @@ class Worker:
             self._cond.wait_for(lambda: self._stale(seq), timeout=GHOST_DELAY)
             return not self._stale(seq)
 
-    def _compute_view(self, seq: int, text: str, k: int, on_view) -> None:
+    def _compute_view(self, seq: int, text: str, size: tuple[int, int], on_view) -> None:
         from rnnrepl.infer.prefix_cache import Superseded
 
         stale = lambda: self._stale(seq)  # noqa: E731
         try:
-            view = compute_view(self.predictor, text, k, stale)
+            view = compute_view(self.predictor, text, size[0], stale, size[1])
             self._post(lambda: on_view(view))
             if not self._settled(seq):
                 return
@@ -119,7 +122,7 @@ class Worker:
         except Superseded:
             with self._cond:  # put aside for a job (a stream, /score): run it after the job
                 if self._seq == seq and self._view is None and not self._closing:
-                    self._view = (seq, text, k, on_view)
+                    self._view = (seq, text, size, on_view)
         except Exception as exc:  # a model failure must not kill the thread
             error = exc
             self._post(lambda: on_view(View(text, (), "", 0, 0, (), error=f"{error}")))
