@@ -8,7 +8,10 @@ It also times the same work without the UI (distribution + top-k + panel render)
 streamed generation speed. (The ghost text is computed once typing pauses for 30 ms, so it is
 not part of the keystroke figure.)
 
-    python bench/bench_keystroke.py [MODEL] [--keystrokes 2000] [--out bench/results/keystroke.json]
+    python bench/bench_keystroke.py [MODEL] [--keystrokes 2000] [--words 3]
+        [--out bench/results/keystroke.json]
+
+--words N: whole-word suggestions in the panel (the REPL's default 3; 0 as with /set words 0).
 
 MODEL defaults to the bundled shakespeare-char, else a freshly built 2x512 char LSTM with
 random weights (latency does not depend on the weights).
@@ -114,18 +117,24 @@ class PanelClock:
             self.event.set()
 
 
-def run_ui(loaded, contexts: list[int], n: int) -> dict[int, list[float]]:
+def run_ui(loaded, contexts: list[int], n: int, words: int = 3) -> dict[int, list[float]]:
     """Per context length: keystroke -> panel latencies (seconds) through the application."""
     from prompt_toolkit.history import InMemoryHistory
     from prompt_toolkit.input import create_pipe_input
     from prompt_toolkit.output import DummyOutput
 
     from rnnrepl.repl.app import ReplApp
+    from rnnrepl.repl.state import Settings
 
     results: dict[int, list[float]] = {}
     with create_pipe_input() as pipe:
         repl = ReplApp(
-            lambda: loaded, history=InMemoryHistory(), input=pipe, output=DummyOutput(), emit=id
+            lambda: loaded,
+            Settings(words=words),
+            history=InMemoryHistory(),
+            input=pipe,
+            output=DummyOutput(),
+            emit=id,
         )
         clock = PanelClock(repl)
         thread = threading.Thread(target=repl.run, kwargs={"handle_sigint": False}, daemon=True)
@@ -161,13 +170,13 @@ def _type_into(repl, pipe, clock: PanelClock, context: str, n: int) -> list[floa
     return times
 
 
-def run_direct(loaded, contexts: list[int], n: int) -> dict[int, list[float]]:
+def run_direct(loaded, contexts: list[int], n: int, words: int = 3) -> dict[int, list[float]]:
     """The same keystrokes without the UI: distribution + top-k + panel render."""
     from rnnrepl.infer.predictor import Predictor
     from rnnrepl.repl.panel import panel, to_ansi
     from rnnrepl.repl.state import Settings, compute_view
 
-    predictor, settings = Predictor(loaded, int8=True), Settings()  # the REPL's default
+    predictor, settings = Predictor(loaded, int8=True), Settings(words=words)  # as the REPL
     results = {}
     for chars in contexts:
         context = context_text(chars)
@@ -176,7 +185,9 @@ def run_direct(loaded, contexts: list[int], n: int) -> dict[int, list[float]]:
         for key in keystrokes(n):
             typed = typed[:-1] if key == "\x7f" else typed + key
             start = time.perf_counter()
-            view = compute_view(predictor, context + typed, settings.k, lambda: False)
+            view = compute_view(
+                predictor, context + typed, settings.k, lambda: False, settings.words
+            )
             to_ansi(panel(view, settings, 100), 100)
             times.append(time.perf_counter() - start)
         results[chars] = times
@@ -201,6 +212,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--keystrokes", type=int, default=2000)
     ap.add_argument("--contexts", default="10,1000,10000")
     ap.add_argument("--gen-tokens", type=int, default=1000)
+    ap.add_argument("--words", type=int, default=3, help="whole-word suggestions (0: off)")
     ap.add_argument("--out", default="bench/results/keystroke.json")
     args = ap.parse_args(argv)
     contexts = [int(c) for c in args.contexts.split(",")]
@@ -211,12 +223,13 @@ def main(argv: list[str] | None = None) -> None:
 
     loaded, described = load_model(args.model)
     use_threads(loaded.model.num_parameters())
-    ui = run_ui(loaded, contexts, args.keystrokes)
-    direct = run_direct(loaded, contexts, args.keystrokes)
+    ui = run_ui(loaded, contexts, args.keystrokes, args.words)
+    direct = run_direct(loaded, contexts, args.keystrokes, args.words)
     speed = generation_speed(loaded, args.gen_tokens)
     report = {
         "model": described,
         "keystrokes": args.keystrokes,
+        "words": args.words,
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "machine": f"{platform.machine()} {platform.processor() or platform.system()}",
@@ -245,6 +258,7 @@ def markdown(report: dict) -> str:
     """The report as a markdown table (printed and written beside the JSON)."""
     lines = [
         f"model: {report['model']}; {report['keystrokes']} keystrokes per context; "
+        f"{report.get('words', 0)} word suggestions; "
         f"torch {report['torch']}, {report['threads']} thread(s), {report['machine']}",
         "",
         "| context (chars) | keystroke->panel median ms | p99 ms | compute only median ms | p99 ms |",
