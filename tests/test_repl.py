@@ -206,6 +206,19 @@ def test_alt_digit_completes_a_char_models_word_and_set_words_0_hides_them(repl)
     wait_for(lambda: repl.buffer.text == "doo")
 
 
+def test_the_word_search_is_abandoned_when_a_newer_key_arrives(repl):
+    predictor = repl.repl.worker.predictor
+    words, calls = predictor.words, []
+    predictor.words = lambda text, n, **kw: calls.append((text, kw)) or words(text, n, **kw)
+    repl.type("d")
+    repl.view_for("d")
+    text, kw = calls[-1]
+    assert text == "d" and kw["interrupt"]() is False  # still the newest request
+    repl.type("o")
+    repl.view_for("do")
+    assert kw["interrupt"]() is True  # the search for "d" would now raise Superseded
+
+
 @pytest.mark.parametrize(
     "line, why",
     [
