@@ -235,3 +235,17 @@ def test_vocab_size_at_another_level_is_a_usage_error(tmp_path):
         "rnnrepl: error: --vocab-size needs --level bpe — or cap words with --max-vocab"
     )
     assert not (tmp_path / "m.safetensors").exists()
+
+
+def test_word_vocabulary_options_at_the_bpe_level_are_a_usage_error(tmp_path):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text(CORPUS)
+    for flag in (["--max-vocab", "500"], ["--min-freq", "2"]):
+        out = tmp_path / "m"
+        r = invoke("train", str(corpus), "-o", str(out), "--level", "bpe", *flag)
+        assert r.exit_code == 2
+        assert r.stderr.strip() == (
+            "rnnrepl: error: --min-freq and --max-vocab need --level word"
+            " — size a BPE vocabulary with --vocab-size"
+        )
+        assert not (tmp_path / "m.safetensors").exists()

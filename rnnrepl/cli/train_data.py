@@ -20,6 +20,9 @@ def prepare_data(opts: dict, err: Console):
 
     if opts.get("vocab_size") and opts["level"] != "bpe":
         raise UsageError("--vocab-size needs --level bpe", hint="or cap words with --max-vocab")
+    if opts["level"] != "word" and (opts["min_freq"] != 1 or opts["max_vocab"]):
+        hint = "size a BPE vocabulary with --vocab-size" if opts["level"] == "bpe" else "drop them"
+        raise UsageError("--min-freq and --max-vocab need --level word", hint=hint)
     text, report = load_corpus(
         list(opts["inputs"]),
         encoding=opts["encoding"],
