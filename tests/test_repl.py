@@ -299,6 +299,7 @@ def test_score_shows_a_table_and_the_mean_loss_in_the_current_context(repl):
     wait_for(lambda: "mean J" in repl.output())
     out = repl.output()
     assert "3 tokens" in out and "perplexity" in out and "J_t" in out
+    assert "3 characters, 0.000 bits per character" in out  # as `score` prints
 
 
 def test_score_shows_the_panels_k_predictions_at_most_five(repl):

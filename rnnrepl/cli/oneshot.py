@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from typing import TYPE_CHECKING
 
 import click
@@ -98,7 +97,7 @@ def _print_words(text: str, words: list[tuple[str, float]], as_json: bool) -> No
 def run_score(model, text, file, k, as_json) -> None:
     """Per token: p of the actual token, J_t = -log p, the top-k; then mean J, ppl, bpc."""
     from rnnrepl.infer.predictor import Predictor
-    from rnnrepl.ui.render import metrics_line, score_table
+    from rnnrepl.ui.render import score_summary_line, score_table
 
     if (text is None) == (file is None):
         raise UsageError("give TEXT or -f FILE (exactly one)")
@@ -126,8 +125,7 @@ def run_score(model, text, file, k, as_json) -> None:
     console = _console()
     console.print(score_table(rows, k))
     console.print(
-        f"{summary.tokens} tokens, mean J = {metrics_line(summary.mean_loss, loaded.tokenizer.level)}, "
-        f"perplexity {summary.perplexity:.3f}; {_per_character(summary)}",
+        score_summary_line(summary, loaded.tokenizer.level),
         soft_wrap=True,  # one line, however narrow the terminal (a pipe is 80 columns to rich)
     )
 
@@ -148,17 +146,6 @@ def _metrics(summary: ScoreSummary, level: str) -> dict:
         "bits_per_character_of_text": finite_or_none(summary.bits_per_character),
         "unknown_tokens": summary.unknown,
     }
-
-
-def _per_character(summary: ScoreSummary) -> str:
-    """Bits per character of the text, and why it is optimistic when some tokens were <unk>."""
-    value = summary.bits_per_character
-    figure = f"{value:.3f}" if math.isfinite(value) else "n/a"
-    line = f"{summary.characters} characters, {figure} bits per character of text"
-    if summary.unknown:
-        many = "s" if summary.unknown != 1 else ""
-        line += f" (optimistic: {summary.unknown} unknown token{many} scored as <unk>)"
-    return line
 
 
 def run_eval(model, files, as_json, encoding) -> None:
@@ -203,16 +190,16 @@ def _total(parts: list[ScoreSummary]) -> ScoreSummary:
 
 def _print_eval(rows: list[tuple[str, ScoreSummary]], total: ScoreSummary, level: str) -> None:
     """One line per file, and a total line when there are several (inf or nan shown as such)."""
-    from rnnrepl.ui.render import metrics_line
+    from rnnrepl.ui.render import metrics_line, per_character_line
 
     console = _console()
     for path, s in rows:
         line = f"{path}: {s.tokens} tokens, {metrics_line(s.mean_loss, level)}, "
         line += f"perplexity {perplexity(s.mean_loss):.3f}, {s.unknown} unknown; "
-        console.print(Text(safe_text(line + _per_character(s))), soft_wrap=True)  # one line
+        console.print(Text(safe_text(line + per_character_line(s))), soft_wrap=True)  # one line
     if len(rows) > 1:
         line = f"total: {total.tokens} tokens, {metrics_line(total.mean_loss, level)}; "
-        console.print(Text(line + _per_character(total)), soft_wrap=True)
+        console.print(Text(line + per_character_line(total)), soft_wrap=True)
 
 
 def run_info(model, as_json) -> None:

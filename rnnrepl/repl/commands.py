@@ -6,7 +6,6 @@ that need the model (/score, /model) hand a job to the worker thread and print w
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -110,12 +109,10 @@ def _score(repl: Actions, arg: str) -> None:
 
 
 def score_view(result, level: str, k: int) -> Group:
-    from rnnrepl.ui.render import metrics_line, score_table
+    from rnnrepl.ui.render import score_summary_line, score_table
 
     rows, summary = result
-    ppl = f", perplexity {summary.perplexity:.3f}" if math.isfinite(summary.mean_loss) else ""
-    line = f"{summary.tokens} tokens, mean J = {metrics_line(summary.mean_loss, level)}{ppl}"
-    return Group(score_table(rows, k), Text(line))
+    return Group(score_table(rows, k), Text(score_summary_line(summary, level)))
 
 
 def _model(repl: Actions, arg: str) -> None:

@@ -67,6 +67,25 @@ def metrics_line(loss: float, level: str) -> str:
     return f"{loss:.4f} nats (ppl {value:.2f})"
 
 
+def per_character_line(summary) -> str:
+    """Bits per character of the text (a ScoreSummary's), and why it is optimistic when some tokens were <unk>."""
+    value = summary.bits_per_character
+    figure = f"{value:.3f}" if math.isfinite(value) else "n/a"
+    line = f"{summary.characters} characters, {figure} bits per character of text"
+    if summary.unknown:
+        many = "s" if summary.unknown != 1 else ""
+        line += f" (optimistic: {summary.unknown} unknown token{many} scored as <unk>)"
+    return line
+
+
+def score_summary_line(summary, level: str) -> str:
+    """`score`'s last line, in the CLI and the REPL: tokens, mean J, perplexity, bits per
+    character of the text."""
+    ppl = f", perplexity {summary.perplexity:.3f}" if math.isfinite(summary.mean_loss) else ""
+    mean = metrics_line(summary.mean_loss, level)
+    return f"{summary.tokens} tokens, mean J = {mean}{ppl}; {per_character_line(summary)}"
+
+
 def summary_table(title: str, rows: list[tuple[str, str]]) -> Table:
     table = Table(
         title=title, show_header=False, title_justify="left", show_edge=False, pad_edge=False
