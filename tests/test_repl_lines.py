@@ -52,6 +52,17 @@ def test_set_works_in_line_mode_and_bad_values_are_reported(chain_model):
     ]
 
 
+def test_panel_settings_in_line_mode_are_kept_and_say_they_change_no_output(chain_model):
+    stdin = "/set words 5\n/set K 4\n/show\n"
+    r = invoke("chat", chain_model, "--temperature", "0", stdin=stdin)
+    assert r.exit_code == 0
+    lines = r.stderr.splitlines()
+    note = "only changes the REPL's panel; line mode prints continuations only"
+    assert lines[0].startswith(f"rnnrepl: note: words {note}") and "predict --words" in lines[0]
+    assert lines[1].startswith(f"rnnrepl: note: k {note}")
+    assert "words: 5 (Alt-1.. inserts one)" in lines and "k: 4 (rows in the panel)" in lines
+
+
 def test_empty_input_exits_zero(chain_model):
     r = invoke("chat", chain_model, stdin="")
     assert (r.exit_code, r.stdout, r.stderr) == (0, "", "")

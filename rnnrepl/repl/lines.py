@@ -24,6 +24,8 @@ from rnnrepl.ui.consoles import tolerate
 from rnnrepl.ui.render import safe_text
 
 USAGE = "line mode: each line is a prompt; commands: /set NAME VALUE, /show, /quit"
+PANEL_ONLY = ("k", "words")  # settings of the REPL's panel, which line mode does not show
+NO_PANEL = "line mode prints continuations only (predict --words lists word suggestions)"
 
 
 def run_lines(
@@ -83,6 +85,11 @@ def _command(line: str, settings: Settings, err: TextIO) -> tuple[Settings, bool
             settings = apply_setting(settings, key, value.strip())
         except SettingError as exc:
             err.write(f"rnnrepl: error: {safe_text(exc, one_line=True)}\n")
+        else:
+            if key.lower() in PANEL_ONLY:
+                err.write(
+                    f"rnnrepl: note: {key.lower()} only changes the REPL's panel; {NO_PANEL}\n"
+                )
     elif name == "show":
         for key, value in describe_settings(settings):
             err.write(safe_text(f"{key}: {value}", one_line=True) + "\n")
