@@ -146,3 +146,55 @@ def test_a_newer_request_abandons_the_search_between_beam_steps():
     with pytest.raises(Superseded):
         p.words("the ", 3, interrupt=lambda: True)
     assert p.words("the ", 3) == before
+
+
+# ---- a subword level: the typed piece is spelt again from the boundary before it (healing) ----
+def bpe_direct_prob(loaded, text: str, spelt: str) -> float:
+    """p(`spelt`, in any tokenization, then a boundary | text up to its last pre-token): the sum
+    over every way of cutting `spelt` into tokens, through the model itself (batch 1)."""
+    tok, model = loaded.tokenizer, loaded.model
+    ids, _ = tok.split_partial(text)
+    index = {tok.token_text(i): i for i in range(1, tok.size)}
+    ends = [i for i in range(1, tok.size) if not in_word(tok.token_text(i)[:1] or "a")]
+
+    def rest(logits, state, s: str) -> float:
+        p = torch.softmax(logits[0, -1].double(), -1)
+        if not s:
+            return float(p[ends].sum())
+        total = 0.0
+        for k in range(1, len(s) + 1):
+            if s[:k] in index:
+                i = index[s[:k]]
+                out, after = model(torch.tensor([[i]]), state)
+                total += float(p[i]) * rest(out, after, s[k:])
+        return total
+
+    with torch.inference_mode():
+        logits, state = model(torch.tensor([[tok.index.get("\n", 0), *ids]]), None)
+        return rest(logits, state, spelt)
+
+
+@pytest.mark.parametrize("text", ["the c", "the cat s", "the dog sat on the ", "the"])
+def test_bpe_words_spell_the_typed_piece_from_the_boundary_in_every_tokenization(text):
+    from tests.test_bpe import MODEL
+
+    tok = MODEL.tokenizer
+    _, partial = tok.split_partial(text)
+    typed = text.rsplit(" ", 1)[-1]
+    # nothing is pruned while fewer than n words are finished: every spelling of the six best
+    # words within the depth is summed (the search stops early on a live beam at n words)
+    every = Predictor(MODEL).words(text, 100_000, Beam(width=20_000, depth=4))
+    found = every[:6]
+    assert len(found) == 6
+    assert [p for _, p in every] == sorted((p for _, p in every), reverse=True)
+    exact = 0
+    for word, p in found:
+        assert word.startswith(typed) and word and all(in_word(c) for c in word)
+        spelt = partial + word[len(typed) :]
+        direct = bpe_direct_prob(MODEL, text, spelt)
+        if len(word) - len(typed) <= 4:  # every spelling of it fits the depth: all summed
+            assert p == pytest.approx(direct, rel=1e-4)
+            exact += 1
+        else:  # spellings of more tokens than the depth are missing from its sum
+            assert p <= direct * (1 + 1e-4)
+    assert exact >= 3

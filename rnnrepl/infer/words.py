@@ -15,10 +15,12 @@ p(w | x, the word begins with u).
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -77,25 +79,40 @@ class WordSearch:
         self.tok = tok
         self.cont, self.ends, self.texts = word_table(tok, device)
         self.device = device
+        self.index = {t: i for i, t in enumerate(self.texts) if i}  # for spelling (healing)
+        self._sorted = sorted((t, i) for t, i in self.index.items() if t)
+        self._spelling: dict[str, Tensor] = {}  # rest of a spelling -> allowed tokens
 
     def search(
-        self, state, logits: Tensor, typed: str, n: int, beam: Beam, interrupt: Interrupt = None
+        self,
+        state,
+        logits: Tensor,
+        typed: str,
+        n: int,
+        beam: Beam,
+        interrupt: Interrupt = None,
+        spell: str = "",
     ) -> list:
         """The n most likely whole words after `state` (whose next-token logits are `logits`),
         each `typed` + tokens up to a boundary, as (word, probability), best first.
+
+        `spell` (token healing, at a subword level): the typed piece of text that `state` is
+        before, the last pre-token (" wor" of "hello wor"). Hypotheses first spell it, in any
+        tokenization, then go on in the word; a word's probability sums over its spellings.
         `interrupt` is polled before each model call; when it returns True, ``Superseded``."""
         words, scores = [""], torch.zeros(1, device=self.device)  # (beam,) log-probabilities
         done: dict[str, float] = {}  # finished word -> its cost -log p (nats)
         logp = torch.log_softmax(logits.float().reshape(1, -1), -1)  # (beam, vocab)
-        for depth in range(beam.depth + 1):
-            self._finish(words, scores, logp, typed, done)
-            if depth == beam.depth:
+        limit = beam.depth + len(spell)  # a token spells at least one character
+        for depth in range(limit + 1):
+            self._finish(words, scores, logp, typed, spell, done)
+            if depth == limit:
                 break
             if interrupt is not None and interrupt():
                 raise Superseded
-            words, scores, rows, ids = self._extend(words, scores, logp, beam.width)
+            words, scores, rows, ids = self._extend(words, scores, logp, beam.width, spell)
             worst = sorted(done.values())[n - 1] if len(done) >= n else math.inf
-            keep = -scores < worst  # a word's probability only shrinks as it grows
+            keep = -scores < worst  # a hypothesis's probability only shrinks as it grows
             if not keep.any():
                 break
             rows, ids, scores = rows[keep], ids[keep], scores[keep]
@@ -107,22 +124,45 @@ class WordSearch:
         best = sorted(done.items(), key=lambda kv: kv[1])[:n]
         return [(w, math.exp(-cost)) for w, cost in best]
 
-    def _finish(self, words, scores: Tensor, logp: Tensor, typed: str, done: dict) -> None:
-        """Every hypothesis followed by a boundary is a finished word (never an empty one)."""
+    def _finish(
+        self, words, scores: Tensor, logp: Tensor, typed: str, spell: str, done: dict
+    ) -> None:
+        """Every hypothesis past `spell` followed by a boundary is a finished word (never an
+        empty one); the probabilities of one word's spellings add up."""
         end = torch.logsumexp(logp.masked_fill(~self.ends, -torch.inf), -1)  # (beam,)
         for word, s in zip(words, (scores + end).tolist(), strict=True):
-            if typed + word and s > -torch.inf:
-                done[typed + word] = -s
+            whole = typed + word[len(spell) :]
+            if len(word) >= len(spell) and whole and s > -torch.inf:
+                done[whole] = -s if whole not in done else -float(np.logaddexp(-done[whole], s))
 
-    def _extend(self, words, scores: Tensor, logp: Tensor, width: int):
-        """The `width` best one-token extensions inside the word: (words, scores, parent rows,
-        token ids)."""
-        total = (scores.unsqueeze(1) + logp).masked_fill(~self.cont, -torch.inf)  # (beam, vocab)
+    def _extend(self, words, scores: Tensor, logp: Tensor, width: int, spell: str):
+        """The `width` best one-token extensions inside the word (or along `spell`): (words,
+        scores, parent rows, token ids)."""
+        allowed = torch.stack([self._allowed(spell[len(w) :]) for w in words])  # (beam, vocab)
+        total = (scores.unsqueeze(1) + logp).masked_fill(~allowed, -torch.inf)
         k = min(width, int(torch.isfinite(total).sum()))
         top, flat = total.flatten().topk(k)
         rows, ids = flat // total.shape[1], flat % total.shape[1]
         new = [words[r] + self.texts[i] for r, i in zip(rows.tolist(), ids.tolist(), strict=True)]
         return new, top, rows, ids
+
+    def _allowed(self, rest: str) -> Tensor:
+        """The tokens that may come next with `rest` of the spelling still to go: inside the
+        word when nothing is left; else a token that spells a prefix of `rest`, or all of it
+        and then only word characters."""
+        if not rest:
+            return self.cont
+        if rest not in self._spelling:
+            if len(self._spelling) > 256:
+                self._spelling.clear()
+            ids = [self.index[rest[:k]] for k in range(1, len(rest)) if rest[:k] in self.index]
+            lo = bisect.bisect_left(self._sorted, (rest, -1))
+            hi = bisect.bisect_left(self._sorted, (rest + "\U0010ffff", -1), lo)
+            ids += [i for t, i in self._sorted[lo:hi] if all(in_word(c) for c in t[len(rest) :])]
+            mask = torch.zeros_like(self.cont)
+            mask[torch.tensor(ids, dtype=torch.long, device=self.device)] = True
+            self._spelling[rest] = mask
+        return self._spelling[rest]
 
 
 class WordCompleter:
@@ -149,8 +189,11 @@ class WordCompleter:
             self._search = WordSearch(
                 self.runner.model, self.runner.fast, self.tok, self.runner.device
             )
-        state, logits = self.cache.end()  # the text read whole, its typed part included
-        return self._search.search(state, logits, typed_part(text), n, beam, interrupt)
+        # the text read up to its partial piece, which is empty at char level; a subword level
+        # spells that piece again from the boundary before it (token healing)
+        state, logits = self.cache.end()
+        spell = self.tok.cased(pred.partial) if pred.partial else ""
+        return self._search.search(state, logits, typed_part(text), n, beam, interrupt, spell)
 
     def _vocabulary(self, pred: Prediction, n: int) -> list[tuple[str, float]]:
         """Word level: the completions of the typed word (or the next token after a boundary)
