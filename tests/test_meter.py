@@ -12,7 +12,7 @@ from rnnrepl.infer.words import in_word as infer_in_word
 from rnnrepl.repl.meter import Meter, Shown, in_word, shown
 from rnnrepl.repl.panel import status, to_ansi
 from tests.repl_support import running_repl, to_plain, wait_for, word_model
-from tests.test_repl import CHAR, ESC, GREEDY
+from tests.test_repl import CHAR, ESC, GREEDY, TAB
 from tests.test_repl_panel import INFO, VIEW
 
 torch.set_num_threads(1)
@@ -125,10 +125,22 @@ def test_the_status_line_counts_typing_and_accepting_but_not_paste_or_delete():
         assert "6 entered: 4 typed, 2 by 1 accepted suggestions" in out
         assert "3 of 4 typed characters (75%)" in out
         assert "1 of 1 before the first letter (100%)" in out
+        assert repl.session.meter.typed == 4  # a slash command is not typing
         repl.type("/reset\r")
         wait_for(lambda: "meter cleared" in repl.output())
         repl.view_for("")
         assert "top-1" not in repl.status() and "k 10" in repl.status()
+
+
+def test_tab_accepting_the_ghost_text_is_one_keystroke_for_all_it_inserts():
+    with running_repl(CHAR, GREEDY) as repl:
+        type_each(repl, "", "d")
+        repl.type(TAB)  # the ghost text "og" (a comma follows "dog": no space comes with it)
+        wait_for(lambda: repl.buffer.text == "dog")
+        type_each(repl, "dog", ",")  # the top-1 after "dog"; the comma ends the word
+        wait_for(lambda: "saved" in repl.status())
+        # 2 typed + "og" accepted = 4 characters for 3 keystrokes
+        assert repl.status().endswith("top-1 100% · in 3 100% · saved 25%")
 
 
 def test_a_word_model_scores_whole_words_at_their_boundary():
