@@ -169,7 +169,7 @@ class Meter:
         hits, scored = self.top1()
         if scored:
             parts.append(f"top-1 {_pct(hits, scored)}")
-        if self.words_shown:
+        if self.words_shown and n:  # n: the words column's size now (0: hidden)
             parts.append(f"in {n} {_pct(self.words_first, self.words_shown)}")
         if self.accepted and self.characters:
             saved = self.characters - self.keystrokes
