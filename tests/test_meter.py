@@ -168,3 +168,16 @@ def test_the_meter_takes_room_from_the_sampling_settings_never_the_context(width
     assert "\n" not in to_ansi(
         status(INFO, GREEDY, VIEW, meter=meter, width=width), width, one_line=True
     )
+
+
+def test_a_full_stop_that_replaces_an_accepted_space_is_counted_as_eval_ksr_counts_it():
+    loaded = word_model(["the", "cat", "car", "dog"], {"cat": 3.0, "car": 2.0, "dog": 5.0})
+    with running_repl(loaded, GREEDY) as repl:
+        type_each(repl, "", "c")
+        repl.type(ESC + "1")  # "at "
+        wait_for(lambda: repl.buffer.text == "cat ")
+        repl.type(".")
+        wait_for(lambda: repl.buffer.text == "cat.")
+        wait_for(lambda: repl.session.meter.typed == 2)
+        # "cat." is 4 characters for 3 keystrokes: c, Alt-1, "."
+        assert repl.status().endswith("top-1 0% · in 3 100% · saved 25%")
