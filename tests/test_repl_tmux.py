@@ -125,7 +125,7 @@ def test_the_command_menu_never_covers_the_panel_header(tmp_path):
         screen = tmux.wait(lambda s: "/quit" in s and "leave" in s, "the command menu")
         lines = screen.splitlines()
         menu = [i for i, line in enumerate(lines) if line.lstrip().startswith("/")]
-        assert lines[0].startswith("› /") and len(menu) == 9, screen  # every command
+        assert lines[0].startswith("› /") and len(menu) == 10, screen  # every command
         assert lines[max(menu) + 1].startswith("next token"), screen  # right under the menu
         tmux("send-keys", "-t", "repl", "-l", "sc")
         screen = tmux.wait(lambda s: "/quit" not in s and "/score" in s, "one entry left")

@@ -22,6 +22,7 @@ from typing import Any
 
 from rnnrepl.config import SampleConfig
 from rnnrepl.repl.actions import Done
+from rnnrepl.repl.meter import Meter
 from rnnrepl.repl.state import (
     ModelInfo,
     Session,
@@ -222,6 +223,7 @@ class ReplApp:
         switched = session.info is not None
         session.info, session.view, session.notice = info, None, ""
         if switched:
+            session.meter = Meter()  # its figures are about one model
             self.emit(message(f"switched to {info.name} ({info.path})", "dim"))
         self.refresh(force=True)
         self.invalidate()

@@ -1,4 +1,4 @@
-"""Slash commands, ollama's style: /help /set /show /reset /undo /score /model /save /quit.
+"""Slash commands, ollama's style: /help /set /show /stats /reset /undo /score /model /save /quit.
 
 Each handler changes the session and prints through ``repl.emit`` (``actions.Actions``); the ones
 that need the model (/score, /model) hand a job to the worker thread and print when it is done.
@@ -17,7 +17,8 @@ from rich.text import Text
 from rnnrepl.atomic import atomic_write_bytes
 from rnnrepl.errors import ResourceError
 from rnnrepl.repl.actions import Actions
-from rnnrepl.repl.panel import help_view, message, show_view
+from rnnrepl.repl.meter import Meter
+from rnnrepl.repl.panel import help_view, message, show_view, stats_view
 from rnnrepl.repl.state import SETTING_NAMES, SettingError, apply_setting, is_command
 
 SCORE_K_MAX = 5  # /score shows the panel's k predictions per token, at most this many (width)
@@ -25,7 +26,8 @@ COMMANDS = {
     "help": "list commands and keys",
     "set": "change a setting: /set NAME VALUE",
     "show": "settings and model information",
-    "reset": "clear the document",
+    "stats": "the meter's counts",
+    "reset": "clear the document and the meter",
     "undo": "drop the last turn",
     "score": "per-token probabilities of TEXT after the document",
     "model": "switch to another model",
@@ -75,9 +77,14 @@ def _show(repl: Actions, arg: str) -> None:
     repl.emit(show_view(session.info, session.settings, tokens))
 
 
+def _stats(repl: Actions, arg: str) -> None:
+    repl.emit(stats_view(repl.session.meter.rows()))
+
+
 def _reset(repl: Actions, arg: str) -> None:
     repl.session.doc.reset()
-    repl.emit(message("document cleared", "dim"))
+    repl.session.meter = Meter()
+    repl.emit(message("document and meter cleared", "dim"))
     repl.refresh()
 
 
@@ -151,6 +158,7 @@ HANDLERS: dict[str, Callable[[Actions, str], None]] = {
     "help": _help,
     "set": _set,
     "show": _show,
+    "stats": _stats,
     "reset": _reset,
     "undo": _undo,
     "score": _score,

@@ -7,11 +7,18 @@ edit the input buffer they are given and act on the rest through ``actions.Actio
 from __future__ import annotations
 
 from prompt_toolkit.buffer import Buffer
-from prompt_toolkit.filters import Condition, Filter, is_searching
+from prompt_toolkit.filters import (
+    Condition,
+    Filter,
+    emacs_insert_mode,
+    is_searching,
+    shift_selection_mode,
+)
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.keys import Keys
 
 from rnnrepl.repl.actions import Actions
+from rnnrepl.repl.meter import Shown, shown
 from rnnrepl.repl.state import WORDS_MAX, Session, is_command, word_rest
 
 CLOSING_MARKS = ".,;:!?)"  # typed right after an accepted word's space, they replace it
@@ -26,6 +33,7 @@ def build_key_bindings(repl: Actions, buffer: Buffer) -> KeyBindings:
     _turn_keys(kb, repl, buffer, typing)
     _ghost_keys(kb, repl.session, buffer, typing, command)
     _word_keys(kb, repl.session, buffer, typing & ~command)
+    _typing_keys(kb, repl.session, buffer, typing & ~command)
     _command_keys(kb, command)
     return kb
 
@@ -41,7 +49,7 @@ def _turn_keys(kb: KeyBindings, repl: Actions, buffer: Buffer, typing: Filter) -
     @kb.add("escape", "enter", filter=typing)
     def _newline(event: KeyPressEvent) -> None:
         """Esc Enter / Alt-Enter: a line break inside the input."""
-        event.current_buffer.insert_text("\n")
+        type_char(repl.session, event.current_buffer, "\n")
 
     @kb.add("c-c", filter=~is_searching)
     @kb.add(Keys.SIGINT)
@@ -78,7 +86,8 @@ def _ghost_keys(
     def _punctuate(event: KeyPressEvent) -> None:
         """A closing mark right after an accepted word's space replaces that space."""
         buffer.delete_before_cursor(1)
-        buffer.insert_text(event.data)
+        session.meter.unspace()
+        type_char(session, buffer, event.data)
 
     for mark in CLOSING_MARKS:
         kb.add(mark, filter=spaced)(_punctuate)
@@ -102,9 +111,11 @@ def accept_word(session: Session, buffer: Buffer, index: int) -> None:
     left of it after the typed part, then a space (a closing mark typed next replaces it)."""
     words = session.words(buffer.document)
     if index < len(words):
-        before = session.prediction_text(buffer.document)
-        buffer.insert_text(word_rest(before, words[index][0]) + " ")
+        before, offered = panel_offer(session, buffer)
+        text = word_rest(before, words[index][0]) + " "
+        buffer.insert_text(text)
         session.auto_space = buffer.text
+        session.meter.accept(before, text, offered)
 
 
 def _command_keys(kb: KeyBindings, command: Filter) -> None:
@@ -125,6 +136,38 @@ def accept_ghost(session: Session, buffer: Buffer, tokens: int | None = None) ->
     if tokens is not None and pieces[tokens:] == (" ",):
         tokens = None
     if pieces:
+        before, offered = panel_offer(session, buffer)
         text = "".join(pieces[:tokens])
         buffer.insert_text(text)
         session.auto_space = buffer.text if text.endswith(" ") else None
+        session.meter.accept(before, text, offered)
+
+
+def _typing_keys(kb: KeyBindings, session: Session, buffer: Buffer, typing: Filter) -> None:
+    """Typing a character: prompt-toolkit's self-insert, counted by the meter (``meter.py``).
+    Paste, history, deleting and undoing have keys of their own and are not counted."""
+    plain = typing & emacs_insert_mode & ~shift_selection_mode
+
+    @kb.add(Keys.Any, filter=plain, save_before=lambda event: not event.is_repeat)
+    def _type(event: KeyPressEvent) -> None:
+        """Insert the character typed (repeated by a numeric argument: not counted)."""
+        if event.arg == 1 and len(event.data) == 1:
+            type_char(session, buffer, event.data)
+        else:
+            buffer.insert_text(event.data * event.arg)
+
+
+def type_char(session: Session, buffer: Buffer, char: str) -> None:
+    """Insert a typed character; the meter counts it unless the input is a slash command."""
+    before, offered = panel_offer(session, buffer)
+    buffer.insert_text(char)
+    if not is_command(buffer.text):
+        session.meter.type(before, char, offered)
+
+
+def panel_offer(session: Session, buffer: Buffer) -> tuple[str, Shown | None]:
+    """The text before the cursor, and what the panel on screen offered for it (if it is for
+    that very text)."""
+    before = session.prediction_text(buffer.document)
+    word_level = session.info is not None and session.info.level == "word"
+    return before, shown(session.view, before, word_level, session.settings.words > 0)

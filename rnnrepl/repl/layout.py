@@ -95,8 +95,9 @@ def _panel(session: Session, width: int):
 
 def _status(session: Session, width: int):
     busy = "generating… Ctrl-C stops" if session.streaming is not None else ""
-    key = (session.info, session.settings, session.view.tokens if session.view else 0, busy)
-    return status(session.info, session.settings, session.view, busy), key
+    meter = session.meter.status(session.settings.words)
+    key = (session.info, session.settings, session.view.tokens if session.view else 0, busy, meter)
+    return status(session.info, session.settings, session.view, busy, meter, width), key
 
 
 def _stream_fragments(session: Session) -> list:

@@ -23,7 +23,8 @@ HELP = [
     ("/help", "this help"),
     ("/set NAME VALUE", f"change a setting ({', '.join(SETTING_NAMES)})"),
     ("/show", "settings and model information"),
-    ("/reset", "clear the document (the context)"),
+    ("/reset", "clear the document (the context) and the meter"),
+    ("/stats", "the meter: top-1, words in the suggestions, keystrokes saved, with counts"),
     ("/undo", "drop the last turn (your text and the model's continuation)"),
     ("/score TEXT", "per-token probabilities and mean loss of TEXT after the document"),
     ("/model PATH", "switch to another model (the document is kept)"),
@@ -151,8 +152,17 @@ def _unknown_note(unknown: int) -> str:
     return f"{unknown} unknown {noun} in the context (read as <unk>)"
 
 
-def status(info: ModelInfo | None, settings: Settings, view: View | None, busy: str = "") -> Text:
-    """One line: model, level, temperature, top-k, top-p, panel k, context length in tokens."""
+def status(
+    info: ModelInfo | None,
+    settings: Settings,
+    view: View | None,
+    busy: str = "",
+    meter: str = "",
+    width: int = 0,
+) -> Text:
+    """One line: model, level, temperature, top-k, top-p, panel k, context length in tokens,
+    then the meter (``Meter.status``) once something has been typed. When the meter would not
+    fit in `width`, the sampling settings make room for it, top-p first (/show lists them)."""
     s = settings.sample
     if info is None:
         head = Text("loading…")
@@ -165,6 +175,13 @@ def status(info: ModelInfo | None, settings: Settings, view: View | None, busy: 
         f"k {settings.k}",
         f"ctx {view.tokens if view else 0:,} tok",
     ]
+    if meter:
+        parts.append(meter)
+        for drop in (2, 1, 0, 0):  # top-p, top-k, T, k
+            extra = 4 + (len(busy) + 3 if busy else 0)  # " ", " · " and " · busy"
+            if not width or head.cell_len + len(" · ".join(parts)) + extra <= width:
+                break
+            del parts[drop]
     line = Text(" ").append_text(head).append(" · " + " · ".join(parts))
     if busy:
         line.append(f" · {busy}", style="bold")
@@ -212,6 +229,16 @@ def show_view(info: ModelInfo | None, settings: Settings, tokens: int) -> Group:
     for key, value in rows:
         table.add_row(Text(visible(str(key))), Text(safe_text(value)))
     return Group(table)
+
+
+def stats_view(rows: list[tuple[str, str]]) -> Table:
+    """/stats: the meter's counts (``Meter.rows``)."""
+    table = Table(show_header=False, show_edge=False, box=None)
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column()
+    for key, value in rows:
+        table.add_row(key, value)
+    return table
 
 
 def _short(value: object) -> str:

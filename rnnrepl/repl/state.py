@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from rnnrepl.config import SampleConfig
+from rnnrepl.repl.meter import Meter
 
 K_MAX = 50  # rows the panel can show
 WORDS_MAX = 9  # whole-word suggestions the panel can show: one per key, Alt-1..Alt-9
@@ -304,6 +305,7 @@ class Session:
     notice: str = ""  # a one-line message shown in the panel
     streaming: Turn | None = None  # the turn being generated, if any
     auto_space: str | None = None  # the input right after accepting a word + space
+    meter: Meter = field(default_factory=Meter)  # what the suggestions saved, over the session
 
     def prediction_text(self, line: Input) -> str:
         """The document followed by the input up to the cursor (the input alone is a command)."""
