@@ -29,8 +29,8 @@ Ranked = list[tuple[str, float]]  # (word, score), best first
 
 def line_words(text: str) -> list[list[str]]:
     """The words of each line of `text` that has any, in order."""
-    lines = (line for line in text.split("\n"))
-    return [ws for ws in ([line[s:e] for s, e in word_spans(line)] for line in lines) if ws]
+    words = ([line[s:e] for s, e in word_spans(line)] for line in text.split("\n"))
+    return [ws for ws in words if ws]
 
 
 def context_words(text: str, k: int) -> tuple[str, ...]:
@@ -98,7 +98,12 @@ def top_n(prefix: str, n: int, levels: Sequence[tuple[Prefixed, Callable[[str], 
     interpolated score; that score). In an interpolated model a word never seen after a context
     scores gamma(context) * (its score one level down) there, a monotone function of the lower
     score, so the n best at a level are among its seen words with the prefix (the first n of its
-    ranked list) and the n best one level down. Exact up to ties created by float rounding."""
+    ranked list) and the n best one level down. Exact up to ties created by float rounding.
+
+    nltk 3.10 is such a model: ``InterpolatedLanguageModel.unmasked_score`` returns
+    alpha + gamma * (the score one level down), ``KneserNey.alpha_gamma``'s alpha is
+    max(count - discount, 0) / total, 0.0 for a word without a count after the context, and its
+    gamma does not depend on the word; a context never seen gets alpha 0, gamma 1."""
     found: list[str] = []
     ranked: Ranked = []
     for seen, score in levels:

@@ -125,13 +125,13 @@ def test_indexed_kneser_ney_scores_equal_stock_nltk():
 
 @needs_nltk
 def test_kneser_ney_suggestions_equal_brute_force_over_the_vocabulary():
-    from baselines import KneserNeyCompleter
+    from baselines import KneserNeyCompleter, line_words
     from nltk.lm import KneserNeyInterpolated
     from nltk.lm.preprocessing import padded_everygram_pipeline
 
     completer = KneserNeyCompleter(TRAIN)
     stock = KneserNeyInterpolated(3)
-    stock.fit(*padded_everygram_pipeline(3, completer_sentences()))
+    stock.fit(*padded_everygram_pipeline(3, line_words(TRAIN)))
     words = sorted(completer.words)
     texts = ["", "the ", "the cat ", "dog, the ", "a cat and ", "zebra ", "x\nThe cat "]
     for text, prefix, n in product(texts, ["", "c", "ca", "d", "T", "q"], [1, 3, 5]):
@@ -143,12 +143,6 @@ def test_kneser_ney_suggestions_equal_brute_force_over_the_vocabulary():
         got = completer(text + prefix, n)
         assert [w for w, _ in got] == [w for w, _ in want], (text, prefix, n)
         assert [p for _, p in got] == pytest.approx([p for _, p in want], rel=1e-12)
-
-
-def completer_sentences():
-    from baselines import line_words
-
-    return line_words(TRAIN)
 
 
 @needs_nltk
