@@ -14,7 +14,7 @@ from itertools import product
 import pytest
 from helpers import REPO
 
-sys.path.insert(0, str(REPO / "bench"))
+sys.path.append(str(REPO / "bench"))  # last: bench/common.py etc. shadow nothing
 
 from baselines import Prefixed, best, context_words, top_n  # noqa: E402
 
