@@ -2,10 +2,11 @@
 
 nltk.lm's ``KneserNey`` smoothing (nltk 3.10) computes a continuation count by scanning every
 n-gram of the next order on every call (``_continuation_counts``), and a gamma by scanning the
-context's successors (``_count_values_gt_zero``): one ``score`` on WikiText-2 scans about a million
-n-grams. ``IndexedKneserNey`` returns the same numbers from tables built once from the same counter
-(on first use, after ``fit``); the formulas and the interpolation are nltk's own.
-tests/test_ksr_baselines.py checks the scores equal stock nltk's on a small corpus.
+context's successors (``_count_values_gt_zero``): one ``score`` on WikiText-2 (a sentence per
+line) loops over its 670,000 two-word contexts. ``IndexedKneserNey`` returns the same numbers
+from tables built once from the same counter (on first use, after ``fit``); the formulas and
+the interpolation are nltk's own. tests/test_ksr_baselines.py checks the scores equal stock
+nltk's on a small corpus.
 """
 
 from __future__ import annotations
