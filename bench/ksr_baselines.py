@@ -27,6 +27,7 @@ from rnnrepl.infer.ksr import limit_words, simulate
 
 BASELINES = {"frequency": FrequencyCompleter, "kneser-ney": KneserNeyCompleter}
 WIKI_WORDS = 20_000
+INSTALL = "pip install -r bench/requirements-baselines.txt"
 
 
 def corpus_texts(args: argparse.Namespace) -> tuple[str, str]:
@@ -74,6 +75,14 @@ def line(row: dict) -> str:
     )
 
 
+def has_nltk() -> bool:
+    try:
+        import nltk.lm  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     src = p.add_mutually_exclusive_group(required=True)
@@ -95,6 +104,9 @@ def main(argv: list[str] | None = None) -> int:
     train, text = corpus_texts(args)
     text = limit_words(text, args.limit_words)
     names = list(BASELINES) if args.baseline == "both" else [args.baseline]
+    if "kneser-ney" in names and not has_nltk():
+        print(f"ksr_baselines.py: error: nltk is not installed — {INSTALL}", file=sys.stderr)
+        return 2
     rows = [
         {"corpus": args.corpus or args.text, **run(name, train, text, args.suggestions)}
         for name in names

@@ -151,3 +151,19 @@ def test_kneser_ney_baseline_runs_through_the_simulator(tmp_path):
     (row,) = rows
     assert row["baseline"] == "kneser-ney" and row["words"] == 6 and row["characters"] == 23
     assert row["keystrokes"] < 23 and row["accepted"] == 6
+
+
+def test_kneser_ney_without_nltk_is_one_line_with_the_install_command(tmp_path):
+    hidden = tmp_path / "hide" / "nltk"  # an nltk that fails to import, as when it is absent
+    hidden.mkdir(parents=True)
+    (hidden / "__init__.py").write_text("raise ModuleNotFoundError('No module named nltk')\n")
+    (tmp_path / "t.txt").write_text("a b\n", encoding="utf-8")
+    argv = [sys.executable, str(REPO / "bench" / "ksr_baselines.py"), "--train"]
+    argv += [str(tmp_path / "t.txt"), "--text", str(tmp_path / "t.txt")]
+    env = {"PYTHONPATH": f"{tmp_path / 'hide'}:{REPO}", "PATH": "/usr/bin:/bin"}
+    out = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr == (
+        "ksr_baselines.py: error: nltk is not installed — "
+        "pip install -r bench/requirements-baselines.txt\n"
+    )
