@@ -41,6 +41,11 @@ SECTIONS = {  # name -> (number, module, function)
     "scaling": ("9", "bench_scaling", "scaling"),
 }
 RESULTS_JSON, RESULTS_MD = BENCH / "results.json", BENCH / "RESULTS.md"
+# RESULTS.md below this line is written by hand or by other bench scripts (bench_ksr.py,
+# ksr_baselines.py): rewriting the table keeps it.
+KEPT = (
+    "<!-- Sections below are kept as they are by bench/run.py (it rewrites only what is above). -->"
+)
 
 
 def selected(only: str | None) -> list[str]:
@@ -93,6 +98,12 @@ def run_section(name: str, args: argparse.Namespace) -> dict:
     }
 
 
+def kept_sections() -> str:
+    """What RESULTS.md holds from the KEPT line on ('' without one)."""
+    old = RESULTS_MD.read_text(encoding="utf-8") if RESULTS_MD.exists() else ""
+    return "\n" + old[old.index(KEPT) :] if KEPT in old else ""
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="shrink every budget (a smoke test)")
@@ -117,7 +128,7 @@ def main(argv: list[str] | None = None) -> None:
     for name in names:
         results["sections"][name] = run_section(name, args)
         RESULTS_JSON.write_text(json.dumps(results, indent=1, default=str) + "\n", "utf-8")
-        RESULTS_MD.write_text(render(results), encoding="utf-8")
+        RESULTS_MD.write_text(render(results) + kept_sections(), encoding="utf-8")
     print("\n" + "\n".join(table(results)))
     print(f"\nwrote {RESULTS_JSON.relative_to(REPO)} and {RESULTS_MD.relative_to(REPO)}")
 
