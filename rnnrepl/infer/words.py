@@ -152,6 +152,10 @@ class WordCompleter:
         state, logits = self.cache.end()  # the text read whole, its typed part included
         return self._search.search(state, logits, typed_part(text), n, beam, interrupt)
 
+    def vocabulary_words(self, pred: Prediction, n: int) -> list[tuple[str, float]]:
+        """Word level: ``words`` from a prediction made elsewhere (``eval --ksr``'s batch)."""
+        return self._vocabulary(pred, n)
+
     def _vocabulary(self, pred: Prediction, n: int) -> list[tuple[str, float]]:
         """Word level: the completions of the typed word (or the next token after a boundary)
         that are words; <unk> never (id 0 is zero in both lists, and left out here too)."""
