@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from rnnrepl.infer.ksr import simulate
-from rnnrepl.infer.ksr_batch import SuggestionTable, simulate_batched
+from rnnrepl.infer.ksr_batch import SuggestionTable, plan, simulate_batched
 from rnnrepl.infer.predictor import Predictor
 from rnnrepl.infer.words import Beam
 from rnnrepl.text.bpe import BpeVocab
@@ -23,10 +23,12 @@ torch.set_num_threads(1)
 
 TEXT = (
     "the cat sat on the mat, a hat.\nthe cat's hat sat on a mat; that cat sat.\n"
-    "a mat-hat? the hat sat on the cat.\n\n  then tea at ten.\n"
-) * 4  # ~560 characters: several lanes of 64 tokens when lanes are 3 wide
-CHARS = char_vocab("the cat sat on mat, a hat.\n';?-")
-WORDS = WordVocab(["<unk>", "\n", "the", "then", "cat", "sat", "on", "mat", ",", ".", "hat", "a"])
+    "a mat-hat? the hat sat on the cat.\n\n  then 1,000 at ten.\n"
+) * 3  # ~420 characters: several lanes of 64 tokens when lanes are 3 wide
+CHARS = char_vocab("the cat sat on mat, a hat.\n';?-10")
+# "1,000" is "1" "@,@" "000" in the text, but "1" "," while "000" is typed: a query with its own
+# complete tokens after those it shares with the text.
+WORDS = WordVocab(["<unk>", "\n", "the", "then", "cat", "sat", "on", "mat", ",", ".", "hat", "@,@"])
 BPE = BpeVocab.train([TEXT * 3], 300)
 MODELS = {
     "char-lstm": random_lstm(CHARS, hidden=16, seed=3),
@@ -44,8 +46,9 @@ def assert_same(found: list, expected: list) -> None:
         assert p == pytest.approx(q, rel=1e-4, abs=1e-9)
 
 
-@pytest.mark.parametrize("name", MODELS)
-@pytest.mark.parametrize("width", [1, 3])
+@pytest.mark.parametrize(
+    ("name", "width"), [*((name, 3) for name in MODELS), ("char-lstm", 1), ("word-lstm", 1)]
+)
 def test_every_batched_suggestion_equals_predictor_words_there(name, width):
     predictor = Predictor(MODELS[name])
     table = SuggestionTable(predictor, 3, width=width).build(TEXT)
@@ -60,6 +63,11 @@ def test_the_batched_simulation_gives_the_figures_of_the_one_text_simulation(nam
     assert simulate_batched(Predictor(MODELS[name]), TEXT, 2) == simulate(
         Predictor(MODELS[name]).words, TEXT, 2
     )
+
+
+def test_a_query_that_reads_other_tokens_than_the_text_steps_them():
+    ref, queries = plan(WORDS, TEXT)
+    assert [(q.extra, q.typed) for q in queries if q.extra][:1] == [((WORDS.index[","],), "")]
 
 
 def test_a_narrow_shallow_beam_is_kept_too():
