@@ -18,7 +18,8 @@ if TYPE_CHECKING:  # the module is imported lazily: it brings torch
 
 def run_ksr(model, files, as_json, encoding, n: int, limit: int | None) -> None:
     """Simulate typing each of FILES (its first `limit` words) with `n` suggestions."""
-    from rnnrepl.infer.ksr import limit_words, simulate, word_spans
+    from rnnrepl.infer.ksr import limit_words, word_spans
+    from rnnrepl.infer.ksr_batch import simulate_batched
     from rnnrepl.infer.predictor import Predictor
     from rnnrepl.text.files import read_text
 
@@ -32,8 +33,7 @@ def run_ksr(model, files, as_json, encoding, n: int, limit: int | None) -> None:
     rows = []
     with token_progress("typing", unit="words") as task:
         for path, text in texts:
-            predictor.reset()  # each file is typed from an empty text
-            rows.append((path, simulate(predictor.words, text, n, task(path))))
+            rows.append((path, simulate_batched(predictor, text, n, task(path))))
     total = sum((r for _, r in rows[1:]), rows[0][1])
     if as_json:
         figures = [{"file": f, **r.to_dict()} for f, r in rows]

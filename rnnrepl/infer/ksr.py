@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from rnnrepl.infer.words import in_word
 
 Suggest = Callable[[str, int], list[tuple[str, float]]]  # (text so far, n) -> [(word, p)]
+SuggestAt = Callable[[int], list[tuple[str, float]]]  # (characters typed so far) -> [(word, p)]
 Progress = Callable[[int, int], None] | None  # (words done, words in all)
 
 
@@ -82,21 +83,31 @@ def limit_words(text: str, limit: int | None) -> str:
 def type_word(suggest: Suggest, text: str, start: int, end: int, n: int) -> tuple[int, int]:
     """Type text[start:end] after text[:start]: (keystrokes, letters typed before acceptance);
     the keystrokes include the acceptance, and the letters are -1 when nothing was accepted."""
+    return _type_word(lambda pos: suggest(text[:pos], n), text, start, end)
+
+
+def _type_word(at: SuggestAt, text: str, start: int, end: int) -> tuple[int, int]:
     word = text[start:end]
     for typed in range(len(word)):
-        if any(w == word for w, _ in suggest(text[: start + typed], n)):
+        if any(w == word for w, _ in at(start + typed)):
             return typed + 1, typed
     return len(word), -1
 
 
 def simulate(suggest: Suggest, text: str, n: int = 3, on_progress: Progress = None) -> KsrResult:
     """Type `text` with `n` suggestions from `suggest` (see the module docstring)."""
+    return replay(lambda pos: suggest(text[:pos], n), text, on_progress)
+
+
+def replay(at: SuggestAt, text: str, on_progress: Progress = None) -> KsrResult:
+    """``simulate`` with the suggestions shown after text[:pos] given by `at(pos)`: a table
+    computed beforehand (``ksr_batch``) or a model asked on the way."""
     spans = list(word_spans(text))
     keys = accepted = first = 0
     pos = 0  # characters of the text accounted for so far
     for done, (start, end) in enumerate(spans, 1):
         keys += start - pos  # the boundary characters before the word, one key each
-        cost, letters = type_word(suggest, text, start, end, n)
+        cost, letters = _type_word(at, text, start, end)
         keys += cost
         pos = end
         if letters >= 0:

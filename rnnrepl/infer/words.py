@@ -138,7 +138,7 @@ class WordSearch:
     def _extend(self, words, scores: Tensor, logp: Tensor, width: int, spell: str):
         """The `width` best one-token extensions inside the word (or along `spell`): (words,
         scores, parent rows, token ids)."""
-        allowed = torch.stack([self._allowed(spell[len(w) :]) for w in words])  # (beam, vocab)
+        allowed = torch.stack([self.allowed(spell[len(w) :]) for w in words])  # (beam, vocab)
         total = (scores.unsqueeze(1) + logp).masked_fill(~allowed, -torch.inf)
         k = min(width, int(torch.isfinite(total).sum()))
         top, flat = total.flatten().topk(k)
@@ -146,7 +146,7 @@ class WordSearch:
         new = [words[r] + self.texts[i] for r, i in zip(rows.tolist(), ids.tolist(), strict=True)]
         return new, top, rows, ids
 
-    def _allowed(self, rest: str) -> Tensor:
+    def allowed(self, rest: str) -> Tensor:
         """The tokens that may come next with `rest` of the spelling still to go: inside the
         word when nothing is left; else a token that spells a prefix of `rest`, or all of it
         and then only word characters."""
@@ -194,6 +194,10 @@ class WordCompleter:
         state, logits = self.cache.end()
         spell = self.tok.cased(pred.partial) if pred.partial else ""
         return self._search.search(state, logits, typed_part(text), n, beam, interrupt, spell)
+
+    def vocabulary_words(self, pred: Prediction, n: int) -> list[tuple[str, float]]:
+        """Word level: ``words`` from a prediction made elsewhere (``eval --ksr``'s batch)."""
+        return self._vocabulary(pred, n)
 
     def _vocabulary(self, pred: Prediction, n: int) -> list[tuple[str, float]]:
         """Word level: the completions of the typed word (or the next token after a boundary)
