@@ -53,14 +53,21 @@ def cli_json(*args: str) -> dict:
     return {"json": json.loads(proc.stdout), "seconds": proc.seconds}
 
 
-def one_run(corpus: str, level: str, budget: str, out: Path, limit: int | None) -> dict:
-    train, typed = corpus_files(corpus, out, limit)
+def train_once(corpus: str, level: str, budget: str, out: Path) -> float | None:
+    """Train the model of one row unless it is already in `out`: its wall seconds (or None)."""
     model = out / f"{corpus}-{level}-{budget}.safetensors"
-    trained = None
-    if not model.exists():
-        argv = ["train", str(train), "--level", level, "--time", budget, "-o", str(model)]
-        print("  $ rnnrepl", " ".join(argv), flush=True)
-        trained = run_timed([*rnnrepl_argv(), *argv]).check().seconds
+    if model.exists():
+        return None
+    train, _ = corpus_files(corpus, out, None)
+    argv = ["train", str(train), "--level", level, "--time", budget, "-o", str(model)]
+    print("  $ rnnrepl", " ".join(argv), flush=True)
+    return run_timed([*rnnrepl_argv(), *argv]).check().seconds
+
+
+def one_run(corpus: str, level: str, budget: str, out: Path, limit: int | None) -> dict:
+    _, typed = corpus_files(corpus, out, limit)
+    model = out / f"{corpus}-{level}-{budget}.safetensors"
+    trained = train_once(corpus, level, budget, out)
     bpc = cli_json("eval", str(model), str(typed), "--json")["json"]["total"]
     ksr = cli_json("eval", str(model), str(typed), "--ksr", "--json")
     return {
@@ -98,6 +105,9 @@ def main() -> None:
     ap.add_argument("--corpus", nargs="+", default=["shakespeare", "wikitext2"])
     ap.add_argument("--level", nargs="+", default=["char", "word", "bpe"])
     ap.add_argument("--time", nargs="+", default=["5m", "16m"])
+    ap.add_argument(
+        "--train-only", action="store_true", help="train every model first (alone), type later"
+    )
     ap.add_argument("--limit-words", type=int, help="type only this many words (a quick look)")
     ap.add_argument("--out", type=Path, default=REPO / "runs" / "ksr")
     args = ap.parse_args()
@@ -107,12 +117,16 @@ def main() -> None:
         for corpus in args.corpus:
             for level in args.level:
                 print(f"{corpus} {level} --time {budget}", flush=True)
+                if args.train_only:
+                    train_once(corpus, level, budget, args.out)
+                    continue
                 row = one_run(corpus, level, budget, args.out, args.limit_words)
                 with log.open("a", encoding="utf-8") as f:
                     f.write(json.dumps(row) + "\n")
                 print(f"  bpc {row['bits_per_character']:.3f}  KSR {row['ksr']:.1%}", flush=True)
-    rows = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
-    print(table(rows))
+    if log.exists():
+        rows = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+        print(table(rows))
 
 
 if __name__ == "__main__":
