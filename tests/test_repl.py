@@ -219,6 +219,21 @@ def test_the_word_search_is_abandoned_when_a_newer_key_arrives(repl):
     assert kw["interrupt"]() is True  # the search for "d" would now raise Superseded
 
 
+def test_the_bars_are_shown_before_the_words_and_never_with_another_texts_words(repl):
+    predictor = repl.repl.worker.predictor
+    words, release = predictor.words, threading.Event()
+    predictor.words = lambda text, n, **kw: release.wait(10) and words(text, n, **kw)
+    repl.type("d")
+    wait_for(lambda: repl.session.view is not None and repl.session.view.text == "d")
+    view = repl.session.view  # the search for "d" has not finished: the bars are shown already
+    assert view.top and view.words == () and view.words_pending is not None
+    assert repl.panel().splitlines()[0].rstrip().endswith("words")  # the column's place
+    repl.type(ESC + "1")  # no word for "d" yet: Alt-1 inserts nothing
+    release.set()
+    assert repl.view_for("d").words[0][0] == "dog"
+    assert repl.buffer.text == "d"
+
+
 @pytest.mark.parametrize(
     "line, why",
     [

@@ -8,6 +8,7 @@ its kernels, so typing stays fluid while the model works.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import threading
 from collections import deque
@@ -29,6 +30,7 @@ class Worker:
         self._seq = 0
         self._closing = False
         self._cancel = threading.Event()
+        self._words: tuple = ()  # the last words posted (the pending column keeps their place)
         self.predictor: Any = None
         self._thread = threading.Thread(target=self._run, name="rnnrepl-model", daemon=True)
         self._thread.start()
@@ -113,7 +115,8 @@ class Worker:
 
         stale = lambda: self._stale(seq)  # noqa: E731
         try:
-            view = compute_view(self.predictor, text, size[0], stale, size[1])
+            view = compute_view(self.predictor, text, size[0], stale)
+            view = self._with_words(view, size[1], stale, on_view)
             self._post(lambda: on_view(view))
             if not self._settled(seq):
                 return
@@ -126,6 +129,17 @@ class Worker:
         except Exception as exc:  # a model failure must not kill the thread
             error = exc
             self._post(lambda: on_view(View(text, (), "", 0, 0, (), error=f"{error}")))
+
+    def _with_words(self, view: View, n: int, stale, on_view) -> View:
+        """`view` with its `n` whole words. The bars are posted first, with the words column
+        blank: a beam search takes several model steps, the bars need not wait for them."""
+        if not n:
+            return view
+        pending = dataclasses.replace(view, words_pending=self._words)
+        self._post(lambda: on_view(pending))
+        found = tuple(self.predictor.words(view.text, n, interrupt=stale))
+        self._words = found
+        return dataclasses.replace(view, words=found)
 
     def _load(self, loader, on_done, int8: bool) -> None:
         try:
