@@ -11,6 +11,10 @@ p(rest, then a boundary | x), the product of the step probabilities of rest's to
 total probability of the boundary tokens after them; at word level, the renormalised
 completion probability of w (or p(next token = w) after a boundary). Both read as
 p(w | x, the word begins with u).
+
+In the REPL each keystroke inside a word searches again from one token further on, mostly along
+paths the previous search already stepped; a ``StepMemo`` keeps those steps, so a search takes
+the same decisions with fewer model rows (README "Keystroke latency").
 """
 
 from __future__ import annotations
@@ -26,10 +30,12 @@ from rnnrepl.infer.completion import WORD_CHARS, Completer
 from rnnrepl.infer.distributions import Prediction
 from rnnrepl.infer.prefix_cache import Superseded
 from rnnrepl.infer.runner import ModelRunner
+from rnnrepl.model.lm import State
 from rnnrepl.text.tokenizers import is_word
 
 WIDTH = 3  # beam width: live hypotheses kept per step (README "predict --words"; measured)
 DEPTH = 12  # at most this many tokens are added to the typed part of a word
+MEMO_ROWS = 512  # beam rows a StepMemo keeps before it starts afresh (char model: 8 KB each)
 Interrupt = Callable[[], bool] | None
 
 
@@ -68,6 +74,42 @@ def word_table(tok, device: torch.device) -> tuple[Tensor, Tensor, list[str]]:
     return as_mask(cont), as_mask(ends), texts
 
 
+class StepMemo:
+    """Beam steps kept from one search to the next: the state and next-token log-probabilities
+    after `anchor + prefix + path` (token ids), for every path a search stepped.
+
+    A search given a memo takes exactly the decisions it takes without one; it only calls the
+    model for the rows the memo lacks (none when a backspace returns to a text already
+    searched). A row read back was computed in another batch, so it equals a fresh one to float
+    rounding (and, in int8, to the per-batch scale of the quantised activations)."""
+
+    def __init__(self, limit: int = MEMO_ROWS) -> None:
+        self.limit = limit
+        self.anchor: list[int] = []  # the complete token ids the rows are relative to
+        self.prefix: tuple[int, ...] = ()  # the next search starts after anchor + prefix
+        self.rows: dict[tuple[int, ...], tuple[State, Tensor]] = {}
+
+    def follow(self, ids: list[int], at_word_start: bool) -> StepMemo:
+        """Key the next search, which starts after `ids`, to the rows kept so far; forget them
+        when `ids` no longer extend the anchor, past the limit, or at a new word's start."""
+        m = len(self.anchor)
+        moved = len(ids) < m or ids[:m] != self.anchor or (at_word_start and len(ids) != m)
+        if moved or len(self.rows) > self.limit:
+            self.anchor, self.rows, m = list(ids), {}, len(ids)
+        self.prefix = tuple(ids[m:])
+        return self
+
+    def put(self, keys: list[tuple[int, ...]], state: State, logp: Tensor, model) -> None:
+        for j, key in enumerate(keys):
+            row = torch.tensor([j], device=logp.device)
+            self.rows[key] = (model.select_state(state, row), logp[j].clone())
+
+    def batch(self, keys: list[tuple[int, ...]], model) -> tuple[State, Tensor]:
+        """The kept rows of `keys` as one batch: (state, log-probabilities (beam, vocab))."""
+        rows = [self.rows[key] for key in keys]
+        return model.join_states([r[0] for r in rows]), torch.stack([r[1] for r in rows])
+
+
 class WordSearch:
     """Beam search over a token model's own tokens until a word boundary."""
 
@@ -77,14 +119,24 @@ class WordSearch:
         self.tok = tok
         self.cont, self.ends, self.texts = word_table(tok, device)
         self.device = device
+        self.rows_stepped = 0  # beam rows run through the model so far (a cost counter)
 
     def search(
-        self, state, logits: Tensor, typed: str, n: int, beam: Beam, interrupt: Interrupt = None
+        self,
+        state,
+        logits: Tensor,
+        typed: str,
+        n: int,
+        beam: Beam,
+        interrupt: Interrupt = None,
+        memo: StepMemo | None = None,
     ) -> list:
         """The n most likely whole words after `state` (whose next-token logits are `logits`),
         each `typed` + tokens up to a boundary, as (word, probability), best first.
-        `interrupt` is polled before each model call; when it returns True, ``Superseded``."""
+        `interrupt` is polled before each model call; when it returns True, ``Superseded``.
+        `memo`: steps kept from earlier searches (see StepMemo), else every row is stepped."""
         words, scores = [""], torch.zeros(1, device=self.device)  # (beam,) log-probabilities
+        paths: list[tuple[int, ...]] = [() if memo is None else memo.prefix]  # memo keys
         done: dict[str, float] = {}  # finished word -> its cost -log p (nats)
         logp = torch.log_softmax(logits.float().reshape(1, -1), -1)  # (beam, vocab)
         for depth in range(beam.depth + 1):
@@ -100,12 +152,29 @@ class WordSearch:
                 break
             rows, ids, scores = rows[keep], ids[keep], scores[keep]
             words = [w for w, k in zip(words, keep.tolist(), strict=True) if k]
-            state = self.model.select_state(state, rows)
-            with torch.inference_mode():
-                out, state = self.step(ids.unsqueeze(1), state)  # (beam, 1, vocab)
-            logp = torch.log_softmax(out[:, -1].float(), -1)
+            paths = [paths[r] + (i,) for r, i in zip(rows.tolist(), ids.tolist(), strict=True)]
+            state, logp = self._step(state, rows, ids, paths, memo)
         best = sorted(done.items(), key=lambda kv: kv[1])[:n]
         return [(w, math.exp(-cost)) for w, cost in best]
+
+    def _step(self, state, rows: Tensor, ids: Tensor, paths: list, memo: StepMemo | None):
+        """(state, log-probabilities (beam, vocab)) after each parent row `rows` takes its token
+        `ids`: one batched model call for the rows `memo` does not hold."""
+        new = [j for j, path in enumerate(paths) if memo is None or path not in memo.rows]
+        if len(new) < len(paths):
+            at = torch.tensor(new, dtype=torch.long, device=self.device)
+            rows, ids = rows[at], ids[at]
+        if new:
+            self.rows_stepped += len(new)
+            with torch.inference_mode():
+                picked = self.model.select_state(state, rows)
+                out, stepped = self.step(ids.unsqueeze(1), picked)  # (new, 1, vocab)
+            logp = torch.log_softmax(out[:, -1].float(), -1)
+            if memo is not None:
+                memo.put([paths[j] for j in new], stepped, logp, self.model)
+            if len(new) == len(paths):
+                return stepped, logp
+        return memo.batch(paths, self.model)
 
     def _finish(self, words, scores: Tensor, logp: Tensor, typed: str, done: dict) -> None:
         """Every hypothesis followed by a boundary is a finished word (never an empty one)."""
@@ -135,6 +204,7 @@ class WordCompleter:
         self.tok = completer.tok
         self.runner = runner
         self._search: WordSearch | None = None  # built on first use
+        self._memo = StepMemo()  # the beam's steps since the word's start (see StepMemo)
         self._is_word: Tensor | None = None
 
     def words(
@@ -150,7 +220,14 @@ class WordCompleter:
                 self.runner.model, self.runner.fast, self.tok, self.runner.device
             )
         state, logits = self.cache.end()  # the text read whole, its typed part included
-        return self._search.search(state, logits, typed_part(text), n, beam, interrupt)
+        typed = typed_part(text)
+        memo = self._memo.follow(self.cache.split(text)[0], not typed)
+        return self._search.search(state, logits, typed, n, beam, interrupt, memo)
+
+    @property
+    def rows_stepped(self) -> int:
+        """Beam rows run through the model so far (a cost counter; bench/ and tests read it)."""
+        return 0 if self._search is None else self._search.rows_stepped
 
     def _vocabulary(self, pred: Prediction, n: int) -> list[tuple[str, float]]:
         """Word level: the completions of the typed word (or the next token after a boundary)
