@@ -35,7 +35,7 @@ from rnnrepl.text.tokenizers import is_word
 
 WIDTH = 3  # beam width: live hypotheses kept per step (README "predict --words"; measured)
 DEPTH = 12  # at most this many tokens are added to the typed part of a word
-MEMO_ROWS = 512  # beam rows a StepMemo keeps before it starts afresh (char model: 8 KB each)
+MEMO_ROWS = 512  # beam rows a StepMemo keeps (by reference to their batch) before starting afresh
 Interrupt = Callable[[], bool] | None
 
 
@@ -87,7 +87,8 @@ class StepMemo:
         self.limit = limit
         self.anchor: list[int] = []  # the complete token ids the rows are relative to
         self.prefix: tuple[int, ...] = ()  # the next search starts after anchor + prefix
-        self.rows: dict[tuple[int, ...], tuple[State, Tensor]] = {}
+        # path -> (state, log-probabilities (batch, vocab), row): the batch a row was stepped in
+        self.rows: dict[tuple[int, ...], tuple[State, Tensor, int]] = {}
 
     def follow(self, ids: list[int], at_word_start: bool) -> StepMemo:
         """Key the next search, which starts after `ids`, to the rows kept so far; forget them
@@ -99,15 +100,18 @@ class StepMemo:
         self.prefix = tuple(ids[m:])
         return self
 
-    def put(self, keys: list[tuple[int, ...]], state: State, logp: Tensor, model) -> None:
+    def put(self, keys: list[tuple[int, ...]], state: State, logp: Tensor) -> None:
+        """Keep the rows of one step (by reference: nothing is copied unless read back)."""
         for j, key in enumerate(keys):
-            row = torch.tensor([j], device=logp.device)
-            self.rows[key] = (model.select_state(state, row), logp[j].clone())
+            self.rows[key] = (state, logp, j)
 
     def batch(self, keys: list[tuple[int, ...]], model) -> tuple[State, Tensor]:
         """The kept rows of `keys` as one batch: (state, log-probabilities (beam, vocab))."""
-        rows = [self.rows[key] for key in keys]
-        return model.join_states([r[0] for r in rows]), torch.stack([r[1] for r in rows])
+        kept = [self.rows[key] for key in keys]
+        at = [torch.tensor([j], device=logp.device) for _, logp, j in kept]
+        states = [model.select_state(state, j) for (state, _, _), j in zip(kept, at, strict=True)]
+        logps = [logp.index_select(0, j) for (_, logp, _), j in zip(kept, at, strict=True)]
+        return model.join_states(states), torch.cat(logps)
 
 
 class WordSearch:
@@ -118,6 +122,7 @@ class WordSearch:
         self.step = step  # (ids (beam, 1), state) -> (logits (beam, 1, vocab), state)
         self.tok = tok
         self.cont, self.ends, self.texts = word_table(tok, device)
+        self._inside, self._outside = ~self.ends, ~self.cont  # masked out by _finish, _extend
         self.device = device
         self.rows_stepped = 0  # beam rows run through the model so far (a cost counter)
 
@@ -147,11 +152,11 @@ class WordSearch:
                 raise Superseded
             words, scores, rows, ids = self._extend(words, scores, logp, beam.width)
             worst = sorted(done.values())[n - 1] if len(done) >= n else math.inf
-            keep = -scores < worst  # a word's probability only shrinks as it grows
-            if not keep.any():
+            # A word's probability only shrinks as it grows; scores are sorted: keep a prefix.
+            keep = sum(1 for s in scores.tolist() if -s < worst)
+            if not keep:
                 break
-            rows, ids, scores = rows[keep], ids[keep], scores[keep]
-            words = [w for w, k in zip(words, keep.tolist(), strict=True) if k]
+            rows, ids, scores, words = rows[:keep], ids[:keep], scores[:keep], words[:keep]
             paths = [paths[r] + (i,) for r, i in zip(rows.tolist(), ids.tolist(), strict=True)]
             state, logp = self._step(state, rows, ids, paths, memo)
         best = sorted(done.items(), key=lambda kv: kv[1])[:n]
@@ -171,14 +176,14 @@ class WordSearch:
                 out, stepped = self.step(ids.unsqueeze(1), picked)  # (new, 1, vocab)
             logp = torch.log_softmax(out[:, -1].float(), -1)
             if memo is not None:
-                memo.put([paths[j] for j in new], stepped, logp, self.model)
+                memo.put([paths[j] for j in new], stepped, logp)
             if len(new) == len(paths):
                 return stepped, logp
         return memo.batch(paths, self.model)
 
     def _finish(self, words, scores: Tensor, logp: Tensor, typed: str, done: dict) -> None:
         """Every hypothesis followed by a boundary is a finished word (never an empty one)."""
-        end = torch.logsumexp(logp.masked_fill(~self.ends, -torch.inf), -1)  # (beam,)
+        end = torch.logsumexp(logp.masked_fill(self._inside, -torch.inf), -1)  # (beam,)
         for word, s in zip(words, (scores + end).tolist(), strict=True):
             if typed + word and s > -torch.inf:
                 done[typed + word] = -s
@@ -186,9 +191,10 @@ class WordSearch:
     def _extend(self, words, scores: Tensor, logp: Tensor, width: int):
         """The `width` best one-token extensions inside the word: (words, scores, parent rows,
         token ids)."""
-        total = (scores.unsqueeze(1) + logp).masked_fill(~self.cont, -torch.inf)  # (beam, vocab)
-        k = min(width, int(torch.isfinite(total).sum()))
-        top, flat = total.flatten().topk(k)
+        total = (scores.unsqueeze(1) + logp).masked_fill(self._outside, -torch.inf)  # (beam, vocab)
+        top, flat = total.flatten().topk(min(width, total.numel()))  # best first
+        k = sum(1 for s in top.tolist() if s > -math.inf)  # fewer when fewer tokens continue
+        top, flat = top[:k], flat[:k]
         rows, ids = flat // total.shape[1], flat % total.shape[1]
         new = [words[r] + self.texts[i] for r, i in zip(rows.tolist(), ids.tolist(), strict=True)]
         return new, top, rows, ids
