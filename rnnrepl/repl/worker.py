@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -19,6 +20,9 @@ from rnnrepl.repl.state import View, compute_view, inference_threads, model_info
 
 Post = Callable[[Callable[[], None]], None]
 GHOST_DELAY = 0.03  # seconds without a newer keystroke before the ghost text is computed
+# Seconds a word search may hold the bars back: a longer one has them drawn first (a second
+# redraw costs the UI thread about what a short search costs, so quick words come with them).
+BARS_WAIT = 0.004
 
 
 class Worker:
@@ -131,13 +135,20 @@ class Worker:
             self._post(lambda: on_view(View(text, (), "", 0, 0, (), error=f"{error}")))
 
     def _with_words(self, view: View, n: int, stale, on_view) -> View:
-        """`view` with its `n` whole words. The bars are posted first, with the words column
-        blank: a beam search takes several model steps, the bars need not wait for them."""
+        """`view` with its `n` whole words. A search still running after BARS_WAIT (polled
+        between its model steps) has the bars posted first, the words column blank."""
         if not n:
             return view
-        pending = dataclasses.replace(view, words_pending=self._words)
-        self._post(lambda: on_view(pending))
-        found = tuple(self.predictor.words(view.text, n, interrupt=stale))
+        deadline, posted = time.perf_counter() + BARS_WAIT, []
+
+        def poll() -> bool:
+            if not posted and time.perf_counter() > deadline:
+                posted.append(True)
+                pending = dataclasses.replace(view, words_pending=self._words)
+                self._post(lambda: on_view(pending))
+            return stale()
+
+        found = tuple(self.predictor.words(view.text, n, interrupt=poll))
         self._words = found
         return dataclasses.replace(view, words=found)
 
