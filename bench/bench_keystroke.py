@@ -3,15 +3,19 @@
 For each context length (characters already in the document) this drives the real REPL
 application (prompt-toolkit pipe input, DummyOutput, the model on its worker thread) with
 simulated keystrokes — mostly typing, some backspaces — and times each one from the key
-entering the input pipe to the application drawing the panel for the new text.
+entering the input pipe to the application drawing the panel for the new text: its bars first
+("bars"), then the whole panel with its words ("panel"; the next key is sent after it).
 It also times the same work without the UI (distribution + top-k + panel render) and the
 streamed generation speed. (The ghost text is computed once typing pauses for 30 ms, so it is
 not part of the keystroke figure.)
 
-    python bench/bench_keystroke.py [MODEL] [--keystrokes 2000] [--words 3]
+    python bench/bench_keystroke.py [MODEL] [--keystrokes 2000] [--words 3,0] [--repeat 3]
         [--out bench/results/keystroke.json]
 
---words N: whole-word suggestions in the panel (the REPL's default 3; 0 as with /set words 0).
+--words N[,N...]: whole-word suggestions in the panel (the REPL's default 3; 0 as with /set
+words 0); several values run in turn in the same process, --repeat times over, and each
+figure is the median over the repeats: compare settings within one run (a shared machine's
+speed varies 2x from day to day).
 
 MODEL defaults to the bundled shakespeare-char, else a freshly built 2x512 char LSTM with
 random weights (latency does not depend on the weights).
@@ -96,6 +100,7 @@ class PanelClock:
 
     def __init__(self, repl) -> None:
         self.repl, self.target, self.event = repl, None, threading.Event()
+        self.bars_at = 0.0  # when the panel first showed the target text (its words pending)
         control = next(
             w.content
             for w in repl.ui.application.layout.find_all_windows()
@@ -104,21 +109,33 @@ class PanelClock:
 
         def draw_panel():
             fragments = repl.ui.panel_control()
-            if repl.session.view is not None and repl.session.view.text == self.target:
-                self.event.set()
+            view = repl.session.view
+            if view is not None and view.text == self.target:
+                self.bars_at = self.bars_at or time.perf_counter()
+                if getattr(view, "words_pending", None) is None:  # (None: before bars-first)
+                    self.event.set()
             return fragments
 
         control.text = draw_panel
 
     def expect(self, text: str) -> None:
-        self.target = text
+        self.target, self.bars_at = text, 0.0
         self.event.clear()
-        if self.repl.session.view is not None and self.repl.session.view.text == text:
+        view = self.repl.session.view
+        if view is not None and view.text == text and getattr(view, "words_pending", None) is None:
+            self.bars_at = time.perf_counter()
             self.event.set()
 
 
 def run_ui(loaded, contexts: list[int], n: int, words: int = 3) -> dict[int, list[float]]:
-    """Per context length: keystroke -> panel latencies (seconds) through the application."""
+    """Per context length: keystroke -> whole panel latencies (seconds) through the application."""
+    phases = run_ui_phases(loaded, contexts, n, words)
+    return {c: [whole for _, whole in times] for c, times in phases.items()}
+
+
+def run_ui_phases(loaded, contexts: list[int], n: int, words: int = 3) -> dict[int, list[tuple]]:
+    """Per context length: keystroke -> (bars, whole panel) latencies (seconds) through the
+    application."""
     from prompt_toolkit.history import InMemoryHistory
     from prompt_toolkit.input import create_pipe_input
     from prompt_toolkit.output import DummyOutput
@@ -126,7 +143,7 @@ def run_ui(loaded, contexts: list[int], n: int, words: int = 3) -> dict[int, lis
     from rnnrepl.repl.app import ReplApp
     from rnnrepl.repl.state import Settings
 
-    results: dict[int, list[float]] = {}
+    results: dict[int, list[tuple]] = {}
     with create_pipe_input() as pipe:
         repl = ReplApp(
             lambda: loaded,
@@ -148,7 +165,7 @@ def run_ui(loaded, contexts: list[int], n: int, words: int = 3) -> dict[int, lis
     return results
 
 
-def _type_into(repl, pipe, clock: PanelClock, context: str, n: int) -> list[float]:
+def _type_into(repl, pipe, clock: PanelClock, context: str, n: int) -> list[tuple]:
     def set_context() -> None:
         repl.ui.buffer.reset()
         repl.session.doc.reset()
@@ -166,7 +183,8 @@ def _type_into(repl, pipe, clock: PanelClock, context: str, n: int) -> list[floa
         pipe.send_text(key)
         if not clock.event.wait(30):
             raise RuntimeError(f"no panel for {typed[-20:]!r}")
-        times.append(time.perf_counter() - start)
+        end = time.perf_counter()
+        times.append((min(clock.bars_at or end, end) - start, end - start))
     return times
 
 
@@ -212,7 +230,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--keystrokes", type=int, default=2000)
     ap.add_argument("--contexts", default="10,1000,10000")
     ap.add_argument("--gen-tokens", type=int, default=1000)
-    ap.add_argument("--words", type=int, default=3, help="whole-word suggestions (0: off)")
+    ap.add_argument("--words", default="3", help="whole-word suggestions (0: off), e.g. 3,0")
+    ap.add_argument("--repeat", type=int, default=1, help="runs of every --words value")
     ap.add_argument("--out", default="bench/results/keystroke.json")
     args = ap.parse_args(argv)
     contexts = [int(c) for c in args.contexts.split(",")]
@@ -223,27 +242,19 @@ def main(argv: list[str] | None = None) -> None:
 
     loaded, described = load_model(args.model)
     use_threads(loaded.model.num_parameters())
-    ui = run_ui(loaded, contexts, args.keystrokes, args.words)
-    direct = run_direct(loaded, contexts, args.keystrokes, args.words)
-    speed = generation_speed(loaded, args.gen_tokens)
+    runs: dict[int, list[dict]] = {int(w): [] for w in args.words.split(",")}
+    for _ in range(args.repeat):
+        for words, done in runs.items():  # alternated: a slow minute hits every setting
+            done.append(measure(loaded, contexts, args.keystrokes, words))
     report = {
         "model": described,
         "keystrokes": args.keystrokes,
-        "words": args.words,
+        "repeat": args.repeat,
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "machine": f"{platform.machine()} {platform.processor() or platform.system()}",
-        "contexts": [
-            {
-                "context_chars": c,
-                "ui_median_ms": 1e3 * statistics.median(ui[c]),
-                "ui_p99_ms": 1e3 * percentile(ui[c], 0.99),
-                "compute_median_ms": 1e3 * statistics.median(direct[c]),
-                "compute_p99_ms": 1e3 * percentile(direct[c], 0.99),
-            }
-            for c in contexts
-        ],
-        "generation_tokens_per_s": speed,
+        "runs": [{"words": w, "contexts": median_rows(done)} for w, done in runs.items()],
+        "generation_tokens_per_s": generation_speed(loaded, args.gen_tokens),
     }
     table = markdown(report)
     print(table)
@@ -254,23 +265,68 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\nwrote {out} and {out.with_suffix('.md')}")
 
 
-def markdown(report: dict) -> str:
-    """The report as a markdown table (printed and written beside the JSON)."""
-    lines = [
-        f"model: {report['model']}; {report['keystrokes']} keystrokes per context; "
-        f"{report.get('words', 0)} word suggestions; "
-        f"torch {report['torch']}, {report['threads']} thread(s), {report['machine']}",
-        "",
-        "| context (chars) | keystroke->panel median ms | p99 ms | compute only median ms | p99 ms |",
-        "|---:|---:|---:|---:|---:|",
+def measure(loaded, contexts: list[int], n: int, words: int) -> list[dict]:
+    """One run: per context, the percentiles (ms) of bars, whole panel and compute only."""
+    ui = run_ui_phases(loaded, contexts, n, words)
+    direct = run_direct(loaded, contexts, n, words)
+    rows = []
+    for c in contexts:
+        row = {"context_chars": c}
+        for name, values in (
+            ("ui_bars", [bars for bars, _ in ui[c]]),
+            ("ui", [whole for _, whole in ui[c]]),
+            ("compute", direct[c]),
+        ):
+            for q in (50, 95, 99):
+                row[f"{name}_p{q}_ms"] = 1e3 * percentile(values, q / 100)
+        rows.append(row)
+    return rows
+
+
+def median_rows(done: list[list[dict]]) -> list[dict]:
+    """Every figure's median over the repeated runs."""
+    return [
+        {key: statistics.median(run[i][key] for run in done) for key in done[0][i]}
+        | {"context_chars": done[0][i]["context_chars"]}
+        for i in range(len(done[0]))
     ]
-    for row in report["contexts"]:
-        lines.append(
-            f"| {row['context_chars']:,} | {row['ui_median_ms']:.2f} | {row['ui_p99_ms']:.2f} "
-            f"| {row['compute_median_ms']:.2f} | {row['compute_p99_ms']:.2f} |"
-        )
+
+
+def markdown(report: dict) -> str:
+    """The report as a markdown table (printed and written beside the JSON); with a words-0 run,
+    each figure also as a ratio to it (same process, same minute)."""
+    lines = [
+        f"model: {report['model']}; {report['keystrokes']} keystrokes per context, median of "
+        f"{report['repeat']} run(s); torch {report['torch']}, {report['threads']} thread(s), "
+        f"{report['machine']}",
+        "",
+        "| words | context (chars) | keystroke->bars p50 / p95 / p99 ms "
+        "| keystroke->panel p50 / p95 / p99 ms | compute only p50 / p95 / p99 ms |",
+        "|---:|---:|---|---|---|",
+    ]
+    base = {
+        r["context_chars"]: r for run in report["runs"] if not run["words"] for r in run["contexts"]
+    }
+    for run in report["runs"]:
+        for row in run["contexts"]:
+            cells = [
+                _cell(row, base.get(row["context_chars"]), n) for n in ("ui_bars", "ui", "compute")
+            ]
+            lines.append(
+                f"| {run['words']} | {row['context_chars']:,} | " + " | ".join(cells) + " |"
+            )
     lines += ["", f"streamed generation: {report['generation_tokens_per_s']:,.0f} tokens/s"]
     return "\n".join(lines)
+
+
+def _cell(row: dict, base: dict | None, name: str) -> str:
+    figures = " / ".join(f"{row[f'{name}_p{q}_ms']:.2f}" for q in (50, 95, 99))
+    if base is None or base is row:
+        return figures
+    ratios = " / ".join(
+        f"{row[f'{name}_p{q}_ms'] / base[f'{name}_p{q}_ms']:.2f}" for q in (50, 95, 99)
+    )
+    return f"{figures} (x {ratios})"
 
 
 if __name__ == "__main__":

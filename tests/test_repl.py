@@ -15,6 +15,7 @@ from rnnrepl.config import SampleConfig
 from rnnrepl.errors import CheckpointError
 from rnnrepl.infer.prefix_cache import SPACING
 from rnnrepl.repl.state import Settings
+from rnnrepl.repl.worker import BARS_WAIT
 from rnnrepl.text.tokenizers import WordVocab
 from tests.repl_support import (
     CHAIN,
@@ -217,6 +218,28 @@ def test_the_word_search_is_abandoned_when_a_newer_key_arrives(repl):
     repl.type("o")
     repl.view_for("do")
     assert kw["interrupt"]() is True  # the search for "d" would now raise Superseded
+
+
+def test_a_long_word_search_has_the_bars_shown_first_never_with_another_texts_words(repl):
+    predictor = repl.repl.worker.predictor
+    words, release = predictor.words, threading.Event()
+
+    def slow(text, n, interrupt):  # a search still running past BARS_WAIT, between its steps
+        time.sleep(BARS_WAIT)
+        interrupt()
+        release.wait(10)
+        return words(text, n, interrupt=interrupt)
+
+    predictor.words = slow
+    repl.type("d")
+    wait_for(lambda: repl.session.view is not None and repl.session.view.text == "d")
+    view = repl.session.view  # the search for "d" has not finished: the bars are shown already
+    assert view.top and view.words == () and view.words_pending is not None
+    assert repl.panel().splitlines()[0].rstrip().endswith("words")  # the column's place
+    repl.type(ESC + "1")  # no word for "d" yet: Alt-1 inserts nothing
+    release.set()
+    assert repl.view_for("d").words[0][0] == "dog"
+    assert repl.buffer.text == "d"
 
 
 @pytest.mark.parametrize(

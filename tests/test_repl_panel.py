@@ -112,3 +112,20 @@ def test_the_words_column_stands_beside_the_bars_from_72_columns_else_under_them
     assert to_plain(panel(view, Settings(k=10, words=0), 72), 72) == to_plain(
         panel(VIEW, Settings(k=10), 72), 72
     )  # /set words 0: no column, the bars take the width back
+
+
+def test_while_the_words_are_computed_their_column_keeps_its_place_blank():
+    words = (("cat", 0.6), ("car", 0.2), ("cathedral", 0.05))
+    done = to_plain(panel(replace(VIEW, words=words), Settings(k=10), 72), 72).splitlines()
+    pending = replace(VIEW, words_pending=(("castle", 0.5), ("cathedral", 0.3), ("cab", 0.1)))
+    lines = to_plain(panel(pending, Settings(k=10), 72), 72).splitlines()
+    assert [line.rstrip() for line in lines] == [
+        "completions of 'ca'                                   words",
+        "cat █████████████████████████████            75.0%",
+        "car █████████▌                               25.0%",
+        "",
+    ]  # the previous words' column, blank: the bars stand where they will stand with words
+    assert [line[:50] for line in lines] == [line[:50] for line in done]
+    first = to_plain(panel(replace(VIEW, words_pending=()), Settings(k=10), 72), 72)
+    heading, *rows = [line.rstrip() for line in first.splitlines()]
+    assert heading.endswith("words") and all(row.endswith("%") for row in rows)  # bars only

@@ -148,6 +148,24 @@ def test_a_newer_request_abandons_the_search_between_beam_steps():
     assert p.words("the ", 3) == before
 
 
+@pytest.mark.parametrize("arch", ["lstm", "window"])  # their states are batched differently
+def test_keystrokes_reuse_the_beam_steps_of_the_previous_ones_and_find_the_same_words(arch):
+    loaded = random_lstm(CHARS, hidden=16, seed=3, arch=arch)
+    typing = ["t", "th", "the", "th", "the", "the ", "the c", "the ", "the c", "the ca"]
+    p, stepped, alone = Predictor(loaded), [], 0
+    for text in typing:
+        before = p.word_completer.rows_stepped
+        found = p.words(text, 3)
+        stepped.append(p.word_completer.rows_stepped - before)
+        fresh = Predictor(loaded)  # a search with nothing kept
+        expected = fresh.words(text, 3)
+        alone += fresh.word_completer.rows_stepped
+        assert [w for w, _ in found] == [w for w, _ in expected], text
+        assert [q for _, q in found] == pytest.approx([q for _, q in expected], rel=1e-5)
+    assert stepped[3] == stepped[4] == stepped[7] == stepped[8] == 0  # searched before: no step
+    assert sum(stepped) < alone
+
+
 # ---- a subword level: the typed piece is spelt again from the boundary before it (healing) ----
 def bpe_direct_prob(loaded, text: str, spelt: str) -> float:
     """p(`spelt`, in any tokenization, then a boundary | text up to its last pre-token): the sum
@@ -198,3 +216,13 @@ def test_bpe_words_spell_the_typed_piece_from_the_boundary_in_every_tokenization
         else:  # spellings of more tokens than the depth are missing from its sum
             assert p <= direct * (1 + 1e-4)
     assert exact >= 3
+
+
+def test_bpe_keystrokes_reusing_beam_steps_find_what_a_fresh_search_finds():
+    from tests.test_bpe import MODEL
+
+    p = Predictor(MODEL)
+    for text in ["the c", "the ca", "the cat", "the ca", "the cat ", "the cat s", "the cat sa"]:
+        found, expected = p.words(text, 3), Predictor(MODEL).words(text, 3)
+        assert [w for w, _ in found] == [w for w, _ in expected], text
+        assert [q for _, q in found] == pytest.approx([q for _, q in expected], rel=1e-5)

@@ -112,7 +112,7 @@ def lanes(runner, seq: list[int], width: int = LANES) -> Iterator[tuple[int, int
                 seq[(k - 1) * length : k * length], starts[-1], model.features
             )
             starts.append(state)
-        state = model.cat_states(starts)
+        state = model.join_states(starts)
         for i in range(length):
             ids = [seq[p] if (p := k * length + i) < len(seq) else 0 for k in range(count)]
             out, state = runner.fast(torch.tensor(ids, device=runner.device).unsqueeze(1), state)

@@ -11,6 +11,10 @@ p(rest, then a boundary | x), the product of the step probabilities of rest's to
 total probability of the boundary tokens after them; at word level, the renormalised
 completion probability of w (or p(next token = w) after a boundary). Both read as
 p(w | x, the word begins with u).
+
+In the REPL each keystroke inside a word searches again from one token further on, mostly along
+paths the previous search already stepped; a ``StepMemo`` keeps those steps, so a search takes
+the same decisions with fewer model rows (README "Keystroke latency").
 """
 
 from __future__ import annotations
@@ -28,10 +32,12 @@ from rnnrepl.infer.completion import WORD_CHARS, Completer
 from rnnrepl.infer.distributions import Prediction
 from rnnrepl.infer.prefix_cache import Superseded
 from rnnrepl.infer.runner import ModelRunner
+from rnnrepl.model.lm import State
 from rnnrepl.text.tokenizers import is_word
 
 WIDTH = 3  # beam width: live hypotheses kept per step (README "predict --words"; measured)
 DEPTH = 12  # at most this many tokens are added to the typed part of a word
+MEMO_ROWS = 512  # beam rows a StepMemo keeps (by reference to their batch) before starting afresh
 Interrupt = Callable[[], bool] | None
 
 
@@ -70,6 +76,46 @@ def word_table(tok, device: torch.device) -> tuple[Tensor, Tensor, list[str]]:
     return as_mask(cont), as_mask(ends), texts
 
 
+class StepMemo:
+    """Beam steps kept from one search to the next: the state and next-token log-probabilities
+    after `anchor + prefix + path` (token ids), for every path a search stepped.
+
+    A search given a memo takes exactly the decisions it takes without one; it only calls the
+    model for the rows the memo lacks (none when a backspace returns to a text already
+    searched). A row read back was computed in another batch, so it equals a fresh one to float
+    rounding (and, in int8, to the per-batch scale of the quantised activations)."""
+
+    def __init__(self, limit: int = MEMO_ROWS) -> None:
+        self.limit = limit
+        self.anchor: list[int] = []  # the complete token ids the rows are relative to
+        self.prefix: tuple[int, ...] = ()  # the next search starts after anchor + prefix
+        # path -> (state, log-probabilities (batch, vocab), row): the batch a row was stepped in
+        self.rows: dict[tuple[int, ...], tuple[State, Tensor, int]] = {}
+
+    def follow(self, ids: list[int], at_word_start: bool) -> StepMemo:
+        """Key the next search, which starts after `ids`, to the rows kept so far; forget them
+        when `ids` no longer extend the anchor, past the limit, or at a new word's start."""
+        m = len(self.anchor)
+        moved = len(ids) < m or ids[:m] != self.anchor or (at_word_start and len(ids) != m)
+        if moved or len(self.rows) > self.limit:
+            self.anchor, self.rows, m = list(ids), {}, len(ids)
+        self.prefix = tuple(ids[m:])
+        return self
+
+    def put(self, keys: list[tuple[int, ...]], state: State, logp: Tensor) -> None:
+        """Keep the rows of one step (by reference: nothing is copied unless read back)."""
+        for j, key in enumerate(keys):
+            self.rows[key] = (state, logp, j)
+
+    def batch(self, keys: list[tuple[int, ...]], model) -> tuple[State, Tensor]:
+        """The kept rows of `keys` as one batch: (state, log-probabilities (beam, vocab))."""
+        kept = [self.rows[key] for key in keys]
+        at = [torch.tensor([j], device=logp.device) for _, logp, j in kept]
+        states = [model.select_state(state, j) for (state, _, _), j in zip(kept, at, strict=True)]
+        logps = [logp.index_select(0, j) for (_, logp, _), j in zip(kept, at, strict=True)]
+        return model.join_states(states), torch.cat(logps)
+
+
 class WordSearch:
     """Beam search over a token model's own tokens until a word boundary."""
 
@@ -78,10 +124,12 @@ class WordSearch:
         self.step = step  # (ids (beam, 1), state) -> (logits (beam, 1, vocab), state)
         self.tok = tok
         self.cont, self.ends, self.texts = word_table(tok, device)
+        self._inside, self._outside = ~self.ends, ~self.cont  # masked out by _finish, _extend
         self.device = device
         self.index = {t: i for i, t in enumerate(self.texts) if i}  # for spelling (healing)
         self._sorted = sorted((t, i) for t, i in self.index.items() if t)
         self._spelling: dict[str, Tensor] = {}  # rest of a spelling -> allowed tokens
+        self.rows_stepped = 0  # beam rows run through the model so far (a cost counter)
 
     def search(
         self,
@@ -92,6 +140,7 @@ class WordSearch:
         beam: Beam,
         interrupt: Interrupt = None,
         spell: str = "",
+        memo: StepMemo | None = None,
     ) -> list:
         """The n most likely whole words after `state` (whose next-token logits are `logits`),
         each `typed` + tokens up to a boundary, as (word, probability), best first.
@@ -99,8 +148,10 @@ class WordSearch:
         `spell` (token healing, at a subword level): the typed piece of text that `state` is
         before, the last pre-token (" wor" of "hello wor"). Hypotheses first spell it, in any
         tokenization, then go on in the word; a word's probability sums over its spellings.
-        `interrupt` is polled before each model call; when it returns True, ``Superseded``."""
+        `interrupt` is polled before each model call; when it returns True, ``Superseded``.
+        `memo`: steps kept from earlier searches (see StepMemo), else every row is stepped."""
         words, scores = [""], torch.zeros(1, device=self.device)  # (beam,) log-probabilities
+        paths: list[tuple[int, ...]] = [() if memo is None else memo.prefix]  # memo keys
         done: dict[str, float] = {}  # finished word -> its cost -log p (nats)
         logp = torch.log_softmax(logits.float().reshape(1, -1), -1)  # (beam, vocab)
         limit = beam.depth + len(spell)  # a token spells at least one character
@@ -112,24 +163,41 @@ class WordSearch:
                 raise Superseded
             words, scores, rows, ids = self._extend(words, scores, logp, beam.width, spell)
             worst = sorted(done.values())[n - 1] if len(done) >= n else math.inf
-            keep = -scores < worst  # a hypothesis's probability only shrinks as it grows
-            if not keep.any():
+            # A word's probability only shrinks as it grows; scores are sorted: keep a prefix.
+            keep = sum(1 for s in scores.tolist() if -s < worst)
+            if not keep:
                 break
-            rows, ids, scores = rows[keep], ids[keep], scores[keep]
-            words = [w for w, k in zip(words, keep.tolist(), strict=True) if k]
-            state = self.model.select_state(state, rows)
-            with torch.inference_mode():
-                out, state = self.step(ids.unsqueeze(1), state)  # (beam, 1, vocab)
-            logp = torch.log_softmax(out[:, -1].float(), -1)
+            rows, ids, scores, words = rows[:keep], ids[:keep], scores[:keep], words[:keep]
+            paths = [paths[r] + (i,) for r, i in zip(rows.tolist(), ids.tolist(), strict=True)]
+            state, logp = self._step(state, rows, ids, paths, memo)
         best = sorted(done.items(), key=lambda kv: kv[1])[:n]
         return [(w, math.exp(-cost)) for w, cost in best]
+
+    def _step(self, state, rows: Tensor, ids: Tensor, paths: list, memo: StepMemo | None):
+        """(state, log-probabilities (beam, vocab)) after each parent row `rows` takes its token
+        `ids`: one batched model call for the rows `memo` does not hold."""
+        new = [j for j, path in enumerate(paths) if memo is None or path not in memo.rows]
+        if len(new) < len(paths):
+            at = torch.tensor(new, dtype=torch.long, device=self.device)
+            rows, ids = rows[at], ids[at]
+        if new:
+            self.rows_stepped += len(new)
+            with torch.inference_mode():
+                picked = self.model.select_state(state, rows)
+                out, stepped = self.step(ids.unsqueeze(1), picked)  # (new, 1, vocab)
+            logp = torch.log_softmax(out[:, -1].float(), -1)
+            if memo is not None:
+                memo.put([paths[j] for j in new], stepped, logp)
+            if len(new) == len(paths):
+                return stepped, logp
+        return memo.batch(paths, self.model)
 
     def _finish(
         self, words, scores: Tensor, logp: Tensor, typed: str, spell: str, done: dict
     ) -> None:
         """Every hypothesis past `spell` followed by a boundary is a finished word (never an
         empty one); the probabilities of one word's spellings add up."""
-        end = torch.logsumexp(logp.masked_fill(~self.ends, -torch.inf), -1)  # (beam,)
+        end = torch.logsumexp(logp.masked_fill(self._inside, -torch.inf), -1)  # (beam,)
         for word, s in zip(words, (scores + end).tolist(), strict=True):
             whole = typed + word[len(spell) :]
             if len(word) >= len(spell) and whole and s > -torch.inf:
@@ -137,11 +205,15 @@ class WordSearch:
 
     def _extend(self, words, scores: Tensor, logp: Tensor, width: int, spell: str):
         """The `width` best one-token extensions inside the word (or along `spell`): (words,
-        scores, parent rows, token ids)."""
-        allowed = torch.stack([self.allowed(spell[len(w) :]) for w in words])  # (beam, vocab)
-        total = (scores.unsqueeze(1) + logp).masked_fill(~allowed, -torch.inf)
-        k = min(width, int(torch.isfinite(total).sum()))
-        top, flat = total.flatten().topk(k)
+        scores, parent rows, token ids), best first."""
+        rests = [spell[len(w) :] for w in words] if spell else []
+        outside = (
+            ~torch.stack([self.allowed(r) for r in rests]) if any(rests) else self._outside
+        )  # (beam, vocab) or (vocab,)
+        total = (scores.unsqueeze(1) + logp).masked_fill(outside, -torch.inf)  # (beam, vocab)
+        top, flat = total.flatten().topk(min(width, total.numel()))  # best first
+        k = sum(1 for s in top.tolist() if s > -math.inf)  # fewer when fewer tokens continue
+        top, flat = top[:k], flat[:k]
         rows, ids = flat // total.shape[1], flat % total.shape[1]
         new = [words[r] + self.texts[i] for r, i in zip(rows.tolist(), ids.tolist(), strict=True)]
         return new, top, rows, ids
@@ -175,6 +247,7 @@ class WordCompleter:
         self.tok = completer.tok
         self.runner = runner
         self._search: WordSearch | None = None  # built on first use
+        self._memo = StepMemo()  # the beam's steps since the word's start (see StepMemo)
         self._is_word: Tensor | None = None
 
     def words(
@@ -192,12 +265,19 @@ class WordCompleter:
         # the text read up to its partial piece, which is empty at char level; a subword level
         # spells that piece again from the boundary before it (token healing)
         state, logits = self.cache.end()
+        typed = typed_part(text)
         spell = self.tok.cased(pred.partial) if pred.partial else ""
-        return self._search.search(state, logits, typed_part(text), n, beam, interrupt, spell)
+        memo = self._memo.follow(self.cache.split(text)[0], not typed)
+        return self._search.search(state, logits, typed, n, beam, interrupt, spell, memo)
 
     def vocabulary_words(self, pred: Prediction, n: int) -> list[tuple[str, float]]:
         """Word level: ``words`` from a prediction made elsewhere (``eval --ksr``'s batch)."""
         return self._vocabulary(pred, n)
+
+    @property
+    def rows_stepped(self) -> int:
+        """Beam rows run through the model so far (a cost counter; bench/ and tests read it)."""
+        return 0 if self._search is None else self._search.rows_stepped
 
     def _vocabulary(self, pred: Prediction, n: int) -> list[tuple[str, float]]:
         """Word level: the completions of the typed word (or the next token after a boundary)

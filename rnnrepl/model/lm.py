@@ -170,8 +170,8 @@ class LanguageModel(nn.Module):
         """The batch rows `rows` of `state`, in that order (a beam search's survivors)."""
         return tuple(s.index_select(1, rows) for s in state)  # (layers, batch, hidden)
 
-    def cat_states(self, states: list[State]) -> State:
-        """The states of `states` side by side as the rows of one batch, in that order."""
+    def join_states(self, states: list[State]) -> State:
+        """One state whose batch rows are those of `states`, in order (select_state's inverse)."""
         return tuple(torch.cat(parts, 1) for parts in zip(*states, strict=True))
 
 
@@ -253,7 +253,7 @@ class WindowLM(LanguageModel):
     def select_state(self, state: State, rows: Tensor) -> State:
         return (state[0].index_select(0, rows),)  # (batch, window-1)
 
-    def cat_states(self, states: list[State]) -> State:
+    def join_states(self, states: list[State]) -> State:
         return (torch.cat([s[0] for s in states], 0),)
 
 

@@ -52,7 +52,7 @@ def panel(view: View | None, settings: Settings, width: int, notice: str = "") -
         rows.append(Text(safe_text(f"error: {view.error}"), style="red"))
     if notice:
         rows.append(Text(notice, style="red"))
-    column = words_column(view.words) if settings.words and view.words else []
+    column = _column(view) if settings.words else []
     beside = bool(column) and width >= SIDE_BY_SIDE
     rest = width - column[0].cell_len - 2 if beside else width
     note = _unknown_note(view.unknown)
@@ -68,6 +68,15 @@ def panel(view: View | None, settings: Settings, width: int, notice: str = "") -
             rows.insert(0, Text(note, style="yellow"))
     body = side_by_side(body, column, rest) if beside else body + column
     return Group(body[0], *rows, *body[1:])
+
+
+def _column(view: View) -> list[Text]:
+    """The words column; while the words are computed, the last one's place, blank (the bars
+    do not move when the words arrive, and no word shown belongs to another text)."""
+    if view.words_pending is None:
+        return words_column(view.words) if view.words else []
+    shape = words_column(view.words_pending or (("", 0.0),))
+    return [shape[0], *(Text(" " * line.cell_len) for line in shape[1:])]
 
 
 def words_column(words) -> list[Text]:

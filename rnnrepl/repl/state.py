@@ -170,6 +170,8 @@ class View:
     error: str = ""  # the model failed on this text
     after: tuple[tuple[str, float], ...] | None = None  # next word after `partial` as a whole
     words: tuple[tuple[str, float], ...] = ()  # whole words completing the word at the end
+    # Words still being computed: the previous ones, whose column keeps its place, blank.
+    words_pending: tuple[tuple[str, float], ...] | None = None
 
 
 def compute_view(

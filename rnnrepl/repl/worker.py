@@ -8,8 +8,10 @@ its kernels, so typing stays fluid while the model works.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +20,9 @@ from rnnrepl.repl.state import View, compute_view, inference_threads, model_info
 
 Post = Callable[[Callable[[], None]], None]
 GHOST_DELAY = 0.03  # seconds without a newer keystroke before the ghost text is computed
+# Seconds a word search may hold the bars back: a longer one has them drawn first (a second
+# redraw costs the UI thread about what a short search costs, so quick words come with them).
+BARS_WAIT = 0.004
 
 
 class Worker:
@@ -29,6 +34,7 @@ class Worker:
         self._seq = 0
         self._closing = False
         self._cancel = threading.Event()
+        self._words: tuple = ()  # the last words posted (the pending column keeps their place)
         self.predictor: Any = None
         self._thread = threading.Thread(target=self._run, name="rnnrepl-model", daemon=True)
         self._thread.start()
@@ -113,7 +119,8 @@ class Worker:
 
         stale = lambda: self._stale(seq)  # noqa: E731
         try:
-            view = compute_view(self.predictor, text, size[0], stale, size[1])
+            view = compute_view(self.predictor, text, size[0], stale)
+            view = self._with_words(view, size[1], stale, on_view)
             self._post(lambda: on_view(view))
             if not self._settled(seq):
                 return
@@ -126,6 +133,24 @@ class Worker:
         except Exception as exc:  # a model failure must not kill the thread
             error = exc
             self._post(lambda: on_view(View(text, (), "", 0, 0, (), error=f"{error}")))
+
+    def _with_words(self, view: View, n: int, stale, on_view) -> View:
+        """`view` with its `n` whole words. A search still running after BARS_WAIT (polled
+        between its model steps) has the bars posted first, the words column blank."""
+        if not n:
+            return view
+        deadline, posted = time.perf_counter() + BARS_WAIT, []
+
+        def poll() -> bool:
+            if not posted and time.perf_counter() > deadline:
+                posted.append(True)
+                pending = dataclasses.replace(view, words_pending=self._words)
+                self._post(lambda: on_view(pending))
+            return stale()
+
+        found = tuple(self.predictor.words(view.text, n, interrupt=poll))
+        self._words = found
+        return dataclasses.replace(view, words=found)
 
     def _load(self, loader, on_done, int8: bool) -> None:
         try:
