@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 from torch import Tensor
 
-from rnnrepl.infer.words import Beam, WordSearch
+from rnnrepl.infer.words import Beam, WordSearch, add_spelling
 
 Words = list[tuple[str, float]]
 
@@ -78,9 +77,9 @@ class BatchWordSearch:
         word (never an empty one); the probabilities of one word's spellings add up."""
         end = torch.logsumexp(logp.masked_fill(~self.ends, -torch.inf), -1)  # (rows,)
         for q, word, s in zip(owner, words, (scores + end).tolist(), strict=True):
-            whole, d = typed[q] + word[len(spell[q]) :], done[q]
+            whole = typed[q] + word[len(spell[q]) :]
             if len(word) >= len(spell[q]) and whole and s > -torch.inf:
-                d[whole] = -s if whole not in d else -float(np.logaddexp(-d[whole], s))
+                add_spelling(done[q], whole, s)
 
     def _extend(
         self, owner: Tensor, words, scores: Tensor, logp: Tensor, beam: Beam, q: int, spell

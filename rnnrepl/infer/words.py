@@ -76,6 +76,12 @@ def word_table(tok, device: torch.device) -> tuple[Tensor, Tensor, list[str]]:
     return as_mask(cont), as_mask(ends), texts
 
 
+def add_spelling(done: dict[str, float], word: str, logp: float) -> None:
+    """Count one more spelling of a finished `word` (log-probability `logp`) into `done`
+    (word -> cost -log p): the probabilities of a word's spellings add up."""
+    done[word] = -logp if word not in done else -float(np.logaddexp(-done[word], logp))
+
+
 class StepMemo:
     """Beam steps kept from one search to the next: the state and next-token log-probabilities
     after `anchor + prefix + path` (token ids), for every path a search stepped.
@@ -201,7 +207,7 @@ class WordSearch:
         for word, s in zip(words, (scores + end).tolist(), strict=True):
             whole = typed + word[len(spell) :]
             if len(word) >= len(spell) and whole and s > -torch.inf:
-                done[whole] = -s if whole not in done else -float(np.logaddexp(-done[whole], s))
+                add_spelling(done, whole, s)
 
     def _extend(self, words, scores: Tensor, logp: Tensor, width: int, spell: str):
         """The `width` best one-token extensions inside the word (or along `spell`): (words,
