@@ -183,6 +183,7 @@ def test_train_predict_generate_eval_score_resume_at_bpe_level(tmp_path):
     r = invoke("train", str(corpus), "-o", model, "--steps", "6", *common)
     assert r.exit_code == 0, r.output
     assert "bpe level, vocabulary 300" in r.stderr
+    assert "gru 2x16" in r.stderr  # the BPE default architecture (README, "Choosing the defaults")
     r = invoke("train", str(corpus), "-o", model, "--steps", "10", *common, "--resume")
     assert r.exit_code == 0, r.output
     r = invoke("predict", model, "the cat s", "-k", "3", "--json")

@@ -34,7 +34,7 @@ MODEL_OPTIONS = (
     click.option(
         "--arch",
         type=click.Choice(ARCHS),
-        help="Default: gru at char level, lstm at word and bpe level (the best measured per CPU-minute).",
+        help="Default: gru at char and bpe level, lstm at word level (the best measured per CPU-minute).",
     ),
     click.option("--layers", type=click.IntRange(1, 16)),
     click.option("--hidden", type=click.IntRange(1, 16384)),
