@@ -69,11 +69,13 @@ def one_run(corpus: str, level: str, budget: str, out: Path, limit: int | None) 
     model = out / f"{corpus}-{level}-{budget}.safetensors"
     trained = train_once(corpus, level, budget, out)
     bpc = cli_json("eval", str(model), str(typed), "--json")["json"]["total"]
+    config = cli_json("info", str(model), "--json")["json"]["config"]
     ksr = cli_json("eval", str(model), str(typed), "--ksr", "--json")
     return {
         "corpus": corpus,
         "level": level,
         "time": budget,
+        "model": f"{config['arch']} {config['layers']}x{config['hidden']}",
         "train_wall_seconds": trained,
         "bits_per_character": bpc["bits_per_character_of_text"],
         "unknown_tokens": bpc.get("unknown_tokens", 0),
@@ -87,13 +89,14 @@ def one_run(corpus: str, level: str, budget: str, out: Path, limit: int | None) 
 
 def table(rows: list[dict]) -> str:
     lines = [
-        "| corpus | level | --time | bits/char | KSR | before 1st letter | keys/word | words |",
-        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |",
+        "| corpus | level | --time | model | bits/char | KSR | before 1st letter | keys/word | words |",
+        "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in rows:
         unk = " (optimistic: <unk>)" if r["unknown_tokens"] else ""
         lines.append(
-            f"| {r['corpus']} | {r['level']} | {r['time']} | {r['bits_per_character']:.3f}{unk}"
+            f"| {r['corpus']} | {r['level']} | {r['time']} | {r.get('model', '?')}"
+            f" | {r['bits_per_character']:.3f}{unk}"
             f" | {r['ksr']:.1%} | {r['accepted_before_first_letter']:.1%}"
             f" | {r['keystrokes_per_word']:.2f} | {r['words']} |"
         )
