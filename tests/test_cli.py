@@ -193,7 +193,7 @@ def test_model_directory_and_bare_name_resolve(model_path):
     assert json.loads(r.stdout)["path"] == model_path
 
 
-CONTRACT = "give a .safetensors file or a name from `rnnrepl list`; bundled models: shakespeare-char, wikitext-word"  # fmt: skip
+CONTRACT = "give a .safetensors file or a name from `rnnrepl list`; bundled models: shakespeare-char, wikitext-bpe, wikitext-word"  # fmt: skip
 
 
 @pytest.mark.parametrize(

@@ -170,7 +170,7 @@ def completions(args: list[str], incomplete: str) -> list[tuple[str, str]]:
 def test_model_arguments_complete_stored_and_bundled_names(corpus, command):
     assert train(str(corpus))[0] == 0
     assert ("plain", "notes") in completions([command], "")
-    assert completions([command], "wiki") == [("plain", "wikitext-word")]
+    assert completions([command], "wiki") == [("plain", "wikitext-bpe"), ("plain", "wikitext-word")]
     assert completions([command], "./no") == [("file", "./no")]
 
 

@@ -15,7 +15,8 @@ import pytest
 from rnnrepl.store import home, modelfile
 from tests.helpers import REPO, run_cli
 
-BUNDLED = ("shakespeare-char", "wikitext-word")
+BUNDLED = ("shakespeare-char", "wikitext-bpe", "wikitext-word")
+WHEEL_BUDGET = 32_000_000  # bytes of bundled models a wheel carries (README, "Bundled models")
 
 
 @pytest.mark.parametrize("name", BUNDLED)
@@ -26,6 +27,18 @@ def test_bundled_models_load_by_name_and_record_their_command(name):
     assert loaded.training["val_loss"] > 0
     assert loaded.model.embed.weight.dtype.is_floating_point
     assert str(loaded.model.embed.weight.dtype) == "torch.float32"  # fp16 on disk, fp32 in memory
+
+
+def test_the_bundled_models_stay_small_enough_to_ship_in_the_wheel():
+    sizes = {name: home.bundled_model(name).stat().st_size for name in BUNDLED}
+    assert sum(sizes.values()) < WHEEL_BUDGET, sizes
+
+
+def test_the_bundled_bpe_model_carries_its_tokenizer_and_spells_any_text():
+    loaded = modelfile.load_model("wikitext-bpe")
+    assert loaded.tokenizer.level == "bpe" and loaded.training["command"].count("--level bpe")
+    text = "Zyxomorphic naïveté, 42 £ — ok"
+    assert loaded.tokenizer.decode(loaded.tokenizer.encode(text)) == text
 
 
 def test_plain_rnnrepl_defaults_to_the_char_model_in_line_mode():
