@@ -73,7 +73,7 @@ def test_a_missing_model_is_the_cli_one_line_error(tmp_path):
     assert (r.exit_code, r.stdout) == (4, "")
     assert r.stderr == (
         f"rnnrepl: error: model not found ({tmp_path / 'nope'}) — give a .safetensors file or a "
-        "name from `rnnrepl list`; bundled models: shakespeare-char, wikitext-word\n"
+        "name from `rnnrepl list`; bundled models: shakespeare-char, wikitext-bpe, wikitext-word\n"
     )
 
 
