@@ -117,3 +117,7 @@ def run_main(argv: list[str], stdin: str = "") -> tuple[int, str, str]:
         s.flush()
     out, err = (s.buffer.getvalue().decode("utf-8") for s in streams[1:])
     return code, out, err
+
+
+# What every command says after a model it cannot find (rnnrepl/store/home.py's message).
+MODEL_CONTRACT = "give a .safetensors file or a name from `rnnrepl list`; bundled models: shakespeare-char, wikitext-bpe, wikitext-word"  # fmt: skip

@@ -11,7 +11,7 @@ import math
 import pytest
 
 from rnnrepl.cli.params import parse_duration
-from tests.helpers import TOY, invoke
+from tests.helpers import MODEL_CONTRACT, TOY, invoke
 from tests.repl_support import CHAIN, CHAIN_ALPHABET, bigram, char_vocab, save
 
 TINY = ["--seq-len", "32", "--batch-size", "8", "--lr", "0.01"]
@@ -193,7 +193,7 @@ def test_model_directory_and_bare_name_resolve(model_path):
     assert json.loads(r.stdout)["path"] == model_path
 
 
-CONTRACT = "give a .safetensors file or a name from `rnnrepl list`; bundled models: shakespeare-char, wikitext-bpe, wikitext-word"  # fmt: skip
+CONTRACT = MODEL_CONTRACT
 
 
 @pytest.mark.parametrize(

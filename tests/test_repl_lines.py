@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.helpers import REPO, invoke, run_cli
+from tests.helpers import MODEL_CONTRACT, REPO, invoke, run_cli
 from tests.repl_support import CHAIN, CHAIN_ALPHABET, bigram, char_vocab, save
 
 
@@ -72,8 +72,7 @@ def test_a_missing_model_is_the_cli_one_line_error(tmp_path):
     r = invoke("chat", str(tmp_path / "nope"), stdin="hello\n")
     assert (r.exit_code, r.stdout) == (4, "")
     assert r.stderr == (
-        f"rnnrepl: error: model not found ({tmp_path / 'nope'}) — give a .safetensors file or a "
-        "name from `rnnrepl list`; bundled models: shakespeare-char, wikitext-bpe, wikitext-word\n"
+        f"rnnrepl: error: model not found ({tmp_path / 'nope'}) — {MODEL_CONTRACT}\n"
     )
 
 
