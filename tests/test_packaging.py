@@ -41,10 +41,20 @@ def test_the_bundled_bpe_model_carries_its_tokenizer_and_spells_any_text():
     assert loaded.tokenizer.decode(loaded.tokenizer.encode(text)) == text
 
 
-def test_plain_rnnrepl_defaults_to_the_char_model_in_line_mode():
-    r = run_cli(stdin="ROMEO:\n")
+def test_plain_rnnrepl_opens_the_word_model_in_line_mode():
+    r = run_cli(stdin="The city of\n")
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() and "\x1b" not in r.stdout
+
+
+def test_chat_without_a_model_is_the_bundled_word_model():
+    def greedy(*model: str) -> str:
+        r = run_cli("chat", *model, "--temperature", "0", "-n", "12", stdin="The city of\n")
+        assert r.returncode == 0, r.stderr
+        return r.stdout
+
+    default = greedy()
+    assert default == greedy("wikitext-word") != greedy("shakespeare-char")
 
 
 @pytest.mark.slow

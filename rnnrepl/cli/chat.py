@@ -61,8 +61,13 @@ def generate(
     out.write("\n")
 
 
+# The bundled model `rnnrepl` and `rnnrepl chat` open: it saves the most keystrokes averaged over
+# the two held-out texts of README "Bundled models" (35.1% against 29.4% for shakespeare-char).
+DEFAULT_MODEL = "wikitext-word"
+
+
 @click.command()
-@click.argument("model", default="shakespeare-char", shell_complete=complete_model)
+@click.argument("model", default=DEFAULT_MODEL, shell_complete=complete_model)
 @click.option("-k", "--k", "k", type=click.IntRange(1, 50), default=10, show_default=True,
               help="Rows in the live top-k panel.")  # fmt: skip
 @click.option("--temperature", type=Finite(0), default=0.8, show_default=True)

@@ -13,7 +13,7 @@ import traceback
 
 import click
 
-from rnnrepl.cli.chat import chat, generate
+from rnnrepl.cli.chat import DEFAULT_MODEL, chat, generate
 from rnnrepl.cli.corpus import corpus_group
 from rnnrepl.cli.models import list_cmd, rm
 from rnnrepl.cli.oneshot import eval_cmd, info, predict, score
@@ -69,7 +69,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
     """
     DEBUG["on"] = debug
     if ctx.invoked_subcommand is None:
-        ctx.invoke(chat, model="shakespeare-char")
+        ctx.invoke(chat, model=DEFAULT_MODEL)
 
 
 for _command in (train, generate, predict, score, eval_cmd, info, chat, list_cmd, rm, corpus_group):
