@@ -167,20 +167,25 @@ def test_keystrokes_reuse_the_beam_steps_of_the_previous_ones_and_find_the_same_
 
 
 # ---- a subword level: the typed piece is spelt again from the boundary before it (healing) ----
-def bpe_direct_prob(loaded, text: str, spelt: str) -> float:
+def bpe_direct_prob(loaded, text: str, spelt: str, covered: bool = False) -> float:
     """p(`spelt`, in any tokenization, then a boundary | text up to its last pre-token): the sum
-    over every way of cutting `spelt` into tokens, through the model itself (batch 1)."""
+    over every way of cutting `spelt` into tokens, through the model itself (batch 1). With
+    `covered`: p(the text goes on with `spelt` | the same), the last token going on past it
+    with any characters and no boundary asked for."""
     tok, model = loaded.tokenizer, loaded.model
     ids, _ = tok.split_partial(text)
-    index = {tok.token_text(i): i for i in range(1, tok.size)}
-    ends = [i for i in range(1, tok.size) if not in_word(tok.token_text(i)[:1] or "a")]
+    texts = [tok.token_text(i) for i in range(tok.size)]
+    index = {t: i for i, t in enumerate(texts) if i}
+    ends = [i for i in range(1, tok.size) if not in_word(texts[i][:1] or "a")]
 
     def rest(logits, state, s: str) -> float:
         p = torch.softmax(logits[0, -1].double(), -1)
         if not s:
             return float(p[ends].sum())
         total = 0.0
-        for k in range(1, len(s) + 1):
+        if covered:  # a token that spells all of s, or more: the path has spelt it
+            total += float(sum(p[i] for i in range(1, tok.size) if texts[i].startswith(s)))
+        for k in range(1, len(s) + (0 if covered else 1)):
             if s[:k] in index:
                 i = index[s[:k]]
                 out, after = model(torch.tensor([[i]]), state)
@@ -205,17 +210,21 @@ def test_bpe_words_spell_the_typed_piece_from_the_boundary_in_every_tokenization
     found = every[:6]
     assert len(found) == 6
     assert [p for _, p in every] == sorted((p for _, p in every), reverse=True)
+    # conditional on the typed piece, as at char level: p(piece + rest, boundary) / p(piece)
+    piece = bpe_direct_prob(MODEL, text, partial, covered=True)
+    assert 0 < piece < 1
     exact = 0
     for word, p in found:
         assert word.startswith(typed) and word and all(in_word(c) for c in word)
         spelt = partial + word[len(typed) :]
-        direct = bpe_direct_prob(MODEL, text, spelt)
+        direct = bpe_direct_prob(MODEL, text, spelt) / piece
         if len(word) - len(typed) <= 4:  # every spelling of it fits the depth: all summed
             assert p == pytest.approx(direct, rel=1e-4)
             exact += 1
         else:  # spellings of more tokens than the depth are missing from its sum
             assert p <= direct * (1 + 1e-4)
     assert exact >= 3
+    assert sum(p for _, p in every) <= 1 + 1e-5  # disjoint events, given the same piece
 
 
 def test_bpe_keystrokes_reusing_beam_steps_find_what_a_fresh_search_finds():
