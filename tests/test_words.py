@@ -10,6 +10,8 @@ import math
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rnnrepl.infer.predictor import Predictor
 from rnnrepl.infer.prefix_cache import Superseded
@@ -167,20 +169,25 @@ def test_keystrokes_reuse_the_beam_steps_of_the_previous_ones_and_find_the_same_
 
 
 # ---- a subword level: the typed piece is spelt again from the boundary before it (healing) ----
-def bpe_direct_prob(loaded, text: str, spelt: str) -> float:
+def bpe_direct_prob(loaded, text: str, spelt: str, covered: bool = False) -> float:
     """p(`spelt`, in any tokenization, then a boundary | text up to its last pre-token): the sum
-    over every way of cutting `spelt` into tokens, through the model itself (batch 1)."""
+    over every way of cutting `spelt` into tokens, through the model itself (batch 1). With
+    `covered`: p(the text goes on with `spelt` | the same), the last token going on past it
+    with any characters and no boundary asked for."""
     tok, model = loaded.tokenizer, loaded.model
     ids, _ = tok.split_partial(text)
-    index = {tok.token_text(i): i for i in range(1, tok.size)}
-    ends = [i for i in range(1, tok.size) if not in_word(tok.token_text(i)[:1] or "a")]
+    texts = [tok.token_text(i) for i in range(tok.size)]
+    index = {t: i for i, t in enumerate(texts) if i}
+    ends = [i for i in range(1, tok.size) if not in_word(texts[i][:1] or "a")]
 
     def rest(logits, state, s: str) -> float:
         p = torch.softmax(logits[0, -1].double(), -1)
         if not s:
             return float(p[ends].sum())
         total = 0.0
-        for k in range(1, len(s) + 1):
+        if covered:  # a token that spells all of s, or more: the path has spelt it
+            total += float(sum(p[i] for i in range(1, tok.size) if texts[i].startswith(s)))
+        for k in range(1, len(s) + (0 if covered else 1)):
             if s[:k] in index:
                 i = index[s[:k]]
                 out, after = model(torch.tensor([[i]]), state)
@@ -205,17 +212,21 @@ def test_bpe_words_spell_the_typed_piece_from_the_boundary_in_every_tokenization
     found = every[:6]
     assert len(found) == 6
     assert [p for _, p in every] == sorted((p for _, p in every), reverse=True)
+    # conditional on the typed piece, as at char level: p(piece + rest, boundary) / p(piece)
+    piece = bpe_direct_prob(MODEL, text, partial, covered=True)
+    assert 0 < piece < 1
     exact = 0
     for word, p in found:
         assert word.startswith(typed) and word and all(in_word(c) for c in word)
         spelt = partial + word[len(typed) :]
-        direct = bpe_direct_prob(MODEL, text, spelt)
+        direct = bpe_direct_prob(MODEL, text, spelt) / piece
         if len(word) - len(typed) <= 4:  # every spelling of it fits the depth: all summed
             assert p == pytest.approx(direct, rel=1e-4)
             exact += 1
         else:  # spellings of more tokens than the depth are missing from its sum
             assert p <= direct * (1 + 1e-4)
     assert exact >= 3
+    assert sum(p for _, p in every) <= 1 + 1e-5  # disjoint events, given the same piece
 
 
 def test_bpe_keystrokes_reusing_beam_steps_find_what_a_fresh_search_finds():
@@ -226,3 +237,34 @@ def test_bpe_keystrokes_reusing_beam_steps_find_what_a_fresh_search_finds():
         found, expected = p.words(text, 3), Predictor(MODEL).words(text, 3)
         assert [w for w, _ in found] == [w for w, _ in expected], text
         assert [q for _, q in found] == pytest.approx([q for _, q in expected], rel=1e-5)
+
+
+@pytest.mark.parametrize("text", ["the cat s", "the dog sat on the "])
+def test_predict_words_at_bpe_level_reads_given_the_typed_piece(tmp_path, text):
+    from tests.test_bpe import MODEL
+
+    r = invoke("predict", str(save(MODEL, tmp_path / "bpe")), text, "--words", "-n", "20", "--json")
+    assert (r.exit_code, r.stderr) == (0, "")
+    found = json.loads(r.stdout)
+    assert len(found) == 20 and sum(d["prob"] for d in found) <= 1 + 1e-6
+    _, partial = MODEL.tokenizer.split_partial(text)
+    piece = bpe_direct_prob(MODEL, text, partial, covered=True)  # the search's denominator
+    typed = text.rsplit(" ", 1)[-1]
+    for d in found[:3]:
+        spelt = partial + d["word"][len(typed) :]
+        # the beam of 3 drops a few spellings of the word and of the piece alike: not exact
+        assert d["prob"] == pytest.approx(bpe_direct_prob(MODEL, text, spelt) / piece, rel=0.01)
+
+
+@pytest.fixture(scope="module")
+def bpe_typing():
+    from tests.test_bpe import MODEL
+
+    return Predictor(MODEL)  # one predictor: its kept beam steps serve the next text too
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.text(alphabet="the cat sat.\n  éö", max_size=14))
+def test_bpe_words_given_the_typed_piece_sum_to_at_most_one(bpe_typing, text):
+    found = bpe_typing.words(text, 30)
+    assert sum(p for _, p in found) <= 1 + 1e-5, text

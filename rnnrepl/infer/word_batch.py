@@ -45,9 +45,12 @@ class BatchWordSearch:
         owner = torch.arange(q, device=self.device)  # (rows,) the query of each hypothesis
         words, scores = [""] * q, torch.zeros(q, device=self.device)  # (rows,) log-probs
         done: list[dict[str, float]] = [{} for _ in range(q)]  # finished word -> cost (nats)
+        # (q,) log p(the text goes on with spell[q]) (WordSearch.covered), 0 with nothing to spell
+        cover = torch.tensor([-math.inf if s else 0.0 for s in spell], device=self.device)
         logp = torch.log_softmax(logits.float(), -1)  # (rows, vocab)
         for depth in range(int(limits.max()) + 1):
             self._finish(owner.tolist(), words, scores, logp, typed, spell, done)
+            cover = self._cover(cover, owner, words, scores, logp, spell)
             live = limits[owner] > depth  # a query stops at its own depth
             if not live.any():
                 break
@@ -68,7 +71,19 @@ class BatchWordSearch:
             with torch.inference_mode():
                 out, state = self.step(ids.unsqueeze(1), state)  # (rows, 1, vocab)
             logp = torch.log_softmax(out[:, -1].float(), -1)
-        return [_best(d, n) for d in done]
+        return [_best(d, n, c) for d, c in zip(done, cover.tolist(), strict=True)]
+
+    def _cover(self, cover: Tensor, owner: Tensor, words, scores: Tensor, logp: Tensor, spell):
+        """`cover` (q,) with the mass of the paths of each query that spell the whole piece
+        with their next token added."""
+        rests = [spell[o][len(w) :] for o, w in zip(owner.tolist(), words, strict=True)]
+        if not any(rests):
+            return cover
+        at = torch.tensor([j for j, r in enumerate(rests) if r], device=self.device)
+        mass = self.single.covered([rests[j] for j in at.tolist()], scores[at], logp[at])
+        grid = cover.new_full((len(cover), len(at)), -torch.inf)  # (q, at)
+        grid[owner[at], torch.arange(len(at), device=self.device)] = mass
+        return torch.logaddexp(cover, torch.logsumexp(grid, 1))
 
     def _finish(
         self, owner: list[int], words, scores: Tensor, logp: Tensor, typed, spell, done
@@ -109,6 +124,7 @@ def _worst(done: list[dict[str, float]], n: int, device: torch.device) -> Tensor
     return torch.tensor(costs, device=device)
 
 
-def _best(done: dict[str, float], n: int) -> Words:
+def _best(done: dict[str, float], n: int, cover: float) -> Words:
+    """The n best words, their probabilities divided by the spelt piece's (log) mass `cover`."""
     best = sorted(done.items(), key=lambda kv: kv[1])[:n]
-    return [(w, math.exp(-cost)) for w, cost in best]
+    return [(w, math.exp(-cost - cover)) for w, cost in best]

@@ -10,7 +10,9 @@ The probability of a word w after text x with typed part u (w = u + rest) is
 p(rest, then a boundary | x), the product of the step probabilities of rest's tokens times the
 total probability of the boundary tokens after them; at word level, the renormalised
 completion probability of w (or p(next token = w) after a boundary). Both read as
-p(w | x, the word begins with u).
+p(w | x, the word begins with u). A subword level spells the typed piece s again from the
+boundary before it (token healing, x = b + s) and divides by the probability that b goes on
+with s at all: p(s + rest, then a boundary | b) / p(s | b), the same conditional figure.
 
 In the REPL each keystroke inside a word searches again from one token further on, mostly along
 paths the previous search already stepped; a ``StepMemo`` keeps those steps, so a search takes
@@ -135,6 +137,8 @@ class WordSearch:
         self.index = {t: i for i, t in enumerate(self.texts) if i}  # for spelling (healing)
         self._sorted = sorted((t, i) for t, i in self.index.items() if t)
         self._spelling: dict[str, Tensor] = {}  # rest of a spelling -> allowed tokens
+        self._texts = sorted((t, i) for i, t in enumerate(self.texts) if i and t)  # every token
+        self._covers: dict[str, Tensor] = {}  # rest of a spelling -> tokens that spell it all
         self.rows_stepped = 0  # beam rows run through the model so far (a cost counter)
 
     def search(
@@ -153,16 +157,24 @@ class WordSearch:
 
         `spell` (token healing, at a subword level): the typed piece of text that `state` is
         before, the last pre-token (" wor" of "hello wor"). Hypotheses first spell it, in any
-        tokenization, then go on in the word; a word's probability sums over its spellings.
+        tokenization, then go on in the word; a word's probability sums over its spellings and
+        is divided by the mass of every path that spelled the whole piece (``covered``), so it
+        reads p(word | text, typed part) as without healing. A path pruned from the beam is
+        missing from both sums.
         `interrupt` is polled before each model call; when it returns True, ``Superseded``.
         `memo`: steps kept from earlier searches (see StepMemo), else every row is stepped."""
         words, scores = [""], torch.zeros(1, device=self.device)  # (beam,) log-probabilities
         paths: list[tuple[int, ...]] = [() if memo is None else memo.prefix]  # memo keys
         done: dict[str, float] = {}  # finished word -> its cost -log p (nats)
         logp = torch.log_softmax(logits.float().reshape(1, -1), -1)  # (beam, vocab)
+        cover = -math.inf if spell else 0.0  # log p(the text goes on with `spell`)
         limit = beam.depth + len(spell)  # a token spells at least one character
         for depth in range(limit + 1):
             self._finish(words, scores, logp, typed, spell, done)
+            if spell:
+                rests = [spell[len(w) :] for w in words]
+                mass = torch.logsumexp(self.covered(rests, scores, logp), 0)
+                cover = float(np.logaddexp(cover, float(mass)))
             if depth == limit:
                 break
             if interrupt is not None and interrupt():
@@ -177,7 +189,7 @@ class WordSearch:
             paths = [paths[r] + (i,) for r, i in zip(rows.tolist(), ids.tolist(), strict=True)]
             state, logp = self._step(state, rows, ids, paths, memo)
         best = sorted(done.items(), key=lambda kv: kv[1])[:n]
-        return [(w, math.exp(-cost)) for w, cost in best]
+        return [(w, math.exp(-cost - cover)) for w, cost in best]
 
     def _step(self, state, rows: Tensor, ids: Tensor, paths: list, memo: StepMemo | None):
         """(state, log-probabilities (beam, vocab)) after each parent row `rows` takes its token
@@ -223,6 +235,28 @@ class WordSearch:
         rows, ids = flat // total.shape[1], flat % total.shape[1]
         new = [words[r] + self.texts[i] for r, i in zip(rows.tolist(), ids.tolist(), strict=True)]
         return new, top, rows, ids
+
+    def covered(self, rests: list[str], scores: Tensor, logp: Tensor) -> Tensor:
+        """(beam,) log-probability that each hypothesis spells the rest of the piece, `rests`,
+        with its next token (which may go on past it, with any characters): the mass of the
+        paths that have spelled the whole piece; -inf for a hypothesis already past it."""
+        if not any(rests):
+            return torch.full_like(scores, -torch.inf)
+        mask = torch.stack([self.covers(r) for r in rests])  # (beam, vocab)
+        return scores + torch.logsumexp(logp.masked_fill(~mask, -torch.inf), -1)
+
+    def covers(self, rest: str) -> Tensor:
+        """The tokens whose text begins with `rest` (none for an empty `rest`)."""
+        if rest not in self._covers:
+            if len(self._covers) > 256:
+                self._covers.clear()
+            lo = bisect.bisect_left(self._texts, (rest, -1))
+            hi = bisect.bisect_left(self._texts, (rest + "\U0010ffff", -1), lo)
+            ids = [i for _, i in self._texts[lo:hi]] if rest else []
+            mask = torch.zeros_like(self.cont)
+            mask[torch.tensor(ids, dtype=torch.long, device=self.device)] = True
+            self._covers[rest] = mask
+        return self._covers[rest]
 
     def allowed(self, rest: str) -> Tensor:
         """The tokens that may come next with `rest` of the spelling still to go: inside the
