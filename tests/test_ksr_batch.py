@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from rnnrepl.infer.ksr import simulate
-from rnnrepl.infer.ksr_batch import SuggestionTable, plan, simulate_batched
+from rnnrepl.infer.ksr_batch import SuggestionTable, cached, plan, simulate_batched
 from rnnrepl.infer.predictor import Predictor
 from rnnrepl.infer.words import Beam
 from rnnrepl.text.bpe import BpeVocab
@@ -58,11 +58,23 @@ def test_every_batched_suggestion_equals_predictor_words_there(name, width):
         assert_same(found, check.words(TEXT[:pos], 3))
 
 
+@pytest.mark.parametrize("cache", [False, True])
 @pytest.mark.parametrize("name", MODELS)
-def test_the_batched_simulation_gives_the_figures_of_the_one_text_simulation(name):
-    assert simulate_batched(Predictor(MODELS[name]), TEXT, 2) == simulate(
-        Predictor(MODELS[name]).words, TEXT, 2
+def test_the_batched_simulation_gives_the_figures_of_the_one_text_simulation(name, cache):
+    words = Predictor(MODELS[name]).words
+    assert simulate_batched(Predictor(MODELS[name]), TEXT, 2, cache=cache) == simulate(
+        lambda text, n: words(text, n, cache=cache), TEXT, 2
     )
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_with_the_cache_every_list_the_typist_sees_is_predictor_words_with_the_cache(name):
+    predictor, check = Predictor(MODELS[name]), Predictor(MODELS[name])
+    table = SuggestionTable(predictor, 3, skip=False).build(TEXT)
+    assert len(table) == len(plan(predictor.tok, TEXT)[1])  # no position skipped
+    at = cached(table, TEXT, 3)
+    for pos, _ in sorted(table.items()):
+        assert_same(at(pos), check.words(TEXT[:pos], 3, cache=True))
 
 
 def test_a_query_that_reads_other_tokens_than_the_text_steps_them():
@@ -78,10 +90,13 @@ def test_a_narrow_shallow_beam_is_kept_too():
         assert_same(found, check.words(TEXT[:pos], 4, beam))
 
 
-def test_eval_ksr_types_with_the_batched_suggestions(tmp_path):
+@pytest.mark.parametrize("cache", [True, False])
+def test_eval_ksr_types_with_the_batched_suggestions(tmp_path, cache):
     model = save(MODELS["char-lstm"], tmp_path / "m.safetensors")
     (tmp_path / "t.txt").write_text(TEXT)
-    r = invoke("eval", str(model), str(tmp_path / "t.txt"), "--ksr", "--json")
+    flag = "--cache" if cache else "--no-cache"
+    r = invoke("eval", str(model), str(tmp_path / "t.txt"), "--ksr", "--json", flag)
     assert r.exit_code == 0, r.output
-    expected = simulate(Predictor(MODELS["char-lstm"]).words, TEXT, 3)
+    words = Predictor(MODELS["char-lstm"]).words
+    expected = simulate(lambda text, n: words(text, n, cache=cache), TEXT, 3)
     assert json.loads(r.stdout)["total"] == expected.to_dict()

@@ -185,7 +185,8 @@ def test_the_panel_shows_whole_words_and_alt_digit_inserts_one_with_its_space():
         repl.type(ESC + "2")  # Alt-2
         wait_for(lambda: repl.buffer.text == "the car ")
         view = repl.view_for("the car ")
-        assert [w for w, _ in view.words] == ["dog", "cat", "car"]  # the next word
+        # the next word; the word cache lifts "car" and "the", which the text holds, over "cat"
+        assert [w for w, _ in view.words] == ["dog", "car", "the"]
         repl.type(ESC + "1" + ".")  # a closing mark typed next replaces the space
         wait_for(lambda: repl.buffer.text == "the car dog.")
         repl.type(ESC + "9")  # no ninth word: nothing happens
@@ -220,15 +221,24 @@ def test_the_word_search_is_abandoned_when_a_newer_key_arrives(repl):
     assert kw["interrupt"]() is True  # the search for "d" would now raise Superseded
 
 
+def test_set_cache_off_shows_the_models_words_alone():
+    loaded = word_model(["the", "cat", "car", "dog"], {"cat": 3.0, "car": 2.0, "dog": 5.0})
+    with running_repl(loaded, GREEDY) as repl:
+        repl.type("/set cache off\r")
+        wait_for(lambda: not repl.session.settings.cache)
+        repl.type("the car ")
+        assert [w for w, _ in repl.view_for("the car ").words] == ["dog", "cat", "car"]
+
+
 def test_a_long_word_search_has_the_bars_shown_first_never_with_another_texts_words(repl):
     predictor = repl.repl.worker.predictor
     words, release = predictor.words, threading.Event()
 
-    def slow(text, n, interrupt):  # a search still running past BARS_WAIT, between its steps
+    def slow(text, n, interrupt, cache):  # a search still running past BARS_WAIT, between steps
         time.sleep(BARS_WAIT)
         interrupt()
         release.wait(10)
-        return words(text, n, interrupt=interrupt)
+        return words(text, n, interrupt=interrupt, cache=cache)
 
     predictor.words = slow
     repl.type("d")

@@ -46,6 +46,7 @@ def test_set_works_in_line_mode_and_bad_values_are_reported(chain_model):
         "rnnrepl: error: k must be between 1 and 50, not 0",
         *("temperature: 0", "top_k: 0 (off)", "top_p: 1", "k: 10 (rows in the panel)"),
         "words: 3 (Alt-1.. inserts one)",
+        "cache: on (words the text holds are mixed in)",
         *("max_tokens: 2", "seed: none", "stop: none", "unk: off (never generated)"),
         "rnnrepl: note: /undo is not available here — line mode: each line is a prompt; "
         "commands: /set NAME VALUE, /show, /quit",

@@ -109,19 +109,19 @@ def saved(tmp_path_factory):
 
 
 def test_predict_words_prints_the_list(saved):
-    r = invoke("predict", saved[0], "on th", "--words", "-n", "2")
+    r = invoke("predict", saved[0], "on th", "--words", "-n", "2", "--no-cache")
     assert (r.exit_code, r.stderr) == (0, "")
     assert r.stdout == (
         "words beginning with 'th'\n"
         "then ███████████████████▌            66.5%\n"
         "them ███████                         24.5%\n"
     )
-    r = invoke("predict", saved[1], "dog, ", "--words", "-n", "1")
+    r = invoke("predict", saved[1], "dog, ", "--words", "-n", "1", "--no-cache")
     assert r.stdout == "next words\nsun █████████████████████████████▌ 100.0%\n"
 
 
 def test_predict_words_json_is_a_list(saved):
-    r = invoke("predict", saved[0], "the cat ", "--words", "--json")
+    r = invoke("predict", saved[0], "the cat ", "--words", "--json", "--no-cache")
     data = json.loads(r.stdout)
     assert [d["word"] for d in data] == ["then", "them", "cat"]  # -n defaults to 3
     assert data[0]["prob"] == pytest.approx(math.e**2 / NEXT_TOTAL)
@@ -243,7 +243,8 @@ def test_bpe_keystrokes_reusing_beam_steps_find_what_a_fresh_search_finds():
 def test_predict_words_at_bpe_level_reads_given_the_typed_piece(tmp_path, text):
     from tests.test_bpe import MODEL
 
-    r = invoke("predict", str(save(MODEL, tmp_path / "bpe")), text, "--words", "-n", "20", "--json")
+    args = (text, "--words", "-n", "20", "--json", "--no-cache")
+    r = invoke("predict", str(save(MODEL, tmp_path / "bpe")), *args)
     assert (r.exit_code, r.stderr) == (0, "")
     found = json.loads(r.stdout)
     assert len(found) == 20 and sum(d["prob"] for d in found) <= 1 + 1e-6

@@ -8,7 +8,7 @@ import click
 
 from rnnrepl.cli.common import read_prompt_file
 from rnnrepl.cli.models import complete_model
-from rnnrepl.cli.params import DEVICES, SEED, Finite
+from rnnrepl.cli.params import DEVICES, SEED, Finite, cache_option
 from rnnrepl.errors import UsageError
 
 ALLOW_UNK_HELP = (
@@ -79,7 +79,8 @@ DEFAULT_MODEL = "wikitext-word"
 @click.option("--allow-unk", is_flag=True, help=ALLOW_UNK_HELP + " (/set unk on|off)")
 @click.option("--device", type=DEVICES, default="cpu", show_default=True)
 @int8_option
-def chat(model, k, device, int8, **sampling) -> None:
+@cache_option
+def chat(model, k, device, int8, cache, **sampling) -> None:
     """Interactive REPL: live next-token probabilities as you type.
 
     On a pipe (stdin or stdout not a terminal) each input line is a prompt and only its
@@ -88,4 +89,5 @@ def chat(model, k, device, int8, **sampling) -> None:
     from rnnrepl.config import SampleConfig
     from rnnrepl.repl.app import run_repl
 
-    run_repl(model, sample=SampleConfig(**sampling), k=k, device=device, int8=int8)
+    sample = SampleConfig(**sampling)
+    run_repl(model, sample=sample, k=k, device=device, int8=int8, cache=cache)

@@ -16,8 +16,9 @@ if TYPE_CHECKING:  # the module is imported lazily: it brings torch
     from rnnrepl.infer.ksr import KsrResult
 
 
-def run_ksr(model, files, as_json, encoding, n: int, limit: int | None) -> None:
-    """Simulate typing each of FILES (its first `limit` words) with `n` suggestions."""
+def run_ksr(model, files, as_json, encoding, n: int, limit: int | None, cache: bool) -> None:
+    """Simulate typing each of FILES (its first `limit` words) with `n` suggestions, mixed
+    with a word cache of the text typed so far if `cache`."""
     from rnnrepl.infer.ksr import limit_words, word_spans
     from rnnrepl.infer.ksr_batch import simulate_batched
     from rnnrepl.infer.predictor import Predictor
@@ -33,11 +34,12 @@ def run_ksr(model, files, as_json, encoding, n: int, limit: int | None) -> None:
     rows = []
     with token_progress("typing", unit="words") as task:
         for path, text in texts:
-            rows.append((path, simulate_batched(predictor, text, n, task(path))))
+            rows.append((path, simulate_batched(predictor, text, n, task(path), cache=cache)))
     total = sum((r for _, r in rows[1:]), rows[0][1])
     if as_json:
         figures = [{"file": f, **r.to_dict()} for f, r in rows]
-        click.echo(safe_json({"suggestions": n, "files": figures, "total": total.to_dict()}))
+        head = {"suggestions": n, "cache": cache}
+        click.echo(safe_json({**head, "files": figures, "total": total.to_dict()}))
         return
     for path, r in rows:
         console().print(Text(safe_text(f"{path}: {ksr_line(r, n)}")), soft_wrap=True)

@@ -11,6 +11,7 @@ from rich.text import Text
 from rnnrepl.cli.common import console as _console
 from rnnrepl.cli.common import read_prompt_file, token_progress
 from rnnrepl.cli.models import complete_model
+from rnnrepl.cli.params import cache_option
 from rnnrepl.errors import InputDataError, UsageError
 from rnnrepl.infer.loading import load_for_inference
 from rnnrepl.ui.textsafe import safe_json, safe_text
@@ -20,7 +21,7 @@ if TYPE_CHECKING:  # the module is imported lazily: it brings torch
     from rnnrepl.infer.scoring import ScoreSummary
 
 
-def run_predict(model, text, k, as_json, words=False, n=None) -> None:
+def run_predict(model, text, k, as_json, words=False, n=None, cache=True) -> None:
     """Top-k next tokens after TEXT, with probabilities (see ``Predictor.predict``); with
     `words`, the n most likely whole words instead (see ``Predictor.words``)."""
     from rnnrepl.infer.predictor import Predictor
@@ -29,7 +30,7 @@ def run_predict(model, text, k, as_json, words=False, n=None) -> None:
         raise UsageError("-n is the number of --words suggestions — add --words, or use -k")
     predictor = Predictor(load_for_inference(model))
     if words:
-        _print_words(text, predictor.words(text, 3 if n is None else n), as_json)
+        _print_words(text, predictor.words(text, 3 if n is None else n, cache=cache), as_json)
         return
     pred = predictor.predict(text)
     completions, following = (
@@ -257,12 +258,13 @@ def _steps_label(best, total) -> str:
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--words", is_flag=True, help="The most likely whole words instead of tokens.")
 @click.option("-n", type=click.IntRange(1, 100), help="How many --words (default 3).")
-def predict(model, text, k, as_json, words, n) -> None:
+@cache_option
+def predict(model, text, k, as_json, words, n, cache) -> None:
     """Top-k next tokens after TEXT, with probabilities.
 
     With --words: the N most likely whole words completing the word being typed (or the next
     word after a space), each with its probability."""
-    run_predict(model, text, k, as_json, words, n)
+    run_predict(model, text, k, as_json, words, n, cache)
 
 
 @click.command()
@@ -284,7 +286,8 @@ def score(model, text, file, k, as_json) -> None:
 @click.option("--ksr", is_flag=True, help="Keystrokes saved typing FILES with word suggestions.")
 @click.option("--suggestions", type=click.IntRange(1, 100), help="--ksr: how many (default 3).")
 @click.option("--limit-words", type=click.IntRange(1), help="--ksr: type only the first N words.")
-def eval_cmd(model, files, as_json, encoding, ksr, suggestions, limit_words) -> None:
+@cache_option
+def eval_cmd(model, files, as_json, encoding, ksr, suggestions, limit_words, cache) -> None:
     """Cross entropy, perplexity and bits per token (char) of FILES under MODEL.
 
     With --ksr: the keystroke savings rate of a person typing FILES word by word, accepting
@@ -292,7 +295,7 @@ def eval_cmd(model, files, as_json, encoding, ksr, suggestions, limit_words) -> 
     if ksr:
         from rnnrepl.cli.ksr import run_ksr
 
-        run_ksr(model, files, as_json, encoding, suggestions or 3, limit_words)
+        run_ksr(model, files, as_json, encoding, suggestions or 3, limit_words, cache)
         return
     if suggestions is not None or limit_words is not None:
         raise UsageError("--suggestions and --limit-words apply to --ksr — add --ksr")

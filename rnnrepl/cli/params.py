@@ -57,3 +57,10 @@ class Finite(click.FloatRange):
 
 SEED = click.IntRange(-(2**63), 2**64 - 1)  # what torch's generators accept
 DEVICES = click.Choice(["auto", "cpu", "cuda", "mps"])
+cache_option = click.option(
+    "--cache/--no-cache",
+    default=True,
+    show_default=True,
+    help="Mix the words the text already holds into the word suggestions (a cache LM; README "
+    '"Keystrokes saved").',
+)

@@ -8,7 +8,8 @@ state and the next-token logits after every prefix. At every position inside a w
 suggestions Predictor.words would give there are computed from them: the beam searches of all
 the positions of one step together (``BatchWordSearch``), or read off the vocabulary (word
 level). ``ksr.replay`` then types the text from that table. A position whose word was already
-accepted earlier is skipped (the typist never sees it).
+accepted earlier is skipped (the typist never sees it), unless a word cache mixes the lists
+afterwards (``cached``), which can move an acceptance later.
 
 Where the tokenizer reads a prefix of the text with other complete tokens than the text's own
 (a BPE merge across the cursor, a word split differently when half typed), that query starts
@@ -17,6 +18,7 @@ from the state after the tokens both agree on and steps its own ones, batch 1.
 
 from __future__ import annotations
 
+import bisect
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,10 +27,11 @@ import torch
 from torch import Tensor
 
 from rnnrepl.infer.distributions import Prediction, without_unk
-from rnnrepl.infer.ksr import KsrResult, Progress, replay, word_spans
+from rnnrepl.infer.ksr import KsrResult, Progress, SuggestAt, replay, word_spans
 from rnnrepl.infer.prefix_cache import IncrementalEncoder
 from rnnrepl.infer.runner import SHAPE_STEP
 from rnnrepl.infer.word_batch import BatchWordSearch, Words
+from rnnrepl.infer.word_cache import WordCache
 from rnnrepl.infer.words import Beam, WordSearch
 
 # Lanes stepped side by side: with ~3 live hypotheses a query, the beams of a step are some
@@ -122,8 +125,10 @@ def lanes(runner, seq: list[int], width: int = LANES) -> Iterator[tuple[int, int
 class SuggestionTable:
     """The suggestions after text[:pos] for every position the typist may see."""
 
-    def __init__(self, predictor, n: int, beam: Beam | None = None, width: int = LANES) -> None:
-        self.predictor, self.width = predictor, width
+    def __init__(
+        self, predictor, n: int, beam: Beam | None = None, width: int = LANES, skip: bool = True
+    ) -> None:
+        self.predictor, self.width, self.skip = predictor, width, skip
         self.runner, self.tok = predictor.runner, predictor.tok
         self.n, self.beam = n, beam or Beam()
         self.batch: BatchWordSearch | None = None
@@ -149,7 +154,7 @@ class SuggestionTable:
         return self.table
 
     def _needed(self, q: Query) -> bool:
-        return q.pos <= self.accepted.get(q.word, q.pos)
+        return not self.skip or q.pos <= self.accepted.get(q.word, q.pos)
 
     def _record(self, q: Query, found: Words, words: list[str]) -> None:
         self.table[q.pos] = found
@@ -193,8 +198,31 @@ class SuggestionTable:
 
 
 def simulate_batched(
-    predictor, text: str, n: int = 3, on_progress: Progress = None, beam: Beam | None = None
+    predictor,
+    text: str,
+    n: int = 3,
+    on_progress: Progress = None,
+    beam: Beam | None = None,
+    cache: bool = False,
 ) -> KsrResult:
-    """``ksr.simulate(predictor.words, text, n)``, its suggestions computed in batches."""
-    table = SuggestionTable(predictor, n, beam).build(text, on_progress)
-    return replay(table.__getitem__, text)
+    """``ksr.simulate(predictor.words, text, n)`` (with ``cache`` passed on), its suggestions
+    computed in batches."""
+    table = SuggestionTable(predictor, n, beam, skip=not cache).build(text, on_progress)
+    return replay(cached(table, text, n) if cache else table.__getitem__, text)
+
+
+def cached(table: dict[int, Words], text: str, n: int) -> SuggestAt:
+    """The lists of `table` mixed with a word cache of the text before each word, as
+    ``Predictor.words(..., cache=True)`` mixes them: for positions asked in text order."""
+    spans = list(word_spans(text))
+    starts = [start for start, _ in spans]
+    cache = WordCache()
+
+    def at(pos: int) -> Words:
+        word = bisect.bisect_right(starts, pos) - 1  # pos is inside a word
+        while cache.count < word:
+            start, end = spans[cache.count]
+            cache.add(text[start:end])
+        return cache.mix(table[pos], text[starts[word] : pos], n)
+
+    return at

@@ -6,6 +6,7 @@ a model and of the REPL. A thin facade over the parts that do the work:
     distributions.Vocabulary   <unk> left out, prefix search, top-k lists (no model calls)
     completion.Completer       what may follow a text (completions, next word) and ghost text
     words.WordCompleter        the N most likely whole words (beam search at char level)
+    word_cache.WordCache       the words the text already holds, mixed into those (a cache LM)
     generation.stream          sampling a continuation, one Step at a time
     scoring.Scorer             per-token probabilities and losses, mean loss over long texts
 """
@@ -24,6 +25,7 @@ from rnnrepl.infer.generation import Step
 from rnnrepl.infer.prefix_cache import PrefixCache
 from rnnrepl.infer.runner import ModelRunner
 from rnnrepl.infer.scoring import Scorer, ScoreSummary, TokenScore
+from rnnrepl.infer.word_cache import WordCache
 from rnnrepl.infer.words import Beam, WordCompleter
 from rnnrepl.model.lm import State
 from rnnrepl.store.modelfile import LoadedModel
@@ -45,6 +47,7 @@ class Predictor:
         self.completer = Completer(self.runner, self.cache, self.vocab)
         self.scorer = Scorer(self.runner, self.cache, self.vocab)
         self.word_completer = WordCompleter(self.completer, self.runner)
+        self.word_cache = WordCache()
 
     # ---- the prefix cache -----------------------------------------------------------------
     def reset(self) -> None:
@@ -109,11 +112,14 @@ class Predictor:
         n: int = 3,
         beam: Beam | None = None,
         interrupt: Callable[[], bool] | None = None,
+        cache: bool = False,
     ) -> list[tuple[str, float]]:
         """The n most likely whole words completing the word being typed at the end of `text`
         (or the next word, after a boundary), best first (see ``words``). `interrupt`: as for
-        ``predict``, also polled between the beam's steps."""
-        return self.word_completer.words(text, n, beam or Beam(), interrupt)
+        ``predict``, also polled between the beam's steps. `cache`: mixed with the words `text`
+        already holds (``word_cache``)."""
+        found = self.word_completer.words(text, n, beam or Beam(), interrupt)
+        return self.word_cache.words(found, text, n) if cache else found
 
     # ---- generation -----------------------------------------------------------------------
     def stream(self, text: str, cfg: SampleConfig) -> Iterator[Step]:

@@ -40,9 +40,10 @@ def run_repl(
     k: int = 10,
     device: str = "cpu",
     int8: bool = False,
+    cache: bool = True,
 ) -> None:
     """`rnnrepl chat`: the application on a terminal, line mode on a pipe. Exits 0."""
-    settings = Settings(sample or SampleConfig(), k)
+    settings = Settings(sample or SampleConfig(), k, cache=cache)
     if not interactive():
         from rnnrepl.repl.lines import run_lines
 
@@ -200,10 +201,12 @@ class ReplApp:
             return
         settings = self.session.settings
         text = self.session.prediction_text(self.ui.buffer.document)
-        request = (text, settings.k, settings.words)
+        request = (text, settings.k, settings.words, settings.cache)
         if force or request != self._requested:
             self._requested = request
-            self.worker.request_view(text, settings.k, self._on_view, settings.words)
+            self.worker.request_view(
+                text, settings.k, self._on_view, settings.words, settings.cache
+            )
 
     def _on_view(self, view: View) -> None:
         self.session.show(view)

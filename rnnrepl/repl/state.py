@@ -22,7 +22,7 @@ from rnnrepl.repl.meter import Meter
 
 K_MAX = 50  # rows the panel can show
 WORDS_MAX = 9  # whole-word suggestions the panel can show: one per key, Alt-1..Alt-9
-SETTING_NAMES = ("temperature", "top_k", "top_p", "k", "words", "max_tokens", "seed", "stop", "unk")
+SETTING_NAMES = ("temperature", "top_k", "top_p", "k", "words", "cache", "max_tokens", "seed", "stop", "unk")  # fmt: skip
 _OFF = ("none", "off", "-")
 _SWITCH = {"on": True, "yes": True, "true": True, "1": True}
 _SWITCH.update(dict.fromkeys(("off", "no", "false", "0"), False))
@@ -39,6 +39,7 @@ class Settings:
     sample: SampleConfig = field(default_factory=SampleConfig)
     k: int = 10
     words: int = 3  # whole-word suggestions beside the bars (0: none)
+    cache: bool = True  # the words mixed with those the text already holds (infer.word_cache)
 
 
 def apply_setting(settings: Settings, name: str, value: str) -> Settings:
@@ -56,11 +57,13 @@ def apply_setting(settings: Settings, name: str, value: str) -> Settings:
         if not 0 <= words <= WORDS_MAX:
             raise SettingError(f"words must be between 0 (off) and {WORDS_MAX}, not {words}")
         return dataclasses.replace(settings, words=words)
-    if name == "unk":
+    if name in ("unk", "cache"):
         if value.lower() not in _SWITCH:
-            raise SettingError(f"unk must be on or off, not {value!r}")
-        allow = _SWITCH[value.lower()]
-        return dataclasses.replace(settings, sample=settings.sample.replace(allow_unk=allow))
+            raise SettingError(f"{name} must be on or off, not {value!r}")
+        on = _SWITCH[value.lower()]
+        if name == "cache":
+            return dataclasses.replace(settings, cache=on)
+        return dataclasses.replace(settings, sample=settings.sample.replace(allow_unk=on))
     parsed: Any
     if name == "seed":
         parsed = None if value.lower() in _OFF else _parse(int, name, value)
@@ -111,6 +114,7 @@ def describe_settings(settings: Settings) -> list[tuple[str, str]]:
         ("top_p", f"{s.top_p:g}"),
         ("k", f"{settings.k} (rows in the panel)"),
         ("words", f"{settings.words} (Alt-1.. inserts one)" if settings.words else "off"),
+        ("cache", "on (words the text holds are mixed in)" if settings.cache else "off"),
         ("max_tokens", f"{s.max_tokens}"),
         ("seed", "none" if s.seed is None else str(s.seed)),
         ("stop", "none" if s.stop is None else repr(s.stop)),

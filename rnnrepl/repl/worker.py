@@ -50,13 +50,18 @@ class Worker:
         self._submit(lambda: self._load(loader, on_done, int8))
 
     def request_view(
-        self, text: str, k: int, on_view: Callable[[View], None], words: int = 0
+        self,
+        text: str,
+        k: int,
+        on_view: Callable[[View], None],
+        words: int = 0,
+        cache: bool = False,
     ) -> None:
-        """Predict for `text` (the top `k` and `words` whole words); replaces any pending
-        request; on_view twice (panel, then ghost)."""
+        """Predict for `text` (the top `k` and `words` whole words, mixed with the word cache
+        if `cache`); replaces any pending request; on_view twice (panel, then ghost)."""
         with self._cond:
             self._seq += 1
-            self._view = (self._seq, text, (k, words), on_view)
+            self._view = (self._seq, text, (k, words, cache), on_view)
             self._cond.notify()
 
     def call(self, fn: Callable[[Any], Any], on_done: Callable[[Any, BaseException | None], None]):
@@ -114,13 +119,13 @@ class Worker:
             self._cond.wait_for(lambda: self._stale(seq), timeout=GHOST_DELAY)
             return not self._stale(seq)
 
-    def _compute_view(self, seq: int, text: str, size: tuple[int, int], on_view) -> None:
+    def _compute_view(self, seq: int, text: str, size: tuple[int, int, bool], on_view) -> None:
         from rnnrepl.infer.prefix_cache import Superseded
 
         stale = lambda: self._stale(seq)  # noqa: E731
         try:
             view = compute_view(self.predictor, text, size[0], stale)
-            view = self._with_words(view, size[1], stale, on_view)
+            view = self._with_words(view, size[1:], stale, on_view)
             self._post(lambda: on_view(view))
             if not self._settled(seq):
                 return
@@ -134,9 +139,11 @@ class Worker:
             error = exc
             self._post(lambda: on_view(View(text, (), "", 0, 0, (), error=f"{error}")))
 
-    def _with_words(self, view: View, n: int, stale, on_view) -> View:
-        """`view` with its `n` whole words. A search still running after BARS_WAIT (polled
-        between its model steps) has the bars posted first, the words column blank."""
+    def _with_words(self, view: View, words: tuple[int, bool], stale, on_view) -> View:
+        """`view` with its whole words (how many, with the cache or not). A search still
+        running after BARS_WAIT (polled between its model steps) has the bars posted first,
+        the words column blank."""
+        n, cache = words
         if not n:
             return view
         deadline, posted = time.perf_counter() + BARS_WAIT, []
@@ -148,7 +155,7 @@ class Worker:
                 self._post(lambda: on_view(pending))
             return stale()
 
-        found = tuple(self.predictor.words(view.text, n, interrupt=poll))
+        found = tuple(self.predictor.words(view.text, n, interrupt=poll, cache=cache))
         self._words = found
         return dataclasses.replace(view, words=found)
 
