@@ -1,11 +1,12 @@
 """Keystroke savings of the default models, as a user gets them (issue #15, part 3).
 
     python bench/bench_ksr.py [--corpus shakespeare|wikitext2 ...] [--level char|word|bpe ...]
-                              [--time 5m ...] [--limit-words N] [--out DIR]
+                              [--time 5m ...] [--cache on|off] [--limit-words N] [--out DIR]
 
 For each corpus, level and budget: `rnnrepl train TRAIN --level L --time T -o MODEL` with every
 other option at its default, then `rnnrepl eval MODEL TYPED --json` (bits per character of the
-typed text) and `rnnrepl eval MODEL TYPED --ksr --json` (the keystroke simulator, 3 suggestions).
+typed text) and `rnnrepl eval MODEL TYPED --ksr --json` (the keystroke simulator, 3 suggestions; `--cache off`
+adds `--no-cache`: the model's words alone, without the word cache).
 Everything goes through the CLI, as a user runs it.
 
 - tiny Shakespeare: trained on its first 90% (rnnrepl holds out the last tenth of that for its
@@ -64,13 +65,16 @@ def train_once(corpus: str, level: str, budget: str, out: Path) -> float | None:
     return run_timed([*rnnrepl_argv(), *argv]).check().seconds
 
 
-def one_run(corpus: str, level: str, budget: str, out: Path, limit: int | None) -> dict:
+def one_run(
+    corpus: str, level: str, budget: str, out: Path, limit: int | None, cache: bool
+) -> dict:
     _, typed = corpus_files(corpus, out, limit)
     model = out / f"{corpus}-{level}-{budget}.safetensors"
     trained = train_once(corpus, level, budget, out)
     bpc = cli_json("eval", str(model), str(typed), "--json")["json"]["total"]
     config = cli_json("info", str(model), "--json")["json"]["config"]
-    ksr = cli_json("eval", str(model), str(typed), "--ksr", "--json")
+    flag = "--cache" if cache else "--no-cache"
+    ksr = cli_json("eval", str(model), str(typed), "--ksr", "--json", flag)
     return {
         "corpus": corpus,
         "level": level,
@@ -79,6 +83,7 @@ def one_run(corpus: str, level: str, budget: str, out: Path, limit: int | None) 
         "train_wall_seconds": trained,
         "bits_per_character": bpc["bits_per_character_of_text"],
         "unknown_tokens": bpc.get("unknown_tokens", 0),
+        "cache": cache,
         "ksr_seconds": ksr["seconds"],
         **{k: ksr["json"]["total"][k] for k in ("ksr", "accepted_before_first_letter")},
         "keystrokes_per_word": ksr["json"]["total"]["keystrokes_per_word"],
@@ -89,14 +94,14 @@ def one_run(corpus: str, level: str, budget: str, out: Path, limit: int | None) 
 
 def table(rows: list[dict]) -> str:
     lines = [
-        "| corpus | level | --time | model | bits/char | KSR | before 1st letter | keys/word | words |",
-        "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |",
+        "| corpus | level | --time | model | bits/char | cache | KSR | before 1st letter | keys/word | words |",
+        "| --- | --- | --- | --- | ---: | --- | ---: | ---: | ---: | ---: |",
     ]
     for r in rows:
         unk = " (optimistic: <unk>)" if r["unknown_tokens"] else ""
         lines.append(
             f"| {r['corpus']} | {r['level']} | {r['time']} | {r.get('model', '?')}"
-            f" | {r['bits_per_character']:.3f}{unk}"
+            f" | {r['bits_per_character']:.3f}{unk} | {'on' if r.get('cache') else 'off'}"
             f" | {r['ksr']:.1%} | {r['accepted_before_first_letter']:.1%}"
             f" | {r['keystrokes_per_word']:.2f} | {r['words']} |"
         )
@@ -111,6 +116,7 @@ def main() -> None:
     ap.add_argument(
         "--train-only", action="store_true", help="train every model first (alone), type later"
     )
+    ap.add_argument("--cache", choices=["on", "off"], default="on", help="the word cache")
     ap.add_argument("--limit-words", type=int, help="type only this many words (a quick look)")
     ap.add_argument("--out", type=Path, default=REPO / "runs" / "ksr")
     args = ap.parse_args()
@@ -123,7 +129,7 @@ def main() -> None:
                 if args.train_only:
                     train_once(corpus, level, budget, args.out)
                     continue
-                row = one_run(corpus, level, budget, args.out, args.limit_words)
+                row = one_run(corpus, level, budget, args.out, args.limit_words, args.cache == "on")
                 with log.open("a", encoding="utf-8") as f:
                     f.write(json.dumps(row) + "\n")
                 print(f"  bpc {row['bits_per_character']:.3f}  KSR {row['ksr']:.1%}", flush=True)
