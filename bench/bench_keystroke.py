@@ -17,6 +17,8 @@ words 0); several values run in turn in the same process, --repeat times over, a
 figure is the median over the repeats: compare settings within one run (a shared machine's
 speed varies 2x from day to day).
 
+The words are mixed with the word cache, as the REPL's default (`/set cache on`).
+
 MODEL defaults to the bundled shakespeare-char, else a freshly built 2x512 char LSTM with
 random weights (latency does not depend on the weights).
 """
@@ -204,7 +206,12 @@ def run_direct(loaded, contexts: list[int], n: int, words: int = 3) -> dict[int,
             typed = typed[:-1] if key == "\x7f" else typed + key
             start = time.perf_counter()
             view = compute_view(
-                predictor, context + typed, settings.k, lambda: False, settings.words
+                predictor,
+                context + typed,
+                settings.k,
+                lambda: False,
+                settings.words,
+                settings.cache,
             )
             to_ansi(panel(view, settings, 100), 100)
             times.append(time.perf_counter() - start)

@@ -211,12 +211,13 @@ def simulate_batched(
     return replay(cached(table, text, n) if cache else table.__getitem__, text)
 
 
-def cached(table: dict[int, Words], text: str, n: int) -> SuggestAt:
-    """The lists of `table` mixed with a word cache of the text before each word, as
-    ``Predictor.words(..., cache=True)`` mixes them: for positions asked in text order."""
+def cached(table: dict[int, Words], text: str, n: int, cache: WordCache | None = None) -> SuggestAt:
+    """The lists of `table` mixed with a word cache (a new one, or `cache`, empty) of the text
+    before each word, as ``Predictor.words(..., cache=True)`` mixes them: for positions asked
+    in text order."""
     spans = list(word_spans(text))
     starts = [start for start, _ in spans]
-    cache = WordCache()
+    cache = cache or WordCache()
 
     def at(pos: int) -> Words:
         word = bisect.bisect_right(starts, pos) - 1  # pos is inside a word

@@ -179,17 +179,23 @@ class View:
 
 
 def compute_view(
-    predictor, text: str, k: int, interrupt: Callable[[], bool], words: int = 0
+    predictor,
+    text: str,
+    k: int,
+    interrupt: Callable[[], bool],
+    words: int = 0,
+    cache: bool = False,
 ) -> View:
     """Top-k next tokens after `text` (word level: completions of the partial word and, when
-    it is a whole word, the next word after it), and the `words` most likely whole words."""
+    it is a whole word, the next word after it), and the `words` most likely whole words
+    (mixed with the word cache if `cache`)."""
     pred = predictor.predict(text, interrupt)
     ids, _ = predictor.split(text)
     completions, following = (
         None if probs is None else tuple(predictor.top_of(probs, k))
         for probs in (pred.completions, pred.next)
     )
-    found = tuple(predictor.words(text, words, interrupt=interrupt)) if words else ()
+    found = tuple(predictor.words(text, words, interrupt=interrupt, cache=cache)) if words else ()
     if not pred.partial:
         return View(text, following or (), "", len(ids), predictor.unknown_count, words=found)
     return View(
