@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from rnnrepl.infer import word_cache
 from rnnrepl.infer.ksr import word_spans
+from rnnrepl.infer.prefix_cache import Superseded
 from rnnrepl.infer.word_cache import DECAY, LAMBDA, WordCache
 from tests.helpers import invoke
 from tests.repl_support import CHAIN, CHAIN_ALPHABET, bigram, char_vocab, save, word_model
@@ -105,3 +106,62 @@ def test_without_a_matching_word_or_with_lambda_zero_the_models_list_is_kept():
     assert WordCache(lam=0.0).words(found, "this that th", 3) == found
     mixed = cache.words(found, "this that th", 3)
     assert [w for w, _ in mixed] == ["then", "them", "that"]  # "that" is the later, heavier
+
+
+def held(cache: WordCache, prefixes=("", "c", "d", "do")) -> dict:
+    return {typed: dict(cache.probs(typed, 9)) for typed in prefixes}
+
+
+@pytest.mark.parametrize(
+    "before, after",
+    [
+        ("cat dog emu ", "cat dig emu fox "),  # a word changed in the middle
+        ("cat dog emu ", "cat dog "),  # backspaces over the last word and its space
+        ("cat dog emu ", "cat dogs "),  # a word read whole is whole no longer
+        ("cat dog " * 200, "cat dog " * 199 + "cow "),  # past TAKE_BACK words: read again
+        ("cat dog ", "dog cat "),  # nothing kept
+        # "a" falls from the heaviest nine to last: "b", not listed before, takes its place
+        ("a b c d e f g h i j a ", "a b c d e f g h i j "),
+    ],
+)
+def test_after_an_edit_the_cache_holds_what_reading_the_new_text_afresh_gives(before, after):
+    edited, fresh = WordCache(decay=0.9), WordCache(decay=0.9)
+    edited.read(before)
+    edited.read(after)
+    fresh.read(after)
+    assert edited.count == fresh.count and edited.text == after
+    for typed, probs in held(fresh).items():
+        assert held(edited)[typed] == pytest.approx(probs), typed
+
+
+def test_a_long_read_polls_and_goes_on_where_it_was_interrupted(monkeypatch):
+    monkeypatch.setattr(word_cache, "POLL", 4)
+    text = "cat dog cow emu " * 10
+    cache, polls = WordCache(), []
+    with pytest.raises(Superseded):
+        cache.read(text, lambda: polls.append(1) or len(polls) == 2)
+    assert cache.count == 8 and text.startswith(cache.text)
+    cache.read(text)
+    fresh = WordCache()
+    fresh.read(text)
+    assert cache.count == 40 and held(cache) == held(fresh)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.text("ab", min_size=1, max_size=3), max_size=60),
+    st.integers(0, 60),
+    st.lists(WORD, max_size=10),
+)
+def test_taking_words_back_leaves_the_counts_and_order_of_a_fresh_read(words, keep, more):
+    edited, fresh = WordCache(decay=0.9), WordCache(decay=0.9)
+    edited.read(" ".join(words) + " ")
+    after = " ".join(words[:keep] + more) + " "
+    edited.read(after)
+    fresh.read(after)
+    assert edited.count == fresh.count
+    for typed in ("", "a", "b", "ab", "c"):
+        got, exact = edited.probs(typed, 9), brute(after.split(), typed, 0.9)
+        assert [p for _, p in got] == pytest.approx([p for _, p in fresh.probs(typed, 9)])
+        assert [p for _, p in got] == pytest.approx(sorted(exact.values(), reverse=True)[:9])
+        assert all(p == pytest.approx(exact[w]) for w, p in got), typed

@@ -119,7 +119,7 @@ class Predictor:
         ``predict``, also polled between the beam's steps. `cache`: mixed with the words `text`
         already holds (``word_cache``)."""
         found = self.word_completer.words(text, n, beam or Beam(), interrupt)
-        return self.word_cache.words(found, text, n) if cache else found
+        return self.word_cache.words(found, text, n, interrupt) if cache else found
 
     # ---- generation -----------------------------------------------------------------------
     def stream(self, text: str, cfg: SampleConfig) -> Iterator[Step]:
