@@ -129,3 +129,19 @@ def test_while_the_words_are_computed_their_column_keeps_its_place_blank():
     first = to_plain(panel(replace(VIEW, words_pending=()), Settings(k=10), 72), 72)
     heading, *rows = [line.rstrip() for line in first.splitlines()]
     assert heading.endswith("words") and all(row.endswith("%") for row in rows)  # bars only
+
+
+def test_the_panel_fragments_are_merged_without_changing_a_character_or_its_style(monkeypatch):
+    from prompt_toolkit.formatted_text import ANSI, to_formatted_text
+    from prompt_toolkit.formatted_text.utils import split_lines
+
+    from rnnrepl.repl.layout import merge_fragments
+
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    view = replace(VIEW, words=(("cat", 0.7), ("car", 0.2)))
+    raw = to_formatted_text(ANSI(to_ansi(panel(view, Settings(), 100), 100)))
+    merged = merge_fragments(raw)
+    assert len(merged) * 5 < len(raw)  # a fragment per character before
+    per_char = lambda fragments: [(s, ch) for s, t, *_ in fragments for ch in t]  # noqa: E731
+    assert per_char(merged) == per_char(raw) and len({s for s, _ in raw}) > 2  # styled
+    assert len(list(split_lines(merged))) == len(list(split_lines(raw)))

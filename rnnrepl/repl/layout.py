@@ -79,11 +79,32 @@ class RichControl:
         cached = self._cached  # one read: another thread may replace it meanwhile
         if cached[0] == (key, width):
             return cached[1]
-        fragments = to_formatted_text(ANSI(to_ansi(renderable, width, one_line=self.one_line)))
+        ansi = ANSI(to_ansi(renderable, width, one_line=self.one_line))
+        fragments = merge_fragments(to_formatted_text(ansi))
         # key and fragments are replaced together, so no caller ever pairs a new key with old
         # fragments when two threads render at once
         self._cached = ((key, width), fragments)
         return fragments
+
+
+def merge_fragments(fragments: list) -> list:
+    """Runs of plain fragments with one style as one fragment each. The ANSI parser gives one
+    fragment per character, and prompt-toolkit walks every fragment several times a redraw
+    (heights, then the screen): merged, a panel redraws in a fraction of the time."""
+    merged: list = []
+    for fragment in fragments:
+        last = merged[-1] if merged else None
+        if (
+            last is not None
+            and len(fragment) == 2
+            and len(last) == 2
+            and last[0] == fragment[0]
+            and "[" not in fragment[0]  # [ZeroWidthEscape], [SetCursorPosition]: kept apart
+        ):
+            merged[-1] = (last[0], last[1] + fragment[1])
+        else:
+            merged.append(fragment)
+    return merged
 
 
 def _panel(session: Session, width: int):
