@@ -114,10 +114,8 @@ class Predictor:
         interrupt: Callable[[], bool] | None = None,
         cache: bool = False,
     ) -> list[tuple[str, float]]:
-        """The n most likely whole words completing the word being typed at the end of `text`
-        (or the next word, after a boundary), best first (see ``words``). `interrupt`: as for
-        ``predict``, also polled between the beam's steps. `cache`: mixed with the words `text`
-        already holds (``word_cache``)."""
+        """The n likeliest whole words ending the text's word (``words``), with those the text
+        holds mixed in if `cache` (``word_cache``); `interrupt` as for ``predict``."""
         found = self.word_completer.words(text, n, beam or Beam(), interrupt)
         return self.word_cache.words(found, text, n, interrupt) if cache else found
 
