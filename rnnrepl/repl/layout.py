@@ -14,6 +14,7 @@ from prompt_toolkit.application import Application
 from prompt_toolkit.buffer import Buffer
 from prompt_toolkit.filters import Condition, to_filter
 from prompt_toolkit.formatted_text import ANSI, to_formatted_text
+from prompt_toolkit.formatted_text.utils import split_lines
 from prompt_toolkit.layout import (
     ConditionalContainer,
     FormattedTextControl,
@@ -65,26 +66,36 @@ class GhostText(Processor):
 
 
 class RichControl:
-    """Fragments of a rich renderable, re-rendered only when its inputs or the width change."""
+    """Fragments of a rich renderable, re-rendered only when its inputs or the width change:
+    `build(session, width)` gives (a function that makes the renderable, the inputs' key)."""
 
     def __init__(
         self, session: Session, width: Callable[[], int], build, one_line: bool = False
     ) -> None:
         self.session, self.width, self.build, self.one_line = session, width, build, one_line
-        self._cached: tuple[Any, list] = (None, [])
+        self._cached: tuple[Any, list, int] = (None, [], 1)
 
     def __call__(self) -> list:
+        return self._render()[1]
+
+    def height(self) -> Dimension:
+        """As many rows as the fragments have lines, or fewer (a small terminal): given, so that
+        prompt-toolkit does not walk the fragments to find out on every redraw."""
+        lines = self._render()[2]
+        return Dimension(min=0, preferred=lines, max=lines)
+
+    def _render(self) -> tuple[Any, list, int]:
         width = self.width()
-        renderable, key = self.build(self.session, width)
+        make, key = self.build(self.session, width)
         cached = self._cached  # one read: another thread may replace it meanwhile
         if cached[0] == (key, width):
-            return cached[1]
-        ansi = ANSI(to_ansi(renderable, width, one_line=self.one_line))
+            return cached
+        ansi = ANSI(to_ansi(make(), width, one_line=self.one_line))
         fragments = merge_fragments(to_formatted_text(ansi))
-        # key and fragments are replaced together, so no caller ever pairs a new key with old
-        # fragments when two threads render at once
-        self._cached = ((key, width), fragments)
-        return fragments
+        # key, fragments and lines are replaced together, so no caller ever pairs a new key
+        # with old fragments when two threads render at once
+        self._cached = ((key, width), fragments, len(list(split_lines(fragments))))
+        return self._cached
 
 
 def merge_fragments(fragments: list) -> list:
@@ -110,15 +121,17 @@ def merge_fragments(fragments: list) -> list:
 def _panel(session: Session, width: int):
     view = session.view
     notice = session.notice or ("" if session.info else "loading model…")
-    key = (id(view), view, session.settings, notice)
-    return panel(view, session.settings, width, notice), key
+    settings = session.settings
+    key = (id(view), view, settings, notice)
+    return lambda: panel(view, settings, width, notice), key
 
 
 def _status(session: Session, width: int):
     busy = "generating… Ctrl-C stops" if session.streaming is not None else ""
     meter = session.meter.status(session.settings.words)
-    key = (session.info, session.settings, session.view.tokens if session.view else 0, busy, meter)
-    return status(session.info, session.settings, session.view, busy, meter, width), key
+    info, settings, view = session.info, session.settings, session.view
+    key = (info, settings, view.tokens if view else 0, busy, meter)
+    return lambda: status(info, settings, view, busy, meter, width), key
 
 
 def _stream_fragments(session: Session) -> list:
@@ -165,7 +178,11 @@ def build_application(repl: Actions, history, input, output) -> Ui:
             _input_row(session, buffer, search),
             search,
             _command_menu(),
-            Window(FormattedTextControl(panel_control), dont_extend_height=True),
+            Window(
+                FormattedTextControl(panel_control),
+                height=panel_control.height,
+                dont_extend_height=True,
+            ),
             Window(FormattedTextControl(status_control), height=1, style="class:status"),
         ]
     )
