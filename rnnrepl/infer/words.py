@@ -295,9 +295,9 @@ class WordCompleter:
     ) -> list[tuple[str, float]]:
         """The n most likely whole words completing the word at the end of `text` (or the next
         word after a boundary), as (word, probability), best first."""
-        pred = self.completer.predict(text, interrupt)
         if self.tok.level == "word":
-            return self._vocabulary(pred, n)
+            return self._vocabulary(self.completer.predict(text, interrupt), n)
+        _, partial, _ = self.cache.read(text, interrupt)  # not predict: no lists, no extra step
         if self._search is None:
             self._search = WordSearch(
                 self.runner.model, self.runner.fast, self.tok, self.runner.device
@@ -306,7 +306,7 @@ class WordCompleter:
         # spells that piece again from the boundary before it (token healing)
         state, logits = self.cache.end()
         typed = typed_part(text)
-        spell = self.tok.cased(pred.partial) if pred.partial else ""
+        spell = self.tok.cased(partial) if partial else ""
         memo = self._memo.follow(self.cache.split(text)[0], not typed)
         return self._search.search(state, logits, typed, n, beam, interrupt, spell, memo)
 
