@@ -141,10 +141,27 @@ def test_incremental_encoding_and_distribution_equal_a_fresh_computation(edits):
 def test_completions_never_contradict_the_typed_characters(text):
     pred = Predictor(MODEL).predict(text)
     assert text.endswith(pred.partial)
-    if pred.completions is not None:
-        offered = pred.completions.nonzero().flatten().tolist()
-        assert offered and all(TOK.token_text(i).startswith(pred.partial) for i in offered)
+    if pred.completions is not None:  # tokens the piece begins, or a spelling of it begins with
+        offered = [TOK.token_text(i) for i in pred.completions.nonzero().flatten().tolist()]
+        begun = all(t.startswith(pred.partial) for t in offered)
+        spelt = all(pred.partial.startswith(t) and t != pred.partial for t in offered)
+        assert offered and (begun or spelt), offered
         assert float(pred.completions.sum()) == pytest.approx(1.0, abs=1e-5)
+    if pred.partial and pred.next is not None:  # after the piece as a whole word: no token
+        after = [TOK.token_text(i) for i in pred.next.nonzero().flatten().tolist()]  # goes on
+        assert not any(t[:1].isalnum() or t[:1] in "_'’-" for t in after), after
+
+
+def test_a_piece_no_token_begins_with_offers_the_tokens_its_spellings_begin_with():
+    p = Predictor(MODEL)
+    pred = p.predict("the cat Zq")
+    assert pred.partial == " Zq" and not any(t.startswith(" Zq") for t in TOK.tokens)
+    ids = [i for i, t in enumerate(TOK.tokens) if i and " Zq".startswith(t) and t != " Zq"]
+    assert ids  # " " at least: the piece is never read from a boundary inside it
+    probs = torch.softmax(p.logits_for(TOK.encode("the cat")).double(), -1)[ids]
+    expected = (probs / probs.sum()).tolist()
+    assert pred.completions[ids].tolist() == pytest.approx(expected, abs=1e-5)
+    assert float(pred.completions.sum()) == pytest.approx(1.0, abs=1e-5)
 
 
 def test_a_lowercased_bpe_model_reads_typed_capitals_as_lowercase():

@@ -25,6 +25,7 @@ class Completer:
         self.cache = cache
         self.vocab = vocab
         self.tok = vocab.tok
+        self._starts: torch.Tensor | None = None  # tokens whose first character ends a word
 
     def predict(self, text: str, interrupt: Callable[[], bool] | None = None) -> Prediction:
         """What may follow `text`: completions of the half-typed word and/or the next token.
@@ -41,11 +42,26 @@ class Completer:
         if not partial:
             return Prediction("", None, *without_unk(probs))
         completions = self.vocab.completions(probs, partial)
+        if completions is None and self.tok.level == "bpe":  # healed: no boundary inside it
+            completions = self.vocab.spelling_starts(probs, partial)
         word = self.tok.encode(partial)
         if completions is not None and 0 in word:  # it only begins longer words
             return Prediction(partial, completions, None, 0.0)
         after, _ = self.runner.step(word, self.cache.state(len(ids)))
-        return Prediction(partial, completions, *without_unk(torch.softmax(after.float(), -1)))
+        return Prediction(partial, completions, *without_unk(self._after_word(after)))
+
+    def _after_word(self, logits: torch.Tensor) -> torch.Tensor:
+        """The next token after a word read as whole: at a subword level only the tokens that
+        do not go on with that word (renormalised), as if the word had ended there."""
+        probs = torch.softmax(logits.float(), -1)
+        if self.tok.level != "bpe":
+            return probs
+        if self._starts is None:
+            flags = [not (t[:1].isalnum() or t[:1] in WORD_CHARS) for t in self.tok.tokens]
+            self._starts = torch.tensor(flags, dtype=torch.bool, device=probs.device)
+        kept = probs.masked_fill(~self._starts, 0.0)
+        total = kept.sum()
+        return kept / total if total > 0 else probs
 
     def complete(
         self, text: str, max_tokens: int = 24, interrupt: Callable[[], bool] | None = None

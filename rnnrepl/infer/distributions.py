@@ -41,15 +41,20 @@ class Vocabulary:
         self.tok = tokenizer
         self.device = device
         self._sorted: list[tuple[str, int]] | None = None  # (token, id), built on first use
+        self._index: dict[str, int] | None = None  # token -> id, built on first use
+
+    def _tokens_sorted(self) -> list[tuple[str, int]]:
+        if self._sorted is None:
+            self._sorted = sorted((t, i) for i, t in enumerate(self.tok.tokens) if i)
+        return self._sorted
 
     def prefix_ids(self, partial: str) -> Tensor:
         """Ids of the tokens (never <unk>) that start with `partial`, by binary search."""
-        if self._sorted is None:
-            self._sorted = sorted((t, i) for i, t in enumerate(self.tok.tokens) if i)
+        tokens = self._tokens_sorted()
         p = partial.lower() if self.tok.lowercase else partial
-        lo = bisect.bisect_left(self._sorted, (p, -1))
-        hi = bisect.bisect_left(self._sorted, (p + "\U0010ffff", -1), lo)
-        ids = [i for t, i in self._sorted[lo:hi] if t.startswith(p)]
+        lo = bisect.bisect_left(tokens, (p, -1))
+        hi = bisect.bisect_left(tokens, (p + "\U0010ffff", -1), lo)
+        ids = [i for t, i in tokens[lo:hi] if t.startswith(p)]
         return torch.tensor(ids, dtype=torch.long, device=self.device)
 
     def prefix_mask(self, partial: str) -> Tensor:
@@ -59,7 +64,18 @@ class Vocabulary:
 
     def completions(self, probs: Tensor, partial: str) -> Tensor | None:
         """`probs` restricted to the words that begin with `partial`, renormalised (or None)."""
-        idx = self.prefix_ids(partial)
+        return self._restricted(probs, self.prefix_ids(partial))
+
+    def spelling_starts(self, probs: Tensor, partial: str) -> Tensor | None:
+        """`probs` restricted to the tokens that are a proper prefix of `partial` (where a
+        spelling of it in several tokens begins), renormalised (or None)."""
+        if self._index is None:
+            self._index = dict(self._tokens_sorted())
+        index = self._index
+        ids = [index[partial[:k]] for k in range(1, len(partial)) if partial[:k] in index]
+        return self._restricted(probs, torch.tensor(ids, dtype=torch.long, device=self.device))
+
+    def _restricted(self, probs: Tensor, idx: Tensor) -> Tensor | None:
         kept = probs[idx]
         total = kept.sum()
         if not len(idx) or not total > 0:
