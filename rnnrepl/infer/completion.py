@@ -17,6 +17,10 @@ WORD_CHARS = "_'’-"  # besides letters and digits, these continue a word at ch
 OPENING = ("(", "[", "{")  # a word-level ghost after these is not followed by a space
 
 
+def in_word(ch: str) -> bool:
+    return ch.isalnum() or ch in WORD_CHARS
+
+
 class Completer:
     """Predictions and ghost text over one prefix cache."""
 
@@ -57,7 +61,7 @@ class Completer:
         if self.tok.level != "bpe":
             return probs
         if self._starts is None:
-            flags = [not (t[:1].isalnum() or t[:1] in WORD_CHARS) for t in self.tok.tokens]
+            flags = [not in_word(t[:1]) for t in self.tok.tokens]
             self._starts = torch.tensor(flags, dtype=torch.bool, device=probs.device)
         kept = probs.masked_fill(~self._starts, 0.0)
         total = kept.sum()

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from rnnrepl.infer.completion import WORD_CHARS, Completer
+from rnnrepl.infer.completion import Completer, in_word
 from rnnrepl.infer.distributions import Prediction
 from rnnrepl.infer.prefix_cache import Superseded
 from rnnrepl.infer.runner import ModelRunner
@@ -49,10 +49,6 @@ class Beam:
 
     width: int = WIDTH
     depth: int = DEPTH
-
-
-def in_word(ch: str) -> bool:
-    return ch.isalnum() or ch in WORD_CHARS
 
 
 def typed_part(text: str) -> str:
