@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import shlex
@@ -113,14 +114,34 @@ def check_sizes(train_cfg: TrainConfig, n_train: int, n_val: int) -> None:
 
 
 def run_train(opts: dict[str, Any], out: Console, err: Console, argv: list[str]) -> int:
+    from rnnrepl.train import distributed as dd
+
+    world = dd.from_env()
+    if opts.get("nproc", 1) > 1 and not world.many:
+        from rnnrepl.cli.launch import launch
+
+        return launch(opts["nproc"], argv)
+    try:
+        return _train(opts, out, err, argv, world)
+    except RuntimeError as exc:
+        raise dd.lost_peers(world, exc) from None
+    finally:
+        dd.stop(world)
+
+
+def _train(opts: dict[str, Any], out: Console, err: Console, argv: list[str], world) -> int:
     from rnnrepl.atomic import OutputLock
     from rnnrepl.model.devices import resolve_device, resolve_precision
+    from rnnrepl.train import distributed as dd
     from rnnrepl.train import loop as tr
 
     if sum(1 for k in ("steps", "epochs") if opts[k]) > 1:
         raise UsageError("give at most one of --epochs and --steps (--time may be combined)")
     out_path = output_path(opts)
-    device = resolve_device(opts["device"])
+    world = dd.start(world, resolve_device(opts["device"]))
+    device = world.device
+    if not world.main:  # rank 0 alone shows what happens; the others print only their errors
+        out = err = Console(file=io.StringIO(), width=err.width)
     opts["precision_resolved"] = resolve_precision(opts.get("precision", "auto"), device)
     # What reading, embeddings and resuming found is shown once all of them succeeded, so that
     # a failure (bad data, a damaged resume file, out of memory) is still exactly one line.
@@ -128,27 +149,19 @@ def run_train(opts: dict[str, Any], out: Console, err: Console, argv: list[str])
     tok, train_ids, val_ids, summary = prepare_data(opts, notes)
     model_cfg, train_cfg = make_configs(opts, tok, len(train_ids), len(val_ids))
     check_sizes(train_cfg, len(train_ids), len(val_ids))
+    dd.check_batch(world, train_cfg.batch_size)
     summary |= {
         "command": _command_line(argv),
         "train_config": train_cfg.to_dict(),
         "level": tok.level,
     }
-    with OutputLock(out_path):
+    with OutputLock(out_path) if world.main else contextlib.nullcontext():
         model = tr.new_model(model_cfg, train_cfg.seed, device)
         if opts["embeddings"]:
             _init_embeddings(opts, tok, model, notes)
         stop = StopFlag()
-        trainer = tr.Trainer(
-            model, tok, train_ids, val_ids, train_cfg, out_path, summary, should_stop=stop
-        )
-        trainer.half = bool(opts.get("half"))
-        if opts["resume"]:
-            for notice in trainer.load_state(allow_different=opts["warm_start"]):
-                notes.print(Text(safe_text(f"note: {notice}")))
-            p = trainer.progress
-            notes.print(f"resuming from step {p.step:,} (epoch {p.epoch + 1})")
-        elif opts.get("force"):
-            trainer.state_path.unlink(missing_ok=True)  # stale: it belongs to the model replaced
+        data = (tok, train_ids, val_ids)
+        trainer = _trainer(opts, model, data, train_cfg, out_path, summary, stop, world, notes)
         err.file.write(notes.file.getvalue())
         _announce(err, model, tok, train_cfg, summary, device)
         stop.install()
@@ -157,6 +170,33 @@ def run_train(opts: dict[str, Any], out: Console, err: Console, argv: list[str])
         except KeyboardInterrupt:  # the second Ctrl-C: StopFlag stops at once
             return _stopped_unsaved(trainer, err)
     return _report(result, tok.level, out, err, stop, argv)
+
+
+def _trainer(opts, model, data, train_cfg, out_path, summary, stop, world, notes: Console):
+    """The Trainer, checked alike on every rank, resumed when asked (what it found: in notes)."""
+    from rnnrepl.train import loop as tr
+
+    trainer = tr.Trainer(model, *data, train_cfg, out_path, summary, should_stop=stop, world=world)
+    _check_same_everywhere(world, trainer.fp)
+    trainer.half = bool(opts.get("half"))
+    if opts["resume"]:
+        for notice in trainer.load_state(allow_different=opts["warm_start"]):
+            notes.print(Text(safe_text(f"note: {notice}")))
+        p = trainer.progress
+        notes.print(f"resuming from step {p.step:,} (epoch {p.epoch + 1})")
+    elif opts.get("force") and world.main:
+        trainer.state_path.unlink(missing_ok=True)  # stale: it belongs to the model replaced
+    return trainer
+
+
+def _check_same_everywhere(world, fingerprint: str) -> None:
+    from rnnrepl.train import distributed as dd
+
+    if not dd.same_everywhere(world, fingerprint):
+        raise InputDataError(
+            "the training processes read different data, tokenizers or models",
+            hint="give every process the same files and options (on several machines, the same copies)",
+        )
 
 
 def _stopped_unsaved(trainer, err: Console) -> int:

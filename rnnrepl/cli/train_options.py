@@ -111,6 +111,14 @@ RUN_OPTIONS = (
     ),
     click.option("--seed", type=SEED, default=1337, show_default=True),
     click.option("--device", type=DEVICES, default="auto", show_default=True),
+    click.option(
+        "--nproc",
+        type=click.IntRange(1),
+        default=1,
+        show_default=True,
+        help="Train as N processes on this machine, data-parallel (torchrun; gloo on CPU, "
+        "one GPU each with CUDA); --batch-size is their total.",
+    ),
     click.option("--encoding", help="Text encoding of the inputs (default: UTF-8, or per BOM)."),
     click.option(
         "--skip-bad", is_flag=True, help="Skip binary or undecodable input files, warning for each."

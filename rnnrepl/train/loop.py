@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import os
-import time
 from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
@@ -23,8 +22,9 @@ from rnnrepl.model.lm import LanguageModel, State, build_model, parameter_count
 from rnnrepl.store import modelfile, resume
 from rnnrepl.store.home import MODEL_SUFFIX
 from rnnrepl.store.resume import bad_field, check_meta, load_hidden, load_weights
+from rnnrepl.train import distributed as dd
 from rnnrepl.train.data import batchify, epoch_offset, fingerprint, span, spans_per_epoch
-from rnnrepl.train.progress import Event, Progress, TrainResult
+from rnnrepl.train.progress import Clock, Event, Progress, TrainResult
 from rnnrepl.train.recovery import Recovery
 from rnnrepl.train.schedule import Budget, lr_at, make_optimizer, set_lr
 from rnnrepl.train.validation import held_out_loss, sample_text, start_token
@@ -44,12 +44,15 @@ class Trainer:
         summary: dict,
         on_event: Callable[[Event], None] = lambda e: None,
         should_stop: Callable[[], bool] = lambda: False,
+        world: dd.World = dd.SINGLE,
     ) -> None:
-        self.model, self.tokenizer, self.cfg = model, tokenizer, cfg
+        self.model, self.tokenizer, self.cfg, self.world = model, tokenizer, cfg, world
         self.out = model_file(out)
         self.train_ids, self.val_ids = train_ids, val_ids
         self.summary, self.on_event, self.should_stop = summary, on_event, should_stop
-        self.streams = batchify(train_ids, cfg.batch_size)
+        self.streams = batchify(train_ids, cfg.batch_size)[world.rows(cfg.batch_size)]
+        self.net = dd.wrap(model, world)  # the loss, under DistributedDataParallel with >1 rank
+        dd.own_random_stream(world)
         self.opt = make_optimizer(model, cfg)
         self.data_gen = torch.Generator().manual_seed((cfg.seed + 1) % 2**64)  # 64 bits
         self.progress = Progress()
@@ -79,11 +82,11 @@ class Trainer:
         }
         opt_tensors, opt_meta = resume.optimizer_to_tensors(self.opt)
         tensors.update(opt_tensors)
-        if self.state is not None:
-            tensors.update(
-                {f"hidden.{i}": s.detach().cpu().contiguous() for i, s in enumerate(self.state)}
-            )
-        tensors["rng.torch"] = torch.get_rng_state()
+        if self.state is not None:  # every rank's rows, joined: the state of the whole batch
+            joined = dd.whole_state(self.world, self.model, self.state)
+            tensors.update({f"hidden.{i}": s.contiguous() for i, s in enumerate(joined)})
+        for r, rng in enumerate(dd.gather(self.world, torch.get_rng_state())):
+            tensors["rng.torch" + (f".{r}" if r else "")] = rng
         tensors["rng.data"] = self.data_gen.get_state()
         meta = {
             "progress": self.progress.__dict__
@@ -94,8 +97,10 @@ class Trainer:
             "train_config": self.cfg.to_dict(),
             "hidden": self.state is not None,
             "history": self.history,
+            "world_size": self.world.size,
         }
-        resume.save_state(self.state_path, tensors, meta)
+        if self.world.main:
+            resume.save_state(self.state_path, tensors, meta)
 
     def load_state(self, allow_different: bool = False) -> list[str]:
         """Restore an interrupted run, every field checked first. Returns notices for the user."""
@@ -112,7 +117,7 @@ class Trainer:
         load_weights(self.model, tensors, path)
         try:
             resume.optimizer_from_tensors(self.opt, tensors, meta["optimizer"])
-            torch.set_rng_state(tensors["rng.torch"])
+            torch.set_rng_state(self._saved_rng(tensors))
             self.data_gen.set_state(tensors["rng.data"])
         except KeyError as exc:
             raise CheckpointError(f"resume state lacks tensor {exc}", path=str(path)) from None
@@ -130,12 +135,21 @@ class Trainer:
             )
         else:
             if meta["hidden"]:
-                self.state = load_hidden(self.model, self.cfg.batch_size, tensors, path)
+                state = load_hidden(self.model, self.cfg.batch_size, tensors, path)
+                self.state = dd.my_rows(self.world, self.model, state, self.cfg.batch_size)
             if same_data:
                 self._check_position(prog, path)
         self.progress = Progress(**prog)
         self.history = [tuple(h) for h in meta["history"]]
         return notices
+
+    def _saved_rng(self, tensors: dict) -> torch.Tensor:
+        """This rank's torch RNG state; a rank the interrupted run did not have starts its own."""
+        r = self.world.rank
+        key = "rng.torch" + (f".{r}" if r else "")
+        if key in tensors or not r:
+            return tensors[key]
+        return torch.Generator().manual_seed(self.cfg.seed * 7919 + r).get_state()
 
     def _check_position(self, prog: dict, path: Path) -> None:
         """The data position of the same data and layout must lie inside it."""
@@ -151,18 +165,21 @@ class Trainer:
         """Train until the budget is spent, early stopping triggers or should_stop() says so."""
         first_step = self.progress.step
         self.model.train()
-        clock = _Clock(self.progress.elapsed)
+        clock = Clock(self.progress.elapsed)
         ended = self._loop(clock)
         self._close(interrupted=ended == "interrupted", clock=clock)
         self._record_total(resumed=first_step > 0)
         return self._result(ended)
 
-    def _loop(self, clock: _Clock) -> str | None:
+    def _loop(self, clock: Clock) -> str | None:
         """The steps; returns why they ended early ("interrupted", "early stop") or None."""
         p, cfg = self.progress, self.cfg
         device = self.model.embed.weight.device
-        while not self.finished():
-            if self.should_stop():
+        while True:
+            stop, p.elapsed = dd.agree(self.world, self.should_stop(), clock.elapsed())
+            if self.finished():
+                return None
+            if stop:
                 return "interrupted"
             self._next_epoch_if_due()
             x, y = span(self.streams, p.offset + p.pos * cfg.seq_len, cfg.seq_len, device)
@@ -181,7 +198,6 @@ class Trainer:
                 if self._evaluate_and_save():
                     return "early stop"
                 clock.new_window()
-        return None
 
     def _next_epoch_if_due(self) -> None:
         """At the first step and after the last span: a new epoch at a new random offset, cold."""
@@ -193,20 +209,19 @@ class Trainer:
         p.pos, self.state = 0, None
         p.offset = epoch_offset(self.streams, seq, self.data_gen)
 
-    def _advance(self, loss: float, state: State, tokens: int, clock: _Clock) -> None:
+    def _advance(self, loss: float, state: State, tokens: int, clock: Clock) -> None:
         """After a finite step: carry the detached state (fp32) and count the step."""
         self.state = tuple(
             s.float() if s.is_floating_point() else s for s in self.model.detach_state(state)
         )
-        p = self.progress
+        p, tokens = self.progress, tokens * self.world.size
         p.step += 1
         p.pos += 1
         p.tokens_seen += tokens
         p.last_loss = loss
         clock.tokens += tokens
-        p.elapsed = clock.elapsed()
 
-    def _close(self, interrupted: bool, clock: _Clock) -> None:
+    def _close(self, interrupted: bool, clock: Clock) -> None:
         """Interrupted: save the resume state only (the best model is on disk). Otherwise
         validate the last step unless that has just been done."""
         p = self.progress
@@ -236,7 +251,7 @@ class Trainer:
     def _record_total(self, resumed: bool) -> None:
         """Note in the model file how many steps the run made in all, when it went on past the
         best model (a model file left by another run is not this run's to annotate)."""
-        mine = self._best_step is not None or resumed
+        mine = self.world.main and (self._best_step is not None or resumed)
         if mine and self._best_step != self.progress.step and self.out.exists():
             modelfile.update_training(self.out, {"total_steps": self.progress.step})
 
@@ -262,8 +277,8 @@ class Trainer:
         with torch.autocast(
             device_type, dtype=torch.bfloat16, enabled=self.cfg.precision == "bf16"
         ):
-            loss, state = self.model.loss(x, y, self.state)
-        value = loss.item()
+            loss, state = self.net(x, y, self.state)
+        value = dd.mean(self.world, loss)  # every rank: the loss of the whole batch
         if not math.isfinite(value):
             return value, None
         self.opt.zero_grad(set_to_none=True)
@@ -278,6 +293,9 @@ class Trainer:
         p, cfg = self.progress, self.cfg
         val_ids = self.val_ids[: cfg.eval_tokens] if cfg.eval_tokens else self.val_ids
         val, scored = held_out_loss(self.model, val_ids, start_token(self.tokenizer))
+        val = dd.mean(
+            self.world, torch.tensor(val, dtype=torch.float64)
+        )  # alike on every rank: one decision
         self.history.append((p.step, p.last_loss, val))
         improved = math.isfinite(val) and val < p.best_val
         if improved:
@@ -291,14 +309,15 @@ class Trainer:
                 "elapsed": round(p.elapsed, 1),
                 "tokens_seen": p.tokens_seen,
             }
-            modelfile.save_model(self.out, self.model, self.tokenizer, summary, half=self.half)
+            if self.world.main:
+                modelfile.save_model(self.out, self.model, self.tokenizer, summary, half=self.half)
             self._best_step = p.step
             self.recovery.remember()
         else:
             p.bad_evals += 1
         self.save_state()
         self._emit("eval", val_loss=val)
-        if cfg.sample_every >= 0:
+        if cfg.sample_every >= 0 and self.world.main:
             text = sample_text(
                 self.model, self.tokenizer, 120 if self.tokenizer.level == "char" else 30, p.step
             )
@@ -323,24 +342,6 @@ class Trainer:
                 **kw,
             )
         )
-
-
-class _Clock:
-    """Wall time of a run (resumed: continued from its elapsed time) and tokens/s since the
-    last validation."""
-
-    def __init__(self, elapsed: float) -> None:
-        self.started = time.monotonic() - elapsed
-        self.new_window()
-
-    def new_window(self) -> None:
-        self.tokens, self.window_start = 0, time.monotonic()
-
-    def elapsed(self) -> float:
-        return time.monotonic() - self.started
-
-    def rate(self) -> float:
-        return self.tokens / max(1e-9, time.monotonic() - self.window_start)
 
 
 def model_file(out: Path | str) -> Path:

@@ -1,8 +1,10 @@
-"""What a run carries (Progress, which resume restores), reports (Event) and returns (TrainResult)."""
+"""What a run carries (Progress, which resume restores), reports (Event) and returns (TrainResult);
+its clock."""
 
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,3 +54,21 @@ class Progress:
     tokens_seen: int = 0
     lr_scale: float = 1.0
     last_loss: float = math.nan
+
+
+class Clock:
+    """Wall time of a run (resumed: continued from its elapsed time) and tokens/s since the
+    last validation."""
+
+    def __init__(self, elapsed: float) -> None:
+        self.started = time.monotonic() - elapsed
+        self.new_window()
+
+    def new_window(self) -> None:
+        self.tokens, self.window_start = 0, time.monotonic()
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def rate(self) -> float:
+        return self.tokens / max(1e-9, time.monotonic() - self.window_start)
