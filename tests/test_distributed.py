@@ -182,3 +182,29 @@ def test_the_world_comes_from_torchruns_variables_and_cuts_the_streams():
 def test_no_model_registers_a_buffer_ddp_would_broadcast(arch):
     model = build_model(ModelConfig(vocab_size=40, arch=arch, hidden=8, embed=4, layers=2))
     assert list(model.named_buffers()) == []
+
+
+RANKS_COMPARE = """
+import hashlib, os
+from rnnrepl.train import distributed as dd
+world = dd.start(dd.from_env(), "cpu")
+same = hashlib.sha256(b"corpus").hexdigest()
+mine = hashlib.sha256(os.environ["RANK"].encode()).hexdigest()
+print(f"rank {world.rank}: {dd.same_everywhere(world, same)} {dd.same_everywhere(world, mine)}")
+dd.stop(world)
+"""
+
+
+@pytest.mark.slow
+def test_ranks_that_read_different_data_are_told_apart(tmp_path):
+    script = tmp_path / "compare.py"
+    script.write_text(RANKS_COMPARE)
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+        "--rdzv-backend", "c10d", "--rdzv-endpoint", "127.0.0.1:0", "--local-addr", "127.0.0.1",
+        str(script),
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(REPO), **LOOPBACK}
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    assert sorted(done.stdout.split("\n")[:-1]) == ["rank 0: True False", "rank 1: True False"]
