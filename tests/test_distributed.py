@@ -163,6 +163,8 @@ def test_ctrl_c_to_two_ranks_then_one_process_resumes_and_an_odd_batch_is_refuse
     assert odd.returncode == 2, odd.stderr
     assert "--batch-size 7 does not divide between 2 processes" in odd.stderr
     assert "Traceback" not in odd.stderr
+    piped = run_cli("train", "-", "-o", str(tmp_path / "p"), "--nproc", "2", stdin="a b c\n" * 99)
+    assert piped.returncode == 2 and "cannot share standard input" in piped.stderr
 
 
 def test_the_world_comes_from_torchruns_variables_and_cuts_the_streams():

@@ -117,9 +117,16 @@ def run_train(opts: dict[str, Any], out: Console, err: Console, argv: list[str])
     from rnnrepl.train import distributed as dd
 
     world = dd.from_env()
+    if (world.many or opts.get("nproc", 1) > 1) and "-" in opts["inputs"]:
+        raise UsageError(
+            "several training processes cannot share standard input: each reads the inputs itself",
+            hint="save the text to a file and train on that",
+        )
     if opts.get("nproc", 1) > 1 and not world.many:
         from rnnrepl.cli.launch import launch
 
+        if opts.get("batch_size"):  # said once here rather than by every process
+            dd.check_batch(dd.World(size=opts["nproc"]), opts["batch_size"])
         return launch(opts["nproc"], argv)
     try:
         return _train(opts, out, err, argv, world)

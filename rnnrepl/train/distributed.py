@@ -83,6 +83,11 @@ def start(world: World, device: str) -> World:
     import torch.distributed as dist
 
     if device.startswith("cuda"):
+        if world.local_rank >= torch.cuda.device_count():
+            raise UsageError(
+                f"{world.size} training processes, {torch.cuda.device_count()} GPUs here",
+                hint="one process per GPU: lower --nproc (or --nproc-per-node), or --device cpu",
+            )
         device, backend = f"cuda:{world.local_rank}", "nccl"
         torch.cuda.set_device(device)
     elif device == "cpu":
