@@ -169,6 +169,17 @@ def agree(world: World, stop: bool, elapsed: float) -> tuple[bool, float]:
     return bool(t[0].item()), float(t[1].item())
 
 
+def main_says(world: World, flag: bool) -> bool:
+    """Rank 0's `flag` on every rank (what rank 0 sees on its disk decides for all)."""
+    if not world.many:
+        return flag
+    import torch.distributed as dist
+
+    t = torch.tensor([int(flag)], dtype=torch.int32, device=world.device)
+    dist.broadcast(t, src=0)
+    return bool(t.item())
+
+
 def gather(world: World, tensor: Tensor) -> list[Tensor]:
     """Every rank's `tensor` (same shape on all), in rank order, on the CPU."""
     if not world.many:

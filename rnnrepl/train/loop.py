@@ -227,7 +227,7 @@ class Trainer:
         p = self.progress
         p.elapsed = clock.elapsed()
         evaluated_now = bool(self.history) and self.history[-1][0] == p.step
-        if interrupted and self.out.exists():
+        if interrupted and dd.main_says(self.world, self.out.exists()):  # rank 0's disk
             self.save_state()
         elif p.step > 0 and not evaluated_now:
             self._evaluate_and_save()
