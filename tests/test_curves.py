@@ -134,6 +134,14 @@ def test_info_draws_the_curve(tmp_path):
     assert lines[top + 13].startswith(last)
 
 
+def test_info_draws_the_curve_in_ascii_on_an_ascii_console(tmp_path):
+    model = train(tmp_path, "--steps", "20", "--eval-every", "5")
+    r = run_cli("info", str(model), env={"PYTHONIOENCODING": "ascii"})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.isascii() and "bits per character  o validation  . train" in r.stdout
+    assert "?" not in r.stdout.split("bits per character")[1]
+
+
 def test_info_of_a_word_model_shows_perplexity(tmp_path):
     model = train(tmp_path, "--steps", "20", "--eval-every", "10", "--level", "word")
     code, out, err = run_main(["info", str(model)])
