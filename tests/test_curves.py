@@ -11,12 +11,14 @@ import sys
 from unittest import mock
 
 import pytest
+import torch
 
 from rnnrepl.store import modelfile, resume
 from rnnrepl.train import history
 from rnnrepl.units import bits
 from tests.helpers import TOY, run_cli, run_main
 
+LOOPBACK = {"GLOO_SOCKET_IFNAME": "lo", "OMP_NUM_THREADS": "1"}  # gloo reaches nothing else
 TINY = ["--arch", "gru", "--layers", "1", "--hidden", "16", "--embed", "8", "--seq-len", "8"]
 TINY += ["--batch-size", "2", "--eval-tokens", "64", "--precision", "fp32"]
 
@@ -201,3 +203,22 @@ def test_the_training_display_draws_validation_on_a_terminal_only(tmp_path):
     pipe = run_cli(*argv[:-4], "--steps", "30", "--eval-every", "10", "-o", str(tmp_path / "b"))
     assert pipe.returncode == 0, pipe.stderr
     assert not re.search("[▁▂▃▄▅▆▇█]", pipe.stderr)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not torch.distributed.is_available(), reason="this torch build has no torch.distributed"
+)
+def test_with_several_processes_rank_0_alone_writes_the_log(tmp_path):
+    corpus = tmp_path / "toy.txt"
+    corpus.write_text(TOY * 40)
+    log, out = tmp_path / "run.jsonl", tmp_path / "m"
+    argv = ["train", str(corpus), "-o", str(out), *TINY, "--batch-size", "4", "--nproc", "2"]
+    r = run_cli(*argv, "--steps", "20", "--eval-every", "5", "--log", str(log), env=LOOPBACK)
+    assert r.returncode == 0, r.stderr
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    events = [e["event"] for e in lines]
+    assert events.count("start") == 1 and events.count("end") == 1
+    evals = [tuple(e[k] for k in history.COLUMNS) for e in lines if e["event"] == "eval"]
+    assert evals == [tuple(p) for p in saved_history(out.with_name("m.safetensors"))]
+    assert [e[0] for e in evals] == [5, 10, 15, 20]
