@@ -250,8 +250,9 @@ class Trainer:
         )
 
     def _record_total(self, resumed: bool) -> None:
-        """Note in the model file how many steps the run made in all, when it went on past the
-        best model (a model file left by another run is not this run's to annotate)."""
+        """Note in the model file how many steps the run made in all, and its whole history, when
+        it went on past the best model (a model file left by another run is not this run's to
+        annotate)."""
         mine = self.world.main and (self._best_step is not None or resumed)
         if mine and self._best_step != self.progress.step and self.out.exists():
             updates = {"total_steps": self.progress.step, "history": hist.to_summary(self.history)}
