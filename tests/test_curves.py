@@ -222,3 +222,17 @@ def test_with_several_processes_rank_0_alone_writes_the_log(tmp_path):
     evals = [tuple(e[k] for k in history.COLUMNS) for e in lines if e["event"] == "eval"]
     assert evals == [tuple(p) for p in saved_history(out.with_name("m.safetensors"))]
     assert [e[0] for e in evals] == [5, 10, 15, 20]
+
+
+def test_thinning_spreads_points_evenly_and_keeps_first_last_and_best():
+    points = [history.Point(s, s * 16, s / 10, 3.0, 3.0 - s / 1e4) for s in range(1, 5001)]
+    points[4321] = points[4321]._replace(val_loss=0.5)
+    kept = history.thin(points)
+    steps = [p.step for p in kept]
+    assert steps == sorted(set(steps)) and len(kept) <= history.KEEP + 3
+    assert steps[0] == 1 and steps[-1] == 5000 and 4322 in steps
+    assert max(b - a for a, b in zip(steps, steps[1:])) <= 2 * 5000 / history.KEEP
+    grown = points[:2000]
+    for p in points[2000:2100]:
+        grown = history.add(grown, p)
+    assert history.KEEP < len(grown) < history.MAX_POINTS and grown[-1].step == 2100
