@@ -171,7 +171,7 @@ def test_resume_with_different_data_is_refused(tmp_path):
 def test_early_stopping_and_best_checkpoint(tmp_path):
     trainer = trainer_for(tmp_path, steps=400, eval_every=5, patience=2, lr=0.5, optimizer="sgd")
     result = trainer.run()
-    vals = [v for _, _, v in result.history]
+    vals = [point.val_loss for point in result.history]
     assert result.stopped_early or result.steps == 400
     assert result.best_val == pytest.approx(min(vals))
 

@@ -203,11 +203,20 @@ def _print_eval(rows: list[tuple[str, ScoreSummary]], total: ScoreSummary, level
         console.print(Text(line + per_character_line(total)), soft_wrap=True)
 
 
-def run_info(model, as_json) -> None:
-    """Configuration, vocabulary, parameters and training summary of MODEL."""
+def run_info(model, as_json, plot: str | None = None) -> None:
+    """Configuration, vocabulary, parameters and training summary of MODEL; its loss curve."""
+    from rnnrepl.cli import curves
+    from rnnrepl.train.history import from_summary
     from rnnrepl.ui.render import summary_table, visible
 
+    if plot is not None:  # before loading: a usage error comes first
+        curves.plot_format(plot)
+        curves.require_matplotlib()
     loaded = load_for_inference(model)
+    points = from_summary(loaded.training.get("history"))
+    if plot is not None:
+        curves.write_plot(plot, points, loaded.tokenizer.level, loaded.path)
+        _console(stderr=True).print(Text(safe_text(f"wrote {plot}")))
     tok = loaded.tokenizer
     data = {
         "path": str(loaded.path),
@@ -233,12 +242,26 @@ def run_info(model, as_json) -> None:
     ]
     training = dict(loaded.training)
     total = training.pop("total_steps", None)
+    training.pop("history", None)  # drawn below
     rows += [
         (k, json.dumps(v, ensure_ascii=False) if not isinstance(v, str) else v)
         for k, v in training.items()
     ]
     rows = [(k, _steps_label(training[k], total) if k == "steps" else v) for k, v in rows]
     _console().print(summary_table("rnnrepl model", rows))
+    _print_curve(points, tok.level)
+
+
+def _print_curve(points, level: str) -> None:
+    """The loss curve under the summary, when the model file records one."""
+    from rnnrepl.cli.curves import curve_points
+    from rnnrepl.ui.curves import loss_curve
+
+    if points:
+        console = _console()
+        width = max(20, min(60, console.width - 12))
+        console.print()
+        console.print(loss_curve(curve_points(points), level, width=width), no_wrap=True)
 
 
 def _steps_label(best, total) -> str:
@@ -305,6 +328,11 @@ def eval_cmd(model, files, as_json, encoding, ksr, suggestions, limit_words, cac
 @click.command()
 @click.argument("model", shell_complete=complete_model)
 @click.option("--json", "as_json", is_flag=True)
-def info(model, as_json) -> None:
-    """Configuration, vocabulary, parameters and training summary of MODEL."""
-    run_info(model, as_json)
+@click.option(
+    "--plot",
+    type=click.Path(dir_okay=False),
+    help="Also write the loss curve as an image, FILE.png, .svg or .pdf (needs rnnrepl[plot]).",
+)
+def info(model, as_json, plot) -> None:
+    """Configuration, vocabulary, parameters, training summary and loss curve of MODEL."""
+    run_info(model, as_json, plot)

@@ -7,7 +7,6 @@ import io
 import math
 import shlex
 import signal
-import time
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from rich.live import Live
 from rich.text import Text
 
 from rnnrepl.cli.train_data import prepare_data
+from rnnrepl.cli.train_log import EventLog, log_end
 from rnnrepl.config import ModelConfig, TrainConfig
 from rnnrepl.errors import InputDataError, UsageError
 from rnnrepl.train import sizing
@@ -128,15 +128,18 @@ def run_train(opts: dict[str, Any], out: Console, err: Console, argv: list[str])
         if opts.get("batch_size"):  # said once here rather than by every process
             dd.check_batch(dd.World(size=opts["nproc"]), opts["batch_size"])
         return launch(opts["nproc"], argv)
+    log = EventLog(opts["log"]) if opts.get("log") and world.main else None
     try:
-        return _train(opts, out, err, argv, world)
+        return _train(opts, out, err, argv, world, log)
     except RuntimeError as exc:
         raise dd.lost_peers(world, exc) from None
     finally:
         dd.stop(world)
+        if log is not None:
+            log.close()
 
 
-def _train(opts: dict[str, Any], out: Console, err: Console, argv: list[str], world) -> int:
+def _train(opts: dict[str, Any], out: Console, err: Console, argv: list[str], world, log) -> int:
     from rnnrepl.atomic import OutputLock
     from rnnrepl.model.devices import resolve_device, resolve_precision
     from rnnrepl.train import distributed as dd
@@ -173,9 +176,11 @@ def _train(opts: dict[str, Any], out: Console, err: Console, argv: list[str], wo
         _announce(err, model, tok, train_cfg, summary, device)
         stop.install()
         try:
-            result = _run_with_display(trainer, tok.level, err)
+            result = _run_with_display(trainer, tok.level, err, log)
         except KeyboardInterrupt:  # the second Ctrl-C: StopFlag stops at once
             return _stopped_unsaved(trainer, err)
+    if log is not None:
+        log_end(log, result)
     return _report(result, tok.level, out, err, stop, argv)
 
 
@@ -289,33 +294,14 @@ def _announce(err: Console, model, tok, cfg: TrainConfig, summary: dict, device:
     )
 
 
-def _run_with_display(trainer, level: str, err: Console):
-    from rnnrepl.ui.render import metrics_line, progress_line, sample_panel
+def _run_with_display(trainer, level: str, err: Console, log: EventLog | None = None):
+    from rnnrepl.cli.train_display import TrainDisplay
 
-    last = {"t": time.monotonic()}
-    # A terminal gets a live line redrawn 4 times a second; a log file a plain line every 30 s.
-    every = 0.25 if err.is_terminal else 30.0
+    if log is not None:
+        p = trainer.progress
+        log.write("start", step=p.step, tokens=p.tokens_seen, level=level, model=str(trainer.out))
     with Live(console=err, auto_refresh=False, transient=True, redirect_stdout=False) as live:
-
-        def on_event(ev) -> None:
-            if ev.kind == "step":
-                now = time.monotonic()
-                if now - last["t"] >= every:
-                    last["t"] = now
-                    if err.is_terminal:
-                        live.update(progress_line(ev, level), refresh=True)
-                    else:
-                        err.print(progress_line(ev, level))
-            elif ev.kind == "eval":
-                err.print(
-                    f"step {ev.step}: val {metrics_line(ev.val_loss, level)} (best {ev.best_val:.4f})"
-                )
-            elif ev.kind == "sample":
-                err.print(sample_panel(ev.step, ev.text))
-            elif ev.kind == "nan":
-                err.print(Text(safe_text(f"warning: {ev.text}")))
-
-        trainer.on_event = on_event
+        trainer.on_event = TrainDisplay(level, err, live, log)
         return trainer.run()
 
 

@@ -141,6 +141,11 @@ RUN_OPTIONS = (
         show_default=True,
         help="Refuse more than this from '-' (standard input), e.g. 4GiB.",
     ),
+    click.option(
+        "--log",
+        type=click.Path(dir_okay=False),
+        help="Append one JSON line per event (steps, validations, samples, end) to FILE.jsonl.",
+    ),
     click.option("--resume", is_flag=True, help="Continue an interrupted run of the same -o."),
     click.option("--warm-start", is_flag=True, help="With --resume: allow different data."),
     click.option(

@@ -233,13 +233,32 @@ def _check_history(history: Any, path: Path) -> None:
     if not isinstance(history, list):
         raise bad_field("history", history, "expected a list", path)
     for entry in history:
-        if not (
-            isinstance(entry, list)
-            and len(entry) == 3
-            and _is_int(entry[0])
-            and all(_is_number(v) for v in entry[1:])
-        ):
-            raise bad_field("history", entry, "expected [step, loss, val_loss] entries", path)
+        if not (_old_history_entry(entry) or _history_entry(entry)):
+            why = "expected [step, tokens, seconds, loss, val_loss] entries"
+            raise bad_field("history", entry, why, path)
+
+
+def _old_history_entry(entry: Any) -> bool:
+    """[step, loss, val_loss]: what rnnrepl wrote before it kept tokens and seconds."""
+    return (
+        isinstance(entry, list)
+        and len(entry) == 3
+        and _is_int(entry[0])
+        and all(_is_number(v) for v in entry[1:])
+    )
+
+
+def _history_entry(entry: Any) -> bool:
+    """[step, tokens, seconds, loss, val_loss]; tokens and seconds null when carried over from
+    an older resume state."""
+    if not (isinstance(entry, list) and len(entry) == 5 and _is_int(entry[0])):
+        return False
+    tokens, seconds, *losses = entry[1:]
+    return (
+        (tokens is None or _is_int(tokens))
+        and (seconds is None or _is_number(seconds))
+        and all(_is_number(v) for v in losses)
+    )
 
 
 def _check_optimizer_meta(opt: Any, path: Path) -> None:

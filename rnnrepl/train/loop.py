@@ -23,6 +23,7 @@ from rnnrepl.store import modelfile, resume
 from rnnrepl.store.home import MODEL_SUFFIX
 from rnnrepl.store.resume import bad_field, check_meta, load_hidden, load_weights
 from rnnrepl.train import distributed as dd
+from rnnrepl.train import history as hist
 from rnnrepl.train.data import batchify, epoch_offset, fingerprint, span, spans_per_epoch
 from rnnrepl.train.progress import Clock, Event, Progress, TrainResult
 from rnnrepl.train.recovery import Recovery
@@ -59,7 +60,7 @@ class Trainer:
         self.state: State | None = None
         self.state_path = resume.state_path_for(self.out)
         self.fp = fingerprint(train_ids, tokenizer, model.cfg)
-        self.history: list[tuple[int, float, float]] = []
+        self.history: list[hist.Point] = []  # one point per validation, bounded
         self.budget = Budget(cfg, spans_per_epoch(self.streams, cfg.seq_len))
         self.recovery = Recovery(model, self.opt)
         self._best_step: int | None = None  # the step of the model this run saved last
@@ -140,7 +141,7 @@ class Trainer:
             if same_data:
                 self._check_position(prog, path)
         self.progress = Progress(**prog)
-        self.history = [tuple(h) for h in meta["history"]]
+        self.history = hist.from_resume(meta["history"])
         return notices
 
     def _saved_rng(self, tensors: dict) -> torch.Tensor:
@@ -249,11 +250,13 @@ class Trainer:
         )
 
     def _record_total(self, resumed: bool) -> None:
-        """Note in the model file how many steps the run made in all, when it went on past the
-        best model (a model file left by another run is not this run's to annotate)."""
+        """Note in the model file how many steps the run made in all, and its whole history, when
+        it went on past the best model (a model file left by another run is not this run's to
+        annotate)."""
         mine = self.world.main and (self._best_step is not None or resumed)
         if mine and self._best_step != self.progress.step and self.out.exists():
-            modelfile.update_training(self.out, {"total_steps": self.progress.step})
+            updates = {"total_steps": self.progress.step, "history": hist.to_summary(self.history)}
+            modelfile.update_training(self.out, updates)
 
     def _guarded_step(self, x: Tensor, y: Tensor) -> tuple[float, State | None]:
         """_step, with running out of memory turned into a ResourceError that says what to lower."""
@@ -296,7 +299,8 @@ class Trainer:
         val = dd.mean(
             self.world, torch.tensor(val, dtype=torch.float64)
         )  # alike on every rank: one decision
-        self.history.append((p.step, p.last_loss, val))
+        point = hist.Point(p.step, p.tokens_seen, round(p.elapsed, 2), p.last_loss, val)
+        self.history = hist.add(self.history, point)
         improved = math.isfinite(val) and val < p.best_val
         if improved:
             p.best_val, p.bad_evals = val, 0
@@ -308,6 +312,7 @@ class Trainer:
                 "train_loss": p.last_loss,
                 "elapsed": round(p.elapsed, 1),
                 "tokens_seen": p.tokens_seen,
+                "history": hist.to_summary(self.history),
             }
             if self.world.main:
                 modelfile.save_model(self.out, self.model, self.tokenizer, summary, half=self.half)
@@ -316,7 +321,7 @@ class Trainer:
         else:
             p.bad_evals += 1
         self.save_state()
-        self._emit("eval", val_loss=val)
+        self._emit("eval", val_loss=val, loss=p.last_loss)
         if cfg.sample_every >= 0 and self.world.main:
             text = sample_text(
                 self.model, self.tokenizer, 120 if self.tokenizer.level == "char" else 30, p.step
@@ -338,6 +343,7 @@ class Trainer:
                 p.epoch,
                 p.elapsed,
                 best_val=p.best_val,
+                tokens=p.tokens_seen,
                 eta=eta,
                 **kw,
             )

@@ -23,6 +23,7 @@ class Event:
     tokens_per_s: float = 0.0
     eta: float | None = None
     text: str = ""
+    tokens: int = 0  # tokens trained on so far
 
 
 @dataclass
@@ -37,7 +38,7 @@ class TrainResult:
     interrupted: bool = False
     stopped_early: bool = False
     tokens_seen: int = 0
-    history: list[tuple[int, float, float]] = field(default_factory=list)  # (step, loss, val)
+    history: list = field(default_factory=list)  # history.Point per validation
 
 
 @dataclass

@@ -28,6 +28,11 @@ LOOK_ALIKES = {
     "\u2192": "->",
     "\u2588": "#",  # full block (probability bars)
     "\u258c": "|",  # left half block
+    "\u25cf": "o",  # black circle (validation points of a loss curve)
+    "\u2502": "|",  # box drawing: a curve's axes
+    "\u2524": "+",
+    "\u2514": "+",
+    "\u2500": "-",
 }
 
 
