@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from rnnrepl.errors import CheckpointError
+from rnnrepl.text.chunktable import ChunkTable
 
 UNK = "<unk>"
 MIN_VOCAB = 257  # <unk> and the 256 bytes
@@ -91,6 +92,7 @@ class BpeVocab:
         self.index: dict[str, int] = {}  # display text -> id ("\n" is the start token)
         for i, t in enumerate(self.tokens):
             self.index.setdefault(t, i)
+        self._table = ChunkTable(self._encode_new)
 
     @classmethod
     def train(cls, texts: Iterable[str], vocab_size: int, lowercase: bool = False) -> BpeVocab:
@@ -119,10 +121,16 @@ class BpeVocab:
         return text.lower() if self.lowercase else text
 
     def encode(self, text: str) -> list[int]:
-        return [i + 1 for i in self._hf.encode(self.cased(text)).ids] if text else []
+        return self.encode_array(text).tolist()
 
     def encode_array(self, text: str) -> np.ndarray:
-        return np.asarray(self.encode(text), dtype=np.int32)
+        """int32 ids of `text`: cut at every safe place, each distinct piece encoded once."""
+        pieces = SAFE_CUT.split(self.cased(text))
+        return self._table.encode(pieces, len(pieces))
+
+    def _encode_new(self, pieces: list[str]) -> list[list[int]]:
+        encodings = self._hf.encode_batch_fast(pieces, add_special_tokens=False)
+        return [[i + 1 for i in e.ids] for e in encodings]
 
     def token_bytes(self, i: int) -> bytes:
         return self._bytes[i] if 0 < i < len(self._bytes) else b""
