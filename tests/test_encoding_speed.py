@@ -7,13 +7,14 @@ from __future__ import annotations
 import json
 from collections import Counter
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rnnrepl.store.modelfile import load_model
-from rnnrepl.text import chunktable
+from rnnrepl.text import chunktable, wordsplit
 from rnnrepl.text.bpe import BpeVocab
 from rnnrepl.text.tokenizers import CharVocab, WordVocab, chunk_pieces
 from rnnrepl.text.tokens import count_symbols, encode_corpus
@@ -40,10 +41,11 @@ SPECIAL = [
     "ß",
 ]
 WORDS = ["the", "don't", "n't", "'s", "@-@", "@,@", "@.@", "<unk>", "1", "000", "well", "U.S."]
-PIECE = st.one_of(st.sampled_from(WORDS), st.sampled_from(SPECIAL), st.characters())
-TEXT = st.lists(PIECE, max_size=80).map("".join)
+PART = st.one_of(st.sampled_from(WORDS), st.sampled_from(SPECIAL), st.characters())
+TEXT = st.lists(PART, max_size=80).map("".join)
 NO_SURROGATE = TEXT.filter(lambda t: not any("\ud800" <= c <= "\udfff" for c in t))
 BLOCK = st.sampled_from([1, 7, 64, 1 << 20])
+PIECE = st.sampled_from([1, 5, 40, 1 << 16])  # wordsplit.PIECE_CHARS
 TRAINING = (
     "The cat's hat, (well-known) don't 1,000 U.S. <unk> Σίσυφος.\n" * 3
     + "do n't @-@ @,@ \n \n  two  spaces\t\tand  \n\n\n   end \t \n" * 3
@@ -80,13 +82,15 @@ BPES = {lc: BpeVocab.train([TRAINING * 5], 300, lowercase=lc) for lc in (False, 
 
 
 @settings(max_examples=300, deadline=None)
-@given(TEXT, st.booleans(), BLOCK)
-def test_word_ids_and_counts_equal_the_per_token_rule(text, lowercase, block):
+@given(TEXT, st.booleans(), BLOCK, PIECE)
+def test_word_ids_and_counts_equal_the_per_token_rule(text, lowercase, block, piece):
     vocab = VOCABS[WordVocab, lowercase]
     expected = reference_word_ids(vocab, text)
-    assert vocab.encode(text) == expected
-    assert encode_corpus(text, vocab, block).tolist() == expected
-    assert count_symbols(text, "word", lowercase, block) == reference_word_counts(text, lowercase)
+    with mock.patch.object(wordsplit, "PIECE_CHARS", piece):
+        assert vocab.encode(text) == expected
+        assert encode_corpus(text, vocab, block).tolist() == expected
+        counts = count_symbols(text, "word", lowercase, block)
+    assert counts == reference_word_counts(text, lowercase)
 
 
 @settings(max_examples=200, deadline=None)
@@ -110,6 +114,18 @@ def test_bpe_ids_equal_encoding_the_whole_text_at_once(text, lowercase, block):
     assert encode_corpus(text, vocab, block).tolist() == expected
 
 
+@settings(max_examples=100, deadline=None)
+@given(TEXT, st.booleans())
+def test_a_text_holding_every_mark_character_encodes_the_same(text, lowercase):
+    text = " ".join(chunktable.MARKS) + "\n" + text  # no mark left for str.split: the slow way
+    word, bpe = VOCABS[WordVocab, lowercase], BPES[lowercase]
+    assert word.encode(text) == reference_word_ids(word, text)
+    assert count_symbols(text, "word", lowercase) == reference_word_counts(text, lowercase)
+    text = text.encode("utf-8", "replace").decode("utf-8")  # BPE: no lone surrogates
+    expected = [i + 1 for i in bpe._hf.encode(bpe.cased(text)).ids]
+    assert bpe.encode(text) == expected
+
+
 def test_a_memo_that_starts_afresh_gives_the_same_ids(monkeypatch):
     text = "".join(f"w{i} x{i % 7}, " for i in range(300)) + "\nthe cat's hat\n"
     vocab = WordVocab.build(count_symbols(text, "word", False))
@@ -118,6 +134,13 @@ def test_a_memo_that_starts_afresh_gives_the_same_ids(monkeypatch):
     for _ in range(3):  # each call finds the memo over its limit and clears it
         assert vocab.encode(text) == reference_word_ids(vocab, text)
         assert bpe.encode(text) == [i + 1 for i in bpe._hf.encode(text).ids]
+
+
+def test_a_mark_character_that_was_a_chunk_before_still_reads_as_a_chunk():
+    word = VOCABS[WordVocab, False]
+    for text in ("a \x00 b\n", "a\nb \x00\n", "\x00\n\x01 \x00", "x \x00\x01\n \x01"):
+        assert word.encode(text) == reference_word_ids(word, text)
+        assert count_symbols(text, "word", False) == reference_word_counts(text, False)
 
 
 def test_empty_and_whitespace_only_texts():

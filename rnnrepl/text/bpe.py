@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from rnnrepl.errors import CheckpointError
-from rnnrepl.text.chunktable import ChunkTable
+from rnnrepl.text.chunktable import WHITESPACE, ChunkTable, unused_mark
 
 UNK = "<unk>"
 MIN_VOCAB = 257  # <unk> and the 256 bytes
@@ -61,6 +61,18 @@ def safe_chunks(text: str, size: int) -> Iterator[str]:
         cut = _last_cut(text, start, end) or _next_cut(text, end) or len(text)
         yield text[start:cut]
         start = cut
+
+
+def safe_pieces(text: str) -> list[str]:
+    """`text` cut at every SAFE_CUT place, by str.replace and str.split where it can."""
+    mark = unused_mark(text)
+    if mark is None:
+        return SAFE_CUT.split(text)
+    marked = text.replace(" ", mark + " ").replace("\n", mark + "\n")
+    for space in WHITESPACE:  # no cut after whitespace
+        if space in text:
+            marked = marked.replace(space + mark, space)
+    return marked.removeprefix(mark).split(mark)
 
 
 def _last_cut(text: str, start: int, end: int) -> int | None:
@@ -125,8 +137,7 @@ class BpeVocab:
 
     def encode_array(self, text: str) -> np.ndarray:
         """int32 ids of `text`: cut at every safe place, each distinct piece encoded once."""
-        pieces = SAFE_CUT.split(self.cased(text))
-        return self._table.encode(pieces, len(pieces))
+        return self._table.encode(safe_pieces(self.cased(text)))
 
     def _encode_new(self, pieces: list[str]) -> list[list[int]]:
         encodings = self._hf.encode_batch_fast(pieces, add_special_tokens=False)

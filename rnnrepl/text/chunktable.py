@@ -17,56 +17,73 @@ import numpy as np
 # Distinct chunks kept between calls (~200 bytes each); past this the memo starts afresh, so a
 # corpus with ever new chunks costs bounded memory.
 MAX_ENTRIES = 1 << 18
+# Characters that mark places in a text for str.split, the first one the text lacks: controls
+# that are not whitespace (they keep a Latin-1 string narrow), then Unicode's noncharacters.
+MARKS = [chr(c) for c in (*range(0x00, 0x09), *range(0x0E, 0x1C), 0x7F, *range(0xFDD0, 0xFDF0))]
+WHITESPACE = [chr(c) for c in range(0x3001) if chr(c).isspace()]  # str.split's; none above
+
+
+def unused_mark(text: str) -> str | None:
+    """A character of MARKS that `text` does not hold (None if it holds them all)."""
+    return next((m for m in MARKS if m not in text), None)
 
 
 class _Numbering(dict):
     """chunk -> entry number; a chunk not seen yet gets the next number and waits in `new`."""
 
-    def __init__(self) -> None:
+    def __init__(self, first: int) -> None:
         super().__init__()
+        self.next = first
         self.new: list[str] = []
 
     def __missing__(self, chunk: str) -> int:
-        entry = self[chunk] = len(self)
+        entry = self[chunk] = self.next
+        self.next += 1
         self.new.append(chunk)
         return entry
 
 
 class ChunkTable:
-    """Token ids of chunks, memoised; `tokenize` maps a list of new chunks to their id lists."""
+    """Token ids of chunks, memoised; `tokenize` maps a list of new chunks to their id lists.
+    Entries 0, 1, ... are `reserved` id lists that no chunk maps to by itself (see encode)."""
 
-    def __init__(self, tokenize: Callable[[list[str]], Iterable[Sequence[int]]]) -> None:
+    def __init__(
+        self,
+        tokenize: Callable[[list[str]], Iterable[Sequence[int]]],
+        reserved: Sequence[Sequence[int]] = (),
+    ) -> None:
         self._tokenize = tokenize
+        self._reserved = [list(ids) for ids in reserved]
         self._lock = threading.Lock()  # the REPL encodes from two threads
         self._reset()
 
     def _reset(self) -> None:
-        self._numbers = _Numbering()
+        self._numbers = _Numbering(len(self._reserved))
         self._start = np.zeros(0, dtype=np.int64)  # entry -> first id in _pool
         self._length = np.zeros(0, dtype=np.int64)  # entry -> how many ids
         self._pool = np.zeros(0, dtype=np.int32)
+        self._append(self._reserved)
 
-    def encode(
-        self, chunks: Iterable[str], count: int, eols: np.ndarray | None = None, eol_id: int = 0
-    ) -> np.ndarray:
-        """int32 ids of `count` chunks in order; with `eols` (ascending positions in that list),
-        `eol_id` is inserted before the chunk at each position (an end of line)."""
+    def encode(self, chunks: list[str], stand_in: tuple[str, int] | None = None) -> np.ndarray:
+        """int32 ids of `chunks` in order. With `stand_in` (chunk, reserved entry), that chunk
+        (a mark the text lacks) takes the reserved entry's ids."""
         with self._lock:
             if len(self._numbers) > MAX_ENTRIES:
                 self._reset()
-            entries = np.fromiter(map(self._numbers.__getitem__, chunks), np.int64, count)
+            get = self._numbers.__getitem__
+            entries = np.fromiter(map(get, chunks), np.int64, len(chunks))
+            if stand_in is not None and stand_in[0] in self._numbers:
+                entries[entries == self._numbers[stand_in[0]]] = stand_in[1]
             self._add_new()
-            ids = self._gather(entries)
-            if eols is None or not len(eols):
-                return ids
-            return np.insert(ids, self._id_positions(entries, eols), eol_id)
+            return self._gather(entries)
 
     def _add_new(self) -> None:
         new = self._numbers.new
-        if not new:
-            return
-        self._numbers.new = []
-        lists = list(self._tokenize(new))
+        if new:
+            self._numbers.new = []
+            self._append(list(self._tokenize(new)))
+
+    def _append(self, lists: list[Sequence[int]]) -> None:
         lengths = np.fromiter(map(len, lists), np.int64, len(lists))
         flat = np.fromiter((i for ids in lists for i in ids), np.int32, int(lengths.sum()))
         starts = len(self._pool) + np.cumsum(lengths) - lengths
@@ -83,8 +100,3 @@ class ChunkTable:
         # output position j of entry k reads pool[start[k] + j - (ends[k] - lengths[k])]
         shift = np.repeat(self._start[entries] - (ends - lengths), lengths)
         return self._pool[np.arange(int(ends[-1])) + shift]
-
-    def _id_positions(self, entries: np.ndarray, eols: np.ndarray) -> np.ndarray:
-        """Chunk positions -> positions in the id array (chunks may have 0 or several ids)."""
-        before = np.concatenate([[0], np.cumsum(self._length[entries])])
-        return before[eols]

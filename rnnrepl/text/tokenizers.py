@@ -24,7 +24,7 @@ from rnnrepl.text.wordsplit import (
     chunk_pieces,
     chunk_table,
     count_chunks,
-    encode_lines,
+    encode_words,
     is_word,
     split_clitics,
 )
@@ -225,7 +225,7 @@ class WordVocab:
 
     def encode_array(self, text: str) -> np.ndarray:
         """int32 ids of `text`, each distinct chunk tokenized once (see wordsplit.py)."""
-        return encode_lines(self.cased(text), self._table, self.index.get(EOL, 0))
+        return encode_words(self.cased(text), self._table, self.index.get(EOL, 0))
 
     def token_text(self, i: int) -> str:
         return UNK if not 0 <= i < len(self.tokens) else self.tokens[i]
