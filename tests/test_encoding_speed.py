@@ -17,7 +17,7 @@ from rnnrepl.store.modelfile import load_model
 from rnnrepl.text import chunktable, wordsplit
 from rnnrepl.text.bpe import BpeVocab
 from rnnrepl.text.tokenizers import CharVocab, WordVocab, chunk_pieces
-from rnnrepl.text.tokens import count_symbols, encode_corpus
+from rnnrepl.text.tokens import count_symbols, encode_blocks, encode_corpus
 from tests.helpers import REPO, invoke
 
 WHITESPACE = [chr(c) for c in range(0x3001) if chr(c).isspace()]
@@ -89,6 +89,8 @@ def test_word_ids_and_counts_equal_the_per_token_rule(text, lowercase, block, pi
     with mock.patch.object(wordsplit, "PIECE_CHARS", piece):
         assert vocab.encode(text) == expected
         assert encode_corpus(text, vocab, block).tolist() == expected
+        blocks = [ids.tolist() for ids in encode_blocks(text, vocab, block)]
+        assert [i for ids in blocks for i in ids] == expected
         counts = count_symbols(text, "word", lowercase, block)
     assert counts == reference_word_counts(text, lowercase)
 

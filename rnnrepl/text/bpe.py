@@ -140,8 +140,10 @@ class BpeVocab:
         return self._table.encode(safe_pieces(self.cased(text)))
 
     def _encode_new(self, pieces: list[str]) -> list[list[int]]:
-        encodings = self._hf.encode_batch_fast(pieces, add_special_tokens=False)
-        return [[i + 1 for i in e.ids] for e in encodings]
+        # One call per piece: encode_batch was no faster here (its threads find the other core
+        # busy), and threads once used make the library warn in a process that forks later.
+        encode = self._hf.encode
+        return [[i + 1 for i in encode(piece).ids] for piece in pieces]
 
     def token_bytes(self, i: int) -> bytes:
         return self._bytes[i] if 0 < i < len(self._bytes) else b""

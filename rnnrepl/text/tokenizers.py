@@ -19,11 +19,10 @@ from rnnrepl.text.bpe import BpeVocab, bpe_from_dict
 from rnnrepl.text.wordsplit import SPECIAL as _SPECIAL
 from rnnrepl.text.wordsplit import SPECIAL_SPLIT as _SPECIAL_SPLIT
 from rnnrepl.text.wordsplit import (
-    add_pieces,
     chunk_parts,
     chunk_pieces,
     chunk_table,
-    count_chunks,
+    count_words,
     encode_words,
     is_word,
     split_clitics,
@@ -179,8 +178,7 @@ class WordVocab:
 
     @staticmethod
     def count(text: str, counts: Counter[str], lowercase: bool = False) -> None:
-        chunks: Counter[str] = Counter()
-        add_pieces(chunks, count_chunks(text.lower() if lowercase else text, chunks), counts)
+        counts.update(count_words([text.lower() if lowercase else text]))
 
     @property
     def size(self) -> int:

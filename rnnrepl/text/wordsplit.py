@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -110,13 +110,18 @@ def chunks_and_marks(text: str) -> tuple[list[str], str | None]:
     return text.replace(EOL, f" {mark} ").split(), mark
 
 
-def add_pieces(chunk_counts: Counter[str], newlines: int, counts: Counter[str]) -> None:
-    """Add the word tokens of counted chunks (and the end-of-line tokens) to counts."""
+def count_words(texts: Iterable[str]) -> Counter[str]:
+    """Word-token counts of `texts` (lowercased already where wanted): the chunks are counted,
+    then each distinct chunk is split once."""
+    chunk_counts: Counter[str] = Counter()
+    newlines = sum(count_chunks(text, chunk_counts) for text in texts)
+    counts: Counter[str] = Counter()
     for chunk, n in chunk_counts.items():
         for piece in chunk_pieces(chunk):
             counts[piece] += n
     if newlines:
         counts[EOL] += newlines
+    return counts
 
 
 def encode_words(text: str, table: ChunkTable, eol_id: int) -> np.ndarray:
