@@ -4,8 +4,8 @@ as it was), in the same run, on the same text, with the outputs checked equal.
 
 The corpus is WikiText-2's train.txt repeated in memory to --mb megabytes (UTF-8 bytes). Both
 sides go through encode_corpus's 1 MiB blocks. The BPE vocabulary (8,000, the default for this
-corpus) is learnt once from train.txt itself; learning it is not timed. tokenizers parallelises
-encode_batch over RAYON_NUM_THREADS threads (default: one per core); the row says which.
+corpus) is learnt once from train.txt itself; learning it is not timed. Neither BPE path uses
+tokenizers' thread pool (both call encode, not encode_batch), so RAYON_NUM_THREADS changes nothing.
 
     OMP_NUM_THREADS=1 python bench/bench_encode.py [--mb 100] [--levels char,word,bpe]
 """
