@@ -145,6 +145,18 @@ def test_a_mark_character_that_was_a_chunk_before_still_reads_as_a_chunk():
         assert count_symbols(text, "word", False) == reference_word_counts(text, False)
 
 
+def test_a_refused_text_leaves_the_memo_as_it_was():
+    bpe = BPES[False]
+    text = "the cat's hat \n don't"
+    before = bpe.encode(text)
+    with pytest.raises(TypeError):  # tokenizers takes no lone surrogate, as before
+        bpe.encode("the new \udc80 words here")
+    assert bpe.encode(text + " new words here") == [
+        i + 1 for i in bpe._hf.encode(text + " new words here").ids
+    ]
+    assert bpe.encode(text) == before
+
+
 def test_empty_and_whitespace_only_texts():
     word, char, bpe = VOCABS[WordVocab, False], VOCABS[CharVocab, False], BPES[False]
     for text in ("", " ", "\n", "\n\n", " \t\n ", "\u3000"):

@@ -70,12 +70,19 @@ class ChunkTable:
         with self._lock:
             if len(self._numbers) > MAX_ENTRIES:
                 self._reset()
-            get = self._numbers.__getitem__
-            entries = np.fromiter(map(get, chunks), np.int64, len(chunks))
-            if stand_in is not None and stand_in[0] in self._numbers:
-                entries[entries == self._numbers[stand_in[0]]] = stand_in[1]
-            self._add_new()
+            try:
+                entries = self._entries(chunks, stand_in)
+            except BaseException:  # a chunk the rule refuses, Ctrl-C: numbers without ids
+                self._reset()
+                raise
             return self._gather(entries)
+
+    def _entries(self, chunks: list[str], stand_in: tuple[str, int] | None) -> np.ndarray:
+        entries = np.fromiter(map(self._numbers.__getitem__, chunks), np.int64, len(chunks))
+        if stand_in is not None and stand_in[0] in self._numbers:
+            entries[entries == self._numbers[stand_in[0]]] = stand_in[1]
+        self._add_new()
+        return entries
 
     def _add_new(self) -> None:
         new = self._numbers.new
