@@ -128,11 +128,12 @@ def test_a_text_holding_every_mark_character_encodes_the_same(text, lowercase):
     assert bpe.encode(text) == expected
 
 
-def test_a_memo_that_starts_afresh_gives_the_same_ids(monkeypatch):
+@pytest.mark.parametrize("limit", ["MAX_ENTRIES", "MAX_CHARS"])
+def test_a_memo_that_starts_afresh_gives_the_same_ids(monkeypatch, limit):
     text = "".join(f"w{i} x{i % 7}, " for i in range(300)) + "\nthe cat's hat\n"
     vocab = WordVocab.build(count_symbols(text, "word", False))
     bpe = BpeVocab.train([text], 300)
-    monkeypatch.setattr(chunktable, "MAX_ENTRIES", 10)
+    monkeypatch.setattr(chunktable, limit, 10)
     for _ in range(3):  # each call finds the memo over its limit and clears it
         assert vocab.encode(text) == reference_word_ids(vocab, text)
         assert bpe.encode(text) == [i + 1 for i in bpe._hf.encode(text).ids]

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from itertools import chain
 
 import numpy as np
 
-# Distinct chunks kept between calls (~200 bytes each); past this the memo starts afresh, so a
-# corpus with ever new chunks costs bounded memory.
+# Distinct chunks kept between calls, and their characters; past either the memo starts
+# afresh, so a corpus with ever new chunks (or long ones: text without spaces) costs bounded
+# memory, ~100 MB at most.
 MAX_ENTRIES = 1 << 18
+MAX_CHARS = 1 << 24
 # Characters that mark places in a text for str.split, the first one the text lacks: controls
 # that are not whitespace (they keep a Latin-1 string narrow), then Unicode's noncharacters.
 MARKS = [chr(c) for c in (*range(0x00, 0x09), *range(0x0E, 0x1C), 0x7F, *range(0xFDD0, 0xFDF0))]
@@ -34,11 +37,13 @@ class _Numbering(dict):
     def __init__(self, first: int) -> None:
         super().__init__()
         self.next = first
+        self.chars = 0
         self.new: list[str] = []
 
     def __missing__(self, chunk: str) -> int:
         entry = self[chunk] = self.next
         self.next += 1
+        self.chars += len(chunk)
         self.new.append(chunk)
         return entry
 
@@ -59,16 +64,18 @@ class ChunkTable:
 
     def _reset(self) -> None:
         self._numbers = _Numbering(len(self._reserved))
+        # Filled up to _n_entries / _n_ids, with room to grow (doubling, not a copy per call).
         self._start = np.zeros(0, dtype=np.int64)  # entry -> first id in _pool
         self._length = np.zeros(0, dtype=np.int64)  # entry -> how many ids
         self._pool = np.zeros(0, dtype=np.int32)
+        self._n_entries = self._n_ids = 0
         self._append(self._reserved)
 
     def encode(self, chunks: list[str], stand_in: tuple[str, int] | None = None) -> np.ndarray:
         """int32 ids of `chunks` in order. With `stand_in` (chunk, reserved entry), that chunk
         (a mark the text lacks) takes the reserved entry's ids."""
         with self._lock:
-            if len(self._numbers) > MAX_ENTRIES:
+            if len(self._numbers) > MAX_ENTRIES or self._numbers.chars > MAX_CHARS:
                 self._reset()
             try:
                 entries = self._entries(chunks, stand_in)
@@ -92,11 +99,15 @@ class ChunkTable:
 
     def _append(self, lists: list[Sequence[int]]) -> None:
         lengths = np.fromiter(map(len, lists), np.int64, len(lists))
-        flat = np.fromiter((i for ids in lists for i in ids), np.int32, int(lengths.sum()))
-        starts = len(self._pool) + np.cumsum(lengths) - lengths
-        self._start = np.concatenate([self._start, starts])
-        self._length = np.concatenate([self._length, lengths])
-        self._pool = np.concatenate([self._pool, flat])
+        flat = np.fromiter(chain.from_iterable(lists), np.int32, int(lengths.sum()))
+        n, m = self._n_entries, self._n_ids
+        self._start = _room(self._start, n, len(lists))
+        self._length = _room(self._length, n, len(lists))
+        self._pool = _room(self._pool, m, len(flat))
+        self._start[n : n + len(lists)] = m + np.cumsum(lengths) - lengths
+        self._length[n : n + len(lists)] = lengths
+        self._pool[m : m + len(flat)] = flat
+        self._n_entries, self._n_ids = n + len(lists), m + len(flat)
 
     def _gather(self, entries: np.ndarray) -> np.ndarray:
         """The concatenated id lists of `entries` (a ragged gather, no Python loop)."""
@@ -107,3 +118,12 @@ class ChunkTable:
         # output position j of entry k reads pool[start[k] + j - (ends[k] - lengths[k])]
         shift = np.repeat(self._start[entries] - (ends - lengths), lengths)
         return self._pool[np.arange(int(ends[-1])) + shift]
+
+
+def _room(array: np.ndarray, used: int, more: int) -> np.ndarray:
+    """`array` (its first `used` items kept) with room for `more`: doubled when it lacks it."""
+    if used + more <= len(array):
+        return array
+    grown = np.empty(max(2 * len(array), used + more, 64), dtype=array.dtype)
+    grown[:used] = array[:used]
+    return grown
