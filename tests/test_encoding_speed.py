@@ -5,6 +5,7 @@ any block size, with the memo warm from earlier texts or starting afresh."""
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from pathlib import Path
 from unittest import mock
@@ -156,6 +157,13 @@ def test_a_refused_text_leaves_the_memo_as_it_was():
         i + 1 for i in bpe._hf.encode(text + " new words here").ids
     ]
     assert bpe.encode(text) == before
+
+
+def test_the_whitespace_table_is_str_splits_and_the_regex_agrees():
+    everything = "".join(map(chr, range(0x110000)))
+    assert [c for c in everything if c.isspace()] == chunktable.WHITESPACE
+    assert re.findall(r"\s", everything) == chunktable.WHITESPACE
+    assert "a\x00b".split() == ["a\x00b"] and all(not m.isspace() for m in chunktable.MARKS)
 
 
 def test_empty_and_whitespace_only_texts():
