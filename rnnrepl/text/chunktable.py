@@ -26,6 +26,11 @@ MARKS = [chr(c) for c in (*range(0x00, 0x09), *range(0x0E, 0x1C), 0x7F, *range(0
 WHITESPACE = [chr(c) for c in range(0x3001) if chr(c).isspace()]  # str.split's; none above
 
 
+def code_points(text: str) -> np.ndarray:
+    """The code points of text, lone surrogates included, as uint32."""
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+
+
 def unused_mark(text: str) -> str | None:
     """A character of MARKS that `text` does not hold (None if it holds them all)."""
     return next((m for m in MARKS if m not in text), None)

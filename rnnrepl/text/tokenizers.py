@@ -16,6 +16,7 @@ import numpy as np
 
 from rnnrepl.errors import CheckpointError
 from rnnrepl.text.bpe import BpeVocab, bpe_from_dict
+from rnnrepl.text.chunktable import code_points
 from rnnrepl.text.wordsplit import SPECIAL as _SPECIAL
 from rnnrepl.text.wordsplit import SPECIAL_SPLIT as _SPECIAL_SPLIT
 from rnnrepl.text.wordsplit import (
@@ -308,11 +309,6 @@ def join_words(tokens: Sequence[str], vocab: WordVocab | None = None) -> str:
     """Readable text from word tokens that encodes back to the same tokens (with `vocab`)."""
     joiner = Joiner(vocab)
     return "".join(joiner.push(tok) for tok in tokens)
-
-
-def code_points(text: str) -> np.ndarray:
-    """The code points of text, lone surrogates included, as uint32."""
-    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
 
 
 def tokenizer_from_dict(data: Any) -> CharVocab | WordVocab | BpeVocab:
