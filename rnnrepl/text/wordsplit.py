@@ -17,8 +17,9 @@ from rnnrepl.text.chunktable import ChunkTable, unused_mark
 
 EOL = "\n"
 EOL_ENTRY = 0  # chunk_table's reserved entry for the end-of-line token
-# Texts are split, counted and encoded in pieces of about this many characters: the list of
-# chunks of one piece stays in the processor's cache (64 Ki: 1.5x the speed of 1 Mi here).
+# Texts are split, counted and encoded in pieces of about this many characters, so that one
+# call holds ~13 thousand chunk strings at a time, not 20 million for 100 MB (as fast as 1 Mi
+# pieces on the busy test machine, and up to 1.5x faster in one measurement).
 PIECE_CHARS = 1 << 16
 _SPACE = re.compile(r"\s")
 
