@@ -19,12 +19,16 @@ from typing import Any
 import numpy as np
 
 from rnnrepl.errors import CheckpointError
+from rnnrepl.text.chunktable import WHITESPACE, ChunkTable, code_points, unused_mark
 
 UNK = "<unk>"
 MIN_VOCAB = 257  # <unk> and the 256 bytes
 # A safe cut: just before a space or newline that follows a non-whitespace character (only
 # those two: a rarer space-like character may be punctuation to the pre-tokenizer's regex).
 SAFE_CUT = re.compile(r"(?<=\S)(?=[ \n])")
+_IS_SPACE = np.zeros(0x3002, dtype=bool)  # code point (past 0x3000: the last) -> whitespace?
+_IS_SPACE[[ord(c) for c in WHITESPACE]] = True
+_EMPTY = 0  # the BPE memo's reserved entry: no ids
 
 
 def default_vocab_size(chars: int) -> int:
@@ -62,6 +66,35 @@ def safe_chunks(text: str, size: int) -> Iterator[str]:
         start = cut
 
 
+def space_pieces(text: str, mark: str) -> tuple[str, list[str]]:
+    """(head, pieces): text == head + "".join(" " + p for p in pieces), each " " + p cut out at
+    safe places (see SAFE_CUT), or `mark` (absent from text) where it was joined to the one before.
+
+    str.split(" ") cuts before every space; the cuts after whitespace are not safe ("a  b" is
+    "a", " ", " b" alone but "a", "  b" whole), so those pieces join the piece before them.
+    """
+    pieces = text.split(" ")
+    points = code_points(text)
+    spaces = np.flatnonzero(points == 0x20)  # spaces[k - 1] comes before pieces[k]
+    # (before a space at 0: the last character; either answer is right, a cut at 0 cuts nothing)
+    before = points[spaces - 1]
+    unsafe = _IS_SPACE[np.minimum(before, len(_IS_SPACE) - 1)]
+    joins = np.flatnonzero(unsafe) + 1  # pieces that join the one before
+    head, rest = pieces[0], pieces[1:]
+    if not len(joins):
+        return head, rest
+    firsts = joins[np.r_[True, joins[1:] != joins[:-1] + 1]] - 1
+    lasts = joins[np.r_[joins[1:] != joins[:-1] + 1, True]]
+    for a, b in zip(firsts.tolist(), lasts.tolist(), strict=True):
+        joined = " ".join(pieces[a : b + 1])
+        if a == 0:
+            head = joined
+        else:
+            rest[a - 1] = joined
+        rest[a:b] = [mark] * (b - a)
+    return head, rest
+
+
 def _last_cut(text: str, start: int, end: int) -> int | None:
     cut = None
     for m in SAFE_CUT.finditer(text, max(start + 1, end - 4096), end):
@@ -91,6 +124,7 @@ class BpeVocab:
         self.index: dict[str, int] = {}  # display text -> id ("\n" is the start token)
         for i, t in enumerate(self.tokens):
             self.index.setdefault(t, i)
+        self._table = ChunkTable(self._encode_new, reserved=[[]])
 
     @classmethod
     def train(cls, texts: Iterable[str], vocab_size: int, lowercase: bool = False) -> BpeVocab:
@@ -119,10 +153,27 @@ class BpeVocab:
         return text.lower() if self.lowercase else text
 
     def encode(self, text: str) -> list[int]:
-        return [i + 1 for i in self._hf.encode(self.cased(text)).ids] if text else []
+        return self.encode_array(text).tolist()
 
     def encode_array(self, text: str) -> np.ndarray:
-        return np.asarray(self.encode(text), dtype=np.int32)
+        """int32 ids of `text`: cut at safe places, each distinct piece encoded once."""
+        text = self.cased(text)
+        mark = unused_mark(text)
+        if mark is None:  # the text holds every mark character: encoded whole
+            return self._encode_whole(text)
+        head, pieces = space_pieces(text, mark)
+        ids = self._table.encode(pieces, stand_in=(mark, _EMPTY))
+        return np.concatenate([self._encode_whole(head), ids])
+
+    def _encode_whole(self, text: str) -> np.ndarray:
+        return np.asarray([i + 1 for i in self._hf.encode(text).ids], dtype=np.int32)
+
+    def _encode_new(self, pieces: list[str]) -> list[list[int]]:
+        # The pieces of space_pieces, each with its space. One call per piece: encode_batch was
+        # no faster here (its threads find the other core busy), and threads once used make the
+        # library warn in a process that forks later.
+        encode = self._hf.encode
+        return [[i + 1 for i in encode(" " + piece).ids] for piece in pieces]
 
     def token_bytes(self, i: int) -> bytes:
         return self._bytes[i] if 0 < i < len(self._bytes) else b""

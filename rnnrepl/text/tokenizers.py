@@ -16,24 +16,24 @@ import numpy as np
 
 from rnnrepl.errors import CheckpointError
 from rnnrepl.text.bpe import BpeVocab, bpe_from_dict
+from rnnrepl.text.chunktable import code_points
+from rnnrepl.text.wordsplit import SPECIAL as _SPECIAL
+from rnnrepl.text.wordsplit import SPECIAL_SPLIT as _SPECIAL_SPLIT
+from rnnrepl.text.wordsplit import (
+    chunk_parts,
+    chunk_pieces,
+    chunk_table,
+    count_words,
+    encode_words,
+    is_word,
+    split_clitics,
+)
 
 UNK = "<unk>"
 EOL = "\n"
 
-# A word-level chunk (whitespace-separated) splits as: opening punctuation, a word, closing
-# punctuation — "end." -> "end" "." and "(see" -> "(" "see". A chunk that is not of that shape
-# ("U.S.", "@-@", "<unk>", "...") stays whole, so already tokenized corpora (WikiText, PTB)
-# keep exactly their own tokens. Version 2 also splits a word before each apostrophe that
-# follows a letter, as WikiText does: "don't" -> "don" "'t", "it's" -> "it" "'s" (PTB's "n't"
-# stays whole). Both are found by linear scans: a backtracking regex over the whole chunk took
-# quadratic time on a long run without spaces.
+# The splitting rule itself (version 2) is in wordsplit.py.
 WORD_VERSION = 2
-_PUNCT_RUN = re.compile(r"[^\w\s'’-]*")
-_WORDISH = re.compile(r"[\w'’-]*")
-_LETTER = re.compile(r"\w")
-_CLITIC = re.compile(r"(?<=\w)(?=['’])")
-_SPECIAL = re.compile(r"<[\w-]+>")  # <unk>, <eos>: markers that corpora already contain
-_SPECIAL_SPLIT = re.compile(r"(<[\w-]+>)")
 _NUMBER_SEP = re.compile(r"(?<=\d)([,.])(?=\d)")  # 1,000 and 3.5 -> WikiText's @,@ and @.@
 _AT_JOINERS = {"@-@": "-", "@,@": ",", "@.@": "."}
 _CLOSERS = frozenset(".,;:!?)]}%")
@@ -79,11 +79,11 @@ class CharVocab:
             raise CheckpointError("character tokenizer holds a token longer than one character")
         self.lowercase = lowercase
         self.index = {t: i for i, t in enumerate(tokens)}
-        # Sorted code points -> ids, for vectorised encoding of large texts.
+        # Code point -> id, for vectorised encoding; the last entry (0) stands for every
+        # code point past the largest known one.
         points = np.array([ord(t) for t in tokens[1:]], dtype=np.int64)
-        order = np.argsort(points)
-        self._points = points[order]
-        self._ids = (order + 1).astype(np.int32)
+        self._ids = np.zeros(int(points.max(initial=-1)) + 2, dtype=np.int32)
+        self._ids[points] = np.arange(1, len(tokens), dtype=np.int32)
 
     @classmethod
     def build(cls, counts: Counter[str], lowercase: bool = False, **_: Any) -> CharVocab:
@@ -92,7 +92,9 @@ class CharVocab:
 
     @staticmethod
     def count(text: str, counts: Counter[str], lowercase: bool = False) -> None:
-        counts.update(text.lower() if lowercase else text)
+        points = code_points(text.lower() if lowercase else text)
+        found, n = np.unique(points, return_counts=True)
+        counts.update(dict(zip(map(chr, found.tolist()), n.tolist(), strict=True)))
 
     @property
     def size(self) -> int:
@@ -105,15 +107,7 @@ class CharVocab:
         """Encode to int32 without a Python object per character (large corpora)."""
         if self.lowercase:
             text = text.lower()
-        if not text:
-            return np.zeros(0, dtype=np.int32)
-        points = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-        points = points.astype(np.int64)
-        if len(self._points) == 0:
-            return np.zeros(len(points), dtype=np.int32)
-        pos = np.searchsorted(self._points, points).clip(0, len(self._points) - 1)
-        found = self._points[pos] == points
-        return np.where(found, self._ids[pos], 0).astype(np.int32)
+        return self._ids[np.minimum(code_points(text), len(self._ids) - 1)]
 
     def decode(self, ids: Iterable[int]) -> str:
         return "".join(self.token_text(i) for i in ids)
@@ -126,41 +120,6 @@ class CharVocab:
 
     def to_dict(self) -> dict[str, Any]:
         return {"level": self.level, "tokens": self.tokens, "lowercase": self.lowercase}
-
-
-def is_word(text: str) -> bool:
-    """Letters, digits, apostrophes and hyphens with at least one letter or digit."""
-    return _WORDISH.fullmatch(text) is not None and _LETTER.search(text) is not None
-
-
-def chunk_parts(chunk: str) -> tuple[str, str, str] | None:
-    """(opening punctuation, word, closing punctuation) of a chunk, or None if not that shape."""
-    lead = _PUNCT_RUN.match(chunk).end()
-    trail = len(chunk) - _PUNCT_RUN.match(chunk[::-1]).end()
-    word = chunk[lead:trail]
-    if lead >= trail or not is_word(word):
-        return None
-    return chunk[:lead], word, chunk[trail:]
-
-
-def split_clitics(word: str) -> list[str]:
-    """ "don't" -> ["don", "'t"] (WikiText's own split); "n't" and "'s" alone stay whole."""
-    if word.lower() in ("n't", "n’t"):
-        return [word]
-    return _CLITIC.split(word)
-
-
-def chunk_pieces(chunk: str) -> list[str]:
-    """The tokens of one whitespace-free chunk under the version-2 rule (no vocabulary)."""
-    if chunk.isalnum() or _SPECIAL.fullmatch(chunk):  # isalnum: the common case, fast
-        return [chunk]
-    if "<" in chunk and _SPECIAL.search(chunk):  # "<unk>," -> "<unk>" ","
-        return [t for part in _SPECIAL_SPLIT.split(chunk) if part for t in chunk_pieces(part)]
-    parts = chunk_parts(chunk)
-    if parts is None:
-        return [chunk]
-    lead, word, trail = parts
-    return [*lead, *split_clitics(word), *trail]
 
 
 def word_pieces(line: str) -> list[str]:
@@ -202,6 +161,7 @@ class WordVocab:
         self.version = version
         self.index = {t: i for i, t in enumerate(tokens)}
         self._at = {t for t in _AT_JOINERS if t in self.index}
+        self._table = chunk_table(self.chunk_tokens, self.index)
 
     @classmethod
     def build(
@@ -219,23 +179,11 @@ class WordVocab:
 
     @staticmethod
     def count(text: str, counts: Counter[str], lowercase: bool = False) -> None:
-        counts.update(iter_word_tokens(text.lower() if lowercase else text))
+        counts.update(count_words([text.lower() if lowercase else text]))
 
     @property
     def size(self) -> int:
         return len(self.tokens)
-
-    def pieces(self, text: str) -> list[str]:
-        """The token strings of `text` (unknown ones as they are written)."""
-        if self.lowercase:
-            text = text.lower()
-        out: list[str] = []
-        for n, line in enumerate(text.split("\n")):
-            if n:
-                out.append(EOL)
-            for chunk in line.split():
-                out.extend(self.chunk_tokens(chunk))
-        return out
 
     def chunk_tokens(self, chunk: str) -> list[str]:
         """Tokens of one whitespace-free chunk (already lowercased where the model is)."""
@@ -272,11 +220,11 @@ class WordVocab:
         return text.lower() if self.lowercase else text
 
     def encode(self, text: str) -> list[int]:
-        get = self.index.get
-        return [get(t, 0) for t in self.pieces(text)]
+        return self.encode_array(text).tolist()
 
     def encode_array(self, text: str) -> np.ndarray:
-        return np.asarray(self.encode(text), dtype=np.int32)
+        """int32 ids of `text`, each distinct chunk tokenized once (see wordsplit.py)."""
+        return encode_words(self.cased(text), self._table, self.index.get(EOL, 0))
 
     def token_text(self, i: int) -> str:
         return UNK if not 0 <= i < len(self.tokens) else self.tokens[i]

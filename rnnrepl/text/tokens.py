@@ -15,7 +15,8 @@ import numpy as np
 
 from rnnrepl.errors import UsageError
 from rnnrepl.text.bpe import safe_chunks
-from rnnrepl.text.tokenizers import counter_for
+from rnnrepl.text.tokenizers import CharVocab
+from rnnrepl.text.wordsplit import count_words
 
 _BREAK = re.compile(r"[ \n]")
 
@@ -27,16 +28,20 @@ def token_dtype(size: int) -> type[np.unsignedinteger[Any]] | type[np.signedinte
 
 def encode_corpus(text: str, tokenizer: Any, block_chars: int = 1 << 20) -> np.ndarray:
     """Token ids of text, identical to encoding it whole, built block by block."""
+    parts = list(encode_blocks(text, tokenizer, block_chars))
+    if not parts:
+        return np.zeros(0, dtype=token_dtype(tokenizer.size))
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+def encode_blocks(text: str, tokenizer: Any, block_chars: int = 1 << 20) -> Iterator[np.ndarray]:
+    """The ids of encode_corpus(text) block by block, each in the compact dtype (for writing
+    a large corpus out without holding all of its ids)."""
     dtype = token_dtype(tokenizer.size)
     encode = getattr(tokenizer, "encode_array", None) or tokenizer.encode
     lowercase = bool(getattr(tokenizer, "lowercase", False))
-    parts = [
-        np.asarray(encode(block)).astype(dtype, copy=False)
-        for block in _blocks(text, block_chars, tokenizer.level, lowercase)
-    ]
-    if not parts:
-        return np.zeros(0, dtype=dtype)
-    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+    for block in _blocks(text, block_chars, tokenizer.level, lowercase):
+        yield np.asarray(encode(block)).astype(dtype, copy=False)
 
 
 def count_symbols(
@@ -45,10 +50,12 @@ def count_symbols(
     """Token counts for vocab.build_tokenizer, identical to counting the text whole."""
     if level not in ("char", "word"):
         raise UsageError(f"unknown level {level!r}", hint="use --level char or --level word")
-    count = counter_for(level)
+    blocks = _blocks(text, block_chars, level, lowercase)
+    if level == "word":  # every block's chunks first, then each distinct chunk split once
+        return count_words(block.lower() if lowercase else block for block in blocks)
     counts: Counter[str] = Counter()
-    for block in _blocks(text, block_chars, level, lowercase):
-        count(block, counts, lowercase)
+    for block in blocks:
+        CharVocab.count(block, counts, lowercase)
     return counts
 
 
