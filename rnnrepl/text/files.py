@@ -177,6 +177,19 @@ class CappedInput:
 
 
 def _read_file(path: str) -> bytes:
+    with open_input(path) as fh:
+        try:
+            return fh.read()
+        except OSError as exc:
+            raise InputDataError(f"cannot read: {exc.strerror or exc}", path=path) from None
+        except MemoryError:
+            size = os.fstat(fh.fileno()).st_size
+            raise ResourceError(f"out of memory reading a {size}-byte file", path=path) from None
+
+
+def open_input(path: str) -> BinaryIO:
+    """An input file opened for binary reading; a missing, unreadable or non-regular file (a
+    FIFO, a device, a directory) is an InputDataError, and opening never blocks."""
     # O_NONBLOCK: opening a FIFO must not hang before fstat can refuse it.
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
     try:
@@ -189,18 +202,10 @@ def _read_file(path: str) -> bytes:
         raise InputDataError(f"cannot open: {exc.strerror or exc}", path=path) from None
     try:
         _require_regular(os.fstat(fd).st_mode, path)
-        fh = os.fdopen(fd, "rb")
+        return os.fdopen(fd, "rb")
     except BaseException:
         os.close(fd)
         raise
-    with fh:
-        try:
-            return fh.read()
-        except OSError as exc:
-            raise InputDataError(f"cannot read: {exc.strerror or exc}", path=path) from None
-        except MemoryError:
-            size = os.fstat(fd).st_size
-            raise ResourceError(f"out of memory reading a {size}-byte file", path=path) from None
 
 
 def _require_regular(mode: int, path: str) -> None:
