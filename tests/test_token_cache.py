@@ -4,21 +4,27 @@ rebuilt (with one note) when an entry is damaged, and mapped, not copied, into t
 
 from __future__ import annotations
 
+import codecs
+import hashlib
+import io
 import json
 import os
+import random
 import subprocess
 import sys
 import time
-from collections import Counter
 
 import numpy as np
 import pytest
 from rich.console import Console
 
 from rnnrepl.cli import train as cli_train
+from rnnrepl.cli import train_data as cli_train_data
+from rnnrepl.errors import RnnreplError
 from rnnrepl.store.home import tokens_home
-from rnnrepl.text.files import load_corpus
-from rnnrepl.text.tokenizers import CharVocab, WordVocab
+from rnnrepl.text.corpus_ids import make_tokenizer
+from rnnrepl.text.files import load_corpus, read_text
+from rnnrepl.text.streaming import FileText
 from rnnrepl.text.tokens import encode_files, split_per_file
 from rnnrepl.train import loop as tr
 from tests.helpers import REPO, TOY, train_opts
@@ -124,16 +130,19 @@ def test_cached_ids_equal_reading_the_corpus_whole(tmp_path, level):
         paths.append(str(tmp_path / f"{i}.txt"))
         (tmp_path / f"{i}.txt").write_bytes(text.encode())
     opts = train_opts(paths, str(tmp_path / "m"), level=level, lowercase=True)
-    tok, train_ids, val_ids, summary = cli_train.prepare_data(opts, QUIET)
+    notes = Console(file=io.StringIO(), width=200)
+    tok, train_ids, val_ids, summary = cli_train.prepare_data(opts, notes)
     text, report = load_corpus(paths)
+    crlf = f"note: normalised {report.crlf_normalised} CRLF/CR line endings to LF"
+    assert report.crlf_normalised == 3 * 1 + 150 and crlf in notes.file.getvalue()
     ids, ends = encode_files(text, report.ends, tok)
     want_train, want_val, how = split_per_file(ids, ends, 0.1)
     assert np.array_equal(train_ids, want_train) and np.array_equal(val_ids, want_val)
     assert summary["validation"] == how and "and of the other" in how
-    if level != "bpe":
-        vocab = (CharVocab if level == "char" else WordVocab).build
-        counts = Counter(text.lower()) if level == "char" else Counter(tok.pieces(text))
-        assert tok.tokens == vocab(counts, lowercase=True).tokens
+    in_memory = make_tokenizer(text, cli_train_data._corpus_options(opts))
+    assert tok.to_dict() == in_memory.to_dict()
+    assert summary["corpus_sha256"] == hashlib.sha256(text.encode()).hexdigest()
+    assert summary["corpus_chars"] == len(text)
     again = cli_train.prepare_data(opts, QUIET)
     assert again[0].to_dict() == tok.to_dict() and np.array_equal(again[1], train_ids)
 
@@ -201,3 +210,53 @@ def _waiting(pid: int) -> bool:
     time.sleep(1.0)
     after = cpu()
     return after > 50 and after - before < 5
+
+
+def _bytes(rng: random.Random, n: int) -> bytes:
+    pieces = [b"ab ", b"\r\n", b"\r", b"\n", "\u00e9".encode(), "\U0001f600".encode(), b"x" * 999]
+    rare = [b"\xe9", b"\x00", b"\x01", b"\xff\xfe"]
+    out = bytearray()
+    while len(out) < n:
+        out += rng.choice(rare) if rng.random() < 0.002 else rng.choice(pieces)
+    return bytes(out)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_reading_in_chunks_equals_reading_whole(tmp_path, seed):
+    """Chunk edges inside a character, a CRLF pair or a UTF-16 unit; bad bytes and NULs past
+    the first chunk: the same text, counts and errors (file:offset, line) as read_text."""
+    rng = random.Random(seed)
+    data = _bytes(rng, rng.choice([3000, 70_000, 150_000]))
+    encoding = rng.choice([None, None, "latin-1", "utf-16"])
+    if seed % 5 == 0:
+        data = codecs.BOM_UTF16_LE + _bytes(rng, 80_000).decode("latin-1").encode("utf-16-le")
+    path = tmp_path / "f.txt"
+    path.write_bytes(data)
+    want = _outcome(lambda: _whole(str(path), encoding))
+    assert _outcome(lambda: _chunked(str(path), encoding)) == want
+
+
+def _whole(path: str, encoding: str | None) -> tuple:
+    text, report = read_text(path, encoding)
+    return text, report.bytes, report.crlf_normalised, report.encodings[path]
+
+
+def _chunked(path: str, encoding: str | None) -> tuple:
+    reader = FileText(path, encoding, chunk=65_540)
+    text = "".join(reader)
+    return text, reader.bytes, reader.crlf, reader.encoding
+
+
+def _outcome(read) -> tuple:
+    try:
+        return ("text", read())
+    except RnnreplError as exc:
+        return ("error", type(exc).__name__, str(exc), exc.hint)
+
+
+def test_a_bad_byte_deep_in_a_big_file_is_located_as_before(tmp_path):
+    path = tmp_path / "deep.txt"
+    path.write_bytes(b"abc def\n" * 20_000 + b"caf\xe9\n")
+    code, err, _ = invoke("train", str(path), "-o", str(tmp_path / "m"), *TINY)
+    assert code == 3 and err.count("\n") == 1
+    assert f"({path}:160003)" in err and "at byte offset 160003 (line 20001)" in err

@@ -11,18 +11,30 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tempfile
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
 from rnnrepl.errors import InputDataError
 from rnnrepl.text import tokenizers
-from rnnrepl.text.files import Skipped, TextReport, expand_inputs, load_corpus, open_input
-from rnnrepl.text.token_cache import CacheEntry, IdsFile, file_dtype, open_entry
-from rnnrepl.text.tokens import count_symbols, encode_corpus, encode_files, split_per_file
+from rnnrepl.text.corpus_scan import ScannedCorpus, scan_corpus
+from rnnrepl.text.decoding import check_encoding
+from rnnrepl.text.files import Skipped, TextReport, expand_inputs, open_input
+from rnnrepl.text.streaming import safe_pieces
+from rnnrepl.text.token_cache import (
+    ID_DTYPES,
+    CacheEntry,
+    IdsFile,
+    IdsWriter,
+    file_dtype,
+    open_entry,
+)
+from rnnrepl.text.tokens import count_symbols, encode_corpus, split_ranges
 
 _READ = 1 << 24
 
@@ -58,10 +70,14 @@ class CorpusIds:
 
 def cached_corpus_ids(opts: CorpusOptions, cache_dir: Path) -> CorpusIds:
     """Train/validation ids of the files `opts` names (no stdin), from the cache or encoded now."""
+    if opts.encoding is not None:
+        check_encoding(opts.encoding)
     skipped: list[Skipped] = []
     paths = expand_inputs(list(opts.inputs), skipped)
     key = _key_or_first_error(paths, opts, skipped)
-    entry = open_entry(cache_dir / key, lambda folder, ids_file: _build(opts, ids_file))
+    entry = open_entry(
+        cache_dir / key, lambda folder, ids_file: _build(opts, paths, skipped, folder, ids_file)
+    )
     tok = tokenizers.tokenizer_from_dict(entry.tokenizer)
     report = _report(entry.meta["report"])
     entries = [entry]
@@ -79,8 +95,8 @@ def _key_or_first_error(paths: list[str], opts: CorpusOptions, skipped: list[Ski
     options["skipped"] = [asdict(s) for s in skipped]
     try:
         return input_key(paths, options)
-    except InputDataError:
-        load_corpus(list(opts.inputs), encoding=opts.encoding, skip_bad=opts.skip_bad)
+    except InputDataError:  # reading in order fails first where it should, or this stands
+        scan_corpus(paths, list(skipped), opts.encoding, opts.skip_bad)
         raise
 
 
@@ -114,26 +130,70 @@ def input_key(paths: list[str], options: dict[str, Any]) -> str:
     return h.hexdigest()
 
 
-def _build(opts: CorpusOptions, ids_file: IdsFile) -> tuple[dict[str, Any], dict[str, Any]]:
+def _build(
+    opts: CorpusOptions, paths: list[str], skipped: list[Skipped], folder: Path, ids_file: IdsFile
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Read the files in chunks: check them, build the tokenizer, encode into ids.bin."""
     started = time.monotonic()
-    text, report = load_corpus(list(opts.inputs), encoding=opts.encoding, skip_bad=opts.skip_bad)
-    tok = make_tokenizer(text, opts)
-    ids, token_ends = encode_files(text, report.ends, tok)
-    if opts.val_file:
-        train, val, split = ids, ids[:0], f"the file {opts.val_file}"
-    else:
-        train, val, split = split_per_file(ids, token_ends, opts.val_fraction)
-    with ids_file(file_dtype(tok.size)) as w:
-        w.write(train)
-        w.write(val)
+    scanned = scan_corpus(paths, skipped, opts.encoding, opts.skip_bad)
+    tok = _stream_tokenizer(scanned, opts)
+    dtype = file_dtype(tok.size)
+    if opts.val_file or len(scanned.report.files) == 1:  # already in split order
+        with ids_file(dtype) as w:
+            _encode(scanned, tok, w)
+        heads, _, split = split_ranges([w.count], opts.val_fraction)
+        n_train = w.count if opts.val_file else heads[0][1]
+    else:  # encoded in corpus order, then copied in split order: train, then validation
+        with tempfile.TemporaryFile(dir=folder) as tmp:
+            ends = _encode(scanned, tok, IdsWriter(tmp, dtype, digest=False))
+            heads, tails, split = split_ranges(ends, opts.val_fraction)
+            with ids_file(dtype) as w:
+                _copy(tmp, dtype, heads + tails, w)
+        n_train = sum(b - a for a, b in heads)
     fields = {
-        "n_train": len(train),
-        "report": asdict(report),
-        "corpus_sha256": hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(),
+        "n_train": n_train,
+        "report": asdict(scanned.report),
+        "corpus_sha256": scanned.sha256,
         "validation": split,
         "encode_seconds": round(time.monotonic() - started, 3),
     }
     return fields, tok.to_dict()
+
+
+def _stream_tokenizer(scanned: ScannedCorpus, opts: CorpusOptions) -> Any:
+    """make_tokenizer's tokenizer, from the corpus read in chunks."""
+    if opts.level == "bpe":
+        from rnnrepl.text.bpe import BpeVocab, default_vocab_size
+
+        size = opts.vocab_size or default_vocab_size(scanned.report.chars)
+        texts = safe_pieces(scanned.pieces(), "bpe", opts.lowercase, 1 << 20)
+        return BpeVocab.train(texts, size, lowercase=opts.lowercase)
+    counts: Counter[str] = Counter()
+    for piece in safe_pieces(scanned.pieces(), opts.level, opts.lowercase):
+        counts.update(count_symbols(piece, opts.level, opts.lowercase))
+    return tokenizers.build_tokenizer(
+        opts.level, counts, opts.lowercase, opts.min_freq, opts.max_vocab
+    )
+
+
+def _encode(scanned: ScannedCorpus, tok: Any, w: IdsWriter) -> list[int]:
+    """Write every file's ids in corpus order; returns where each file's ids end."""
+    ends = []
+    for _, pieces in scanned.file_texts():
+        for piece in safe_pieces(pieces, tok.level, bool(getattr(tok, "lowercase", False))):
+            w.write(encode_corpus(piece, tok))
+        ends.append(w.count)
+    return ends
+
+
+def _copy(src: BinaryIO, dtype: str, ranges: list[tuple[int, int]], w: IdsWriter) -> None:
+    """Copy id ranges [a, b) of the file `src` to `w`, a block at a time."""
+    item = np.dtype(ID_DTYPES[dtype]).itemsize
+    for a, b in ranges:
+        src.seek(a * item)
+        for start in range(a, b, _READ):
+            n = min(_READ, b - start)
+            w.write(np.frombuffer(src.read(n * item), dtype=ID_DTYPES[dtype]))
 
 
 def make_tokenizer(text: str, opts: CorpusOptions) -> Any:
@@ -160,9 +220,9 @@ def _val_entry(opts: CorpusOptions, train: CacheEntry, tok: Any, cache_dir: Path
 
 def _build_val(opts: CorpusOptions, tok: Any, ids_file: IdsFile) -> tuple[dict, None]:
     assert opts.val_file is not None
-    text, _ = load_corpus([opts.val_file], encoding=opts.encoding)
+    scanned = scan_corpus([opts.val_file], [], opts.encoding, skip_bad=False)
     with ids_file(file_dtype(tok.size)) as w:
-        w.write(encode_corpus(text, tok))
+        _encode(scanned, tok, w)
     return {"n_train": w.count}, None
 
 

@@ -29,7 +29,7 @@ from rnnrepl.atomic import atomic_file, atomic_write_bytes, resource_error
 FORMAT = 1
 IDS, META, TOKENIZER, LOCK = "ids.bin", "meta.json", "tokenizer.json", "lock"
 _READ = 1 << 24  # bytes per read when hashing or checking a file
-_DTYPES = {"uint8": "<u1", "uint16": "<u2", "uint32": "<u4"}
+ID_DTYPES = {"uint8": "<u1", "uint16": "<u2", "uint32": "<u4"}
 
 
 def file_dtype(vocab_size: int) -> str:
@@ -41,17 +41,18 @@ def file_dtype(vocab_size: int) -> str:
 class IdsWriter:
     """Appends id arrays to ids.bin in the entry's dtype; counts, CRC-32 and SHA-256 as it goes."""
 
-    def __init__(self, f: BinaryIO, dtype: str) -> None:
-        self.f, self.dtype = f, dtype
+    def __init__(self, f: BinaryIO, dtype: str, digest: bool = True) -> None:
+        self.f, self.dtype, self.digest = f, dtype, digest
         self.count, self.crc = 0, 0
         self.sha = hashlib.sha256()
 
     def write(self, ids: np.ndarray) -> None:
-        data = np.ascontiguousarray(ids, dtype=_DTYPES[self.dtype]).tobytes()
+        data = np.ascontiguousarray(ids, dtype=ID_DTYPES[self.dtype]).tobytes()
         self.f.write(data)
         self.count += len(ids)
-        self.crc = zlib.crc32(data, self.crc)
-        self.sha.update(data)
+        if self.digest:
+            self.crc = zlib.crc32(data, self.crc)
+            self.sha.update(data)
 
 
 @dataclass
@@ -154,11 +155,11 @@ def _self_digest(meta: dict[str, Any]) -> str:
 
 def _zeros(path: Path, dtype: str, n: int) -> int:
     """How many of the first n ids are 0 (<unk>), read in blocks (not mapped: RSS stays flat)."""
-    item = np.dtype(_DTYPES[dtype]).itemsize
+    item = np.dtype(ID_DTYPES[dtype]).itemsize
     zeros, done = 0, 0
     with open(path, "rb") as f:
         while done < n:
-            block = np.frombuffer(f.read(min(_READ, (n - done) * item)), dtype=_DTYPES[dtype])
+            block = np.frombuffer(f.read(min(_READ, (n - done) * item)), dtype=ID_DTYPES[dtype])
             if not len(block):
                 break
             zeros += len(block) - int(np.count_nonzero(block))
@@ -179,8 +180,8 @@ def _read_entry(folder: Path) -> CacheEntry | str:
     problem = _check_ids(folder / IDS, meta)
     if problem:
         return problem
-    ids = np.memmap(folder / IDS, dtype=_DTYPES[meta["dtype"]], mode="c") if meta["count"] else (
-        np.zeros(0, dtype=_DTYPES[meta["dtype"]]))  # fmt: skip
+    ids = np.memmap(folder / IDS, dtype=ID_DTYPES[meta["dtype"]], mode="c") if meta["count"] else (
+        np.zeros(0, dtype=ID_DTYPES[meta["dtype"]]))  # fmt: skip
     return CacheEntry(folder, ids, meta, tokenizer, reused=True, damage=None)
 
 
@@ -200,7 +201,7 @@ def _read_meta(path: Path) -> dict[str, Any] | str:
     for key, kind in _META_TYPES.items():
         if not isinstance(meta.get(key), kind) or isinstance(meta.get(key), bool):
             return f"{META} lacks a valid {key}"
-    if meta["format"] != FORMAT or meta["dtype"] not in _DTYPES:
+    if meta["format"] != FORMAT or meta["dtype"] not in ID_DTYPES:
         return f"{META} has format {meta['format']}, dtype {meta['dtype']!r}"
     if meta["self_sha256"] != _self_digest(meta):
         return f"{META} does not match its own digest"
@@ -219,7 +220,7 @@ def _read_tokenizer(path: Path, sha: str) -> dict[str, Any] | str:
 
 def _check_ids(path: Path, meta: dict[str, Any]) -> str | None:
     """Size and CRC-32 of ids.bin, read in blocks (not mapped, so RSS does not grow)."""
-    want = meta["count"] * np.dtype(_DTYPES[meta["dtype"]]).itemsize
+    want = meta["count"] * np.dtype(ID_DTYPES[meta["dtype"]]).itemsize
     try:
         with open(path, "rb") as f:
             size = os.fstat(f.fileno()).st_size
