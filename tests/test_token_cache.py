@@ -260,3 +260,29 @@ def test_a_bad_byte_deep_in_a_big_file_is_located_as_before(tmp_path):
     code, err, _ = invoke("train", str(path), "-o", str(tmp_path / "m"), *TINY)
     assert code == 3 and err.count("\n") == 1
     assert f"({path}:160003)" in err and "at byte offset 160003 (line 20001)" in err
+
+
+def test_a_validation_file_gets_its_own_entry_reused_too(corpus, tmp_path):
+    val = tmp_path / "v.txt"
+    val.write_text(TOY.upper() * 3)
+    first = train(corpus, out=tmp_path / "m", extra=["--val", str(val)])
+    assert first.count(ENCODED) == 2 and f"validation: the file {val}" in first
+    second = train(corpus, out=tmp_path / "m", extra=["--val", str(val)])
+    assert second.count(REUSED) == 2 and ENCODED not in second
+    assert len(entries()) == 2
+    code, err, out = invoke("info", str(tmp_path / "m"), "--json")
+    assert code == 0 and json.loads(out)["training"]["val_tokens"] == 3 * len(TOY)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_errors_come_in_the_order_of_the_files_as_before(tmp_path):
+    """Hashing the inputs first must not change which error a user sees: the first file's."""
+    bad = tmp_path / "latin.txt"
+    bad.write_bytes("café\n".encode("latin-1") * 50)
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    code, err, _ = invoke("train", str(bad), str(fifo), "-o", str(tmp_path / "m"), *TINY)
+    assert code == 3 and err.count("\n") == 1
+    assert f"({bad}:3)" in err and "--skip-bad" in err
+    code, err, _ = invoke("train", str(fifo), str(bad), "-o", str(tmp_path / "m"), *TINY)
+    assert code == 3 and "is not a regular file" in err and str(fifo) in err
