@@ -12,6 +12,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
+from rnnrepl.errors import InputDataError
 from rnnrepl.text.bpe import SAFE_CUT
 from rnnrepl.text.decoding import (
     _BOMS,
@@ -30,19 +31,21 @@ CHUNK_BYTES = 1 << 23
 
 class FileText:
     """Iterate the decoded, LF-normalised text of `path` in pieces. After a full iteration:
-    `bytes` read, `chars` given, `crlf` line endings normalised, `encoding` used (as read_text reports them)."""
+    `bytes` read, `chars` given, `crlf` line endings normalised and `encoding` used, as
+    read_text reports them."""
 
     def __init__(self, path: str, encoding: str | None = None, chunk: int = CHUNK_BYTES) -> None:
         self.path, self.explicit, self.chunk = path, encoding, max(chunk, _SNIFF + 4)
         self.bytes = self.crlf = self.chars = 0
-        self.encoding = encoding or "utf-8"
+        self.encoding = self.codec = encoding or "utf-8"
+        self.wide = False  # checked for binary after decoding (UTF-16/32, a byte-order mark)
+        self.sample = b""  # the first 64 kB, which decode sniffs for control codes
 
     def __iter__(self) -> Iterator[str]:
         with open_input(self.path) as f:
             block = self._read(f)
             self.codec, skip, wide = self._codec(block)
-            self.sample = block[:_SNIFF]  # what decode sniffs for control codes
-            self.wide = wide
+            self.sample, self.wide = block[:_SNIFF], wide
             decoder = codecs.getincrementaldecoder(self.codec)("strict")
             state = _TextState(self.explicit is not None)
             pos = 0  # the file offset of block[0]
@@ -68,8 +71,6 @@ class FileText:
         try:
             data = f.read(self.chunk)
         except OSError as exc:
-            from rnnrepl.errors import InputDataError
-
             raise InputDataError(f"cannot read: {exc.strerror or exc}", path=self.path) from None
         self.bytes += len(data)
         return data

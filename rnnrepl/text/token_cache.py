@@ -25,6 +25,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from rnnrepl.atomic import atomic_file, atomic_write_bytes, resource_error
+from rnnrepl.errors import ResourceError
 
 FORMAT = 1
 IDS, META, TOKENIZER, LOCK = "ids.bin", "meta.json", "tokenizer.json", "lock"
@@ -116,8 +117,10 @@ def open_entry(folder: Path, build: Builder) -> CacheEntry:
         _build(folder, build)
         entry = _read_entry(folder)
         if not isinstance(entry, CacheEntry):
-            raise resource_error(
-                OSError(0, f"the token cache just written is bad: {entry}"), folder
+            raise ResourceError(
+                f"the token cache entry just written does not read back: {entry}",
+                path=str(folder),
+                hint="check the disk; remove that folder and train again",
             )
         entry.reused, entry.damage = False, damage
         return entry
