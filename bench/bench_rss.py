@@ -2,11 +2,11 @@
 
 Each corpus is generated in a temp dir (text repeated from tiny Shakespeare when ../shared/data has
 it, else a synthetic text; never committed, deleted at the end), then trained on through the CLI
-at char level for a few steps with a fixed small model, twice: the first run encodes the corpus
+at char level (or --level) for a few steps with a fixed small model, twice: the first run encodes the corpus
 into the token cache (in the temp dir's XDG_DATA_HOME), the second reuses it. Peak RSS is the
 child's own (os.wait4's ru_maxrss); the encode time is the one `train` reports in its note.
 
-    OMP_NUM_THREADS=1 nice python bench/bench_rss.py [--sizes 100M,1G,2G]
+    OMP_NUM_THREADS=1 nice python bench/bench_rss.py [--sizes 100M,1G,2G] [--level char]
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 SHAKESPEARE = REPO.parent / "shared" / "data" / "tinyshakespeare" / "input.txt"
-TRAIN = ["--level", "char", "--arch", "gru", "--layers", "1", "--hidden", "128", "--embed", "32"]
+TRAIN = ["--arch", "gru", "--layers", "1", "--hidden", "128", "--embed", "32"]
 TRAIN += ["--batch-size", "32", "--seq-len", "64", "--steps", "5", "--eval-every", "5"]
 TRAIN += ["--eval-tokens", "2000", "--device", "cpu", "--precision", "fp32", "--force"]
 
@@ -53,13 +53,14 @@ def _synthetic() -> str:
     )
 
 
-def run_train(corpus: Path, home: Path, out: Path) -> tuple[float, float, str]:
+def run_train(corpus: Path, home: Path, out: Path, level: str) -> tuple[float, float, str]:
     """(peak RSS in MB, wall seconds, stderr) of one `rnnrepl train`."""
     env = {**os.environ, "XDG_DATA_HOME": str(home), "PYTHONPATH": str(REPO), "NO_COLOR": "1"}
     start = time.monotonic()
     with tempfile.TemporaryFile("w+") as err:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "rnnrepl", "train", str(corpus), "-o", str(out), *TRAIN],
+            [sys.executable, "-m", "rnnrepl", "train", str(corpus), "-o", str(out), "--level", level]
+            + TRAIN,
             env=env, stdout=subprocess.DEVNULL, stderr=err, cwd=str(REPO),
         )  # fmt: skip
         _, status, usage = os.wait4(proc.pid, 0)
@@ -71,13 +72,13 @@ def run_train(corpus: Path, home: Path, out: Path) -> tuple[float, float, str]:
     return usage.ru_maxrss / 1024, wall, text
 
 
-def measure(spec: str, tmp: Path) -> str:
+def measure(spec: str, tmp: Path, level: str) -> str:
     corpus = tmp / f"corpus-{spec}.txt"
     make_corpus(corpus, size_bytes(spec))
     home = tmp / "data"
     try:
-        rss1, wall1, err1 = run_train(corpus, home, tmp / "m")
-        rss2, wall2, err2 = run_train(corpus, home, tmp / "m")
+        rss1, wall1, err1 = run_train(corpus, home, tmp / "m", level)
+        rss2, wall2, err2 = run_train(corpus, home, tmp / "m", level)
     finally:
         corpus.unlink()
         shutil.rmtree(home, ignore_errors=True)
@@ -86,7 +87,7 @@ def measure(spec: str, tmp: Path) -> str:
     tokens, enc_s = encoded.group(1), float(encoded.group(2))
     mb = size_bytes(spec) / 1e6
     return (
-        f"| {spec} | {tokens} | {rss1:,.0f} MB | {enc_s:.1f} s ({mb / enc_s:.0f} MB/s) | "
+        f"| {spec} {level} | {tokens} | {rss1:,.0f} MB | {enc_s:.1f} s ({mb / enc_s:.0f} MB/s) | "
         f"{wall1:.1f} s | {rss2:,.0f} MB | {wall2:.1f} s |"
     )
 
@@ -94,6 +95,7 @@ def measure(spec: str, tmp: Path) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="100M,1G,2G")
+    parser.add_argument("--level", default="char", choices=["char", "word", "bpe"])
     args = parser.parse_args()
     print(
         "| corpus | tokens | peak RSS, first run | encode | wall | peak RSS, cache reused | wall |"
@@ -101,7 +103,7 @@ def main() -> None:
     print("|---|---:|---:|---:|---:|---:|---:|")
     with tempfile.TemporaryDirectory(prefix="rnnrepl-rss-") as tmp:
         for spec in args.sizes.split(","):
-            print(measure(spec, Path(tmp)), flush=True)
+            print(measure(spec, Path(tmp), args.level), flush=True)
 
 
 if __name__ == "__main__":

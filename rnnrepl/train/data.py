@@ -38,8 +38,9 @@ def epoch_offset(streams: Tensor, seq_len: int, gen: torch.Generator) -> int:
 
 def span(streams: Tensor, start: int, seq_len: int, device) -> tuple[Tensor, Tensor]:
     """(inputs, targets), each (batch, seq_len): the span at `start` and the same one token on."""
-    x = streams[:, start : start + seq_len].to(device, torch.long)
-    y = streams[:, start + 1 : start + 1 + seq_len].to(device, torch.long)
+    # to long on the CPU first: the streams may be uint16/uint32, which CUDA barely supports
+    x = streams[:, start : start + seq_len].long().to(device)
+    y = streams[:, start + 1 : start + 1 + seq_len].long().to(device)
     return x, y
 
 
