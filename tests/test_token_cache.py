@@ -10,6 +10,7 @@ import io
 import json
 import os
 import random
+import signal
 import subprocess
 import sys
 import time
@@ -286,3 +287,30 @@ def test_errors_come_in_the_order_of_the_files_as_before(tmp_path):
     assert f"({bad}:3)" in err and "--skip-bad" in err
     code, err, _ = invoke("train", str(fifo), str(bad), "-o", str(tmp_path / "m"), *TINY)
     assert code == 3 and "is not a regular file" in err and str(fifo) in err
+
+
+def _small_files_only() -> None:
+    """In the child: files may not grow past 4 kB; a write beyond fails (EFBIG), no signal."""
+    import resource
+    import signal
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGXFSZ"), reason="needs RLIMIT_FSIZE")
+@pytest.mark.parametrize(("files", "what"), [(1, "ids.bin"), (2, "a temporary file")])
+def test_a_cache_that_cannot_be_written_is_exit_5_in_one_line(tmp_path, files, what):
+    paths = []
+    for i in range(files):
+        paths.append(str(tmp_path / f"{i}.txt"))
+        (tmp_path / f"{i}.txt").write_text(TOY * 200)
+    env = {**os.environ, "PYTHONPATH": str(REPO), "NO_COLOR": "1", "OMP_NUM_THREADS": "1"}
+    got = subprocess.run(
+        [sys.executable, "-m", "rnnrepl", "train", *paths, "-o", str(tmp_path / "m"), *TINY],
+        env=env, cwd=str(REPO), capture_output=True, text=True, timeout=120,
+        preexec_fn=_small_files_only,
+    )  # fmt: skip
+    assert got.returncode == 5, got.stderr
+    assert got.stderr.count("\n") == 1 and got.stderr.startswith("rnnrepl: error: cannot write ")
+    assert what in got.stderr and "File too large" in got.stderr

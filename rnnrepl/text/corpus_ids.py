@@ -145,7 +145,10 @@ def _build(
         n_train = w.count if opts.val_file else heads[0][1]
     else:  # encoded in corpus order, then copied in split order: train, then validation
         with tempfile.TemporaryFile(dir=folder) as tmp:
-            ends = _encode(scanned, tok, IdsWriter(tmp, dtype, digest=False))
+            order = IdsWriter(
+                tmp, dtype, folder / "ids in corpus order (a temporary file)", digest=False
+            )
+            ends = _encode(scanned, tok, order)
             heads, tails, split = split_ranges(ends, opts.val_fraction)
             with ids_file(dtype) as w:
                 _copy(tmp, dtype, heads + tails, w)

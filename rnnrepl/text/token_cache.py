@@ -42,14 +42,17 @@ def file_dtype(vocab_size: int) -> str:
 class IdsWriter:
     """Appends id arrays to ids.bin in the entry's dtype; counts, CRC-32 and SHA-256 as it goes."""
 
-    def __init__(self, f: BinaryIO, dtype: str, digest: bool = True) -> None:
-        self.f, self.dtype, self.digest = f, dtype, digest
+    def __init__(self, f: BinaryIO, dtype: str, path: Path, digest: bool = True) -> None:
+        self.f, self.dtype, self.path, self.digest = f, dtype, path, digest
         self.count, self.crc = 0, 0
         self.sha = hashlib.sha256()
 
     def write(self, ids: np.ndarray) -> None:
         data = np.ascontiguousarray(ids, dtype=ID_DTYPES[self.dtype]).tobytes()
-        self.f.write(data)
+        try:
+            self.f.write(data)
+        except OSError as exc:  # disk full, file too large: exit 5 with the path and a fix
+            raise resource_error(exc, self.path) from None
         self.count += len(ids)
         if self.digest:
             self.crc = zlib.crc32(data, self.crc)
@@ -135,7 +138,7 @@ def _build(folder: Path, build: Builder) -> None:
     @contextlib.contextmanager
     def ids_file(dtype: str) -> Iterator[IdsWriter]:
         with atomic_file(folder / IDS) as f:
-            w = IdsWriter(f, dtype)
+            w = IdsWriter(f, dtype, folder / IDS)
             yield w
         stats.update(dtype=dtype, count=w.count, ids_crc32=w.crc, ids_sha256=w.sha.hexdigest())
 
