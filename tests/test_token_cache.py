@@ -119,21 +119,31 @@ def _edit_meta(entry, **fields) -> None:
     (entry / "meta.json").write_text(json.dumps(meta | fields))
 
 
-FILES = ["Ab cd.\nEF gh\n" * 90, "", "ΣΑΣ σ. x\r\ny\n" * 3, "tiny", "x y\r\nz\n" * 150, "last"]
+FILES = [b"Ab cd.\nEF gh\n" * 90, b"", "ΣΑΣ σ. x\r\ny\n".encode() * 3, b"tiny", b"\x00\x01 binary",
+         b"", b"x y\r\nz\n" * 150, b"last"]  # fmt: skip
+
+
+def summary_files(notes: Console) -> int:
+    """How many files the reading line says were read."""
+    line = next(x for x in notes.file.getvalue().splitlines() if x.startswith("read "))
+    return int(line.split()[1])
 
 
 @pytest.mark.parametrize("level", ["char", "word", "bpe"])
 def test_cached_ids_equal_reading_the_corpus_whole(tmp_path, level):
-    """Several files (an empty one, CRLF, files too small for their own validation share, no
-    final newline): the same tokenizer, train and validation ids as the in-memory path."""
+    """Several files (empty ones, CRLF, files too small for their own validation share, no
+    final newline, a binary one skipped): the same tokenizer, train and validation ids and the
+    same report as the in-memory path."""
     paths = []
     for i, text in enumerate(FILES):
         paths.append(str(tmp_path / f"{i}.txt"))
-        (tmp_path / f"{i}.txt").write_bytes(text.encode())
-    opts = train_opts(paths, str(tmp_path / "m"), level=level, lowercase=True)
+        (tmp_path / f"{i}.txt").write_bytes(text)
+    opts = train_opts(paths, str(tmp_path / "m"), level=level, lowercase=True, skip_bad=True)
     notes = Console(file=io.StringIO(), width=200)
     tok, train_ids, val_ids, summary = cli_train.prepare_data(opts, notes)
-    text, report = load_corpus(paths)
+    text, report = load_corpus(paths, skip_bad=True)
+    assert [s.path for s in report.skipped] == [paths[4]] and "\ntiny\nx y" in text
+    assert summary_files(notes) == len(report.files)
     crlf = f"note: normalised {report.crlf_normalised} CRLF/CR line endings to LF"
     assert report.crlf_normalised == 3 * 1 + 150 and crlf in notes.file.getvalue()
     ids, ends = encode_files(text, report.ends, tok)
@@ -143,7 +153,7 @@ def test_cached_ids_equal_reading_the_corpus_whole(tmp_path, level):
     in_memory = make_tokenizer(text, cli_train_data._corpus_options(opts))
     assert tok.to_dict() == in_memory.to_dict()
     assert summary["corpus_sha256"] == hashlib.sha256(text.encode()).hexdigest()
-    assert summary["corpus_chars"] == len(text)
+    assert summary["corpus_chars"] == len(text) and summary["corpus_files"] == report.files
     again = cli_train.prepare_data(opts, QUIET)
     assert again[0].to_dict() == tok.to_dict() and np.array_equal(again[1], train_ids)
 
