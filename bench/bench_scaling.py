@@ -12,10 +12,12 @@ the validation split, rnnrepl's cap per pass) x seconds per validation token. Da
 
 from __future__ import annotations
 
+import os
 import statistics
 import tempfile
 import time
 from pathlib import Path
+from unittest import mock
 
 from bench_panel import panel_scaling
 from bench_system import big_corpus
@@ -39,7 +41,9 @@ def measure_size(path: Path, tmp: Path, steps: int, eval_sample: int) -> dict:
     )
     opts["precision_resolved"] = resolve_precision(opts["precision"], "cpu")
     start = time.perf_counter()
-    tok, train_ids, val_ids, summary = prepare_data(opts, Console(stderr=True))
+    # the token cache goes to the temp dir, not the user's data dir (and is encoded afresh)
+    with mock.patch.dict(os.environ, {"XDG_DATA_HOME": str(tmp / "data")}):
+        tok, train_ids, val_ids, summary = prepare_data(opts, Console(stderr=True))
     mcfg, tcfg = make_configs(opts, tok, len(train_ids), len(val_ids))
     times: list[float] = []
 

@@ -13,16 +13,83 @@ from rnnrepl.ui.textsafe import safe_text
 
 
 def prepare_data(opts: dict, err: Console):
-    """Read inputs, build the tokenizer, encode, split. Returns (tokenizer, train_ids, val_ids, summary)."""
-    from rnnrepl.text.files import MAX_STDIN, CappedInput, load_corpus
-    from rnnrepl.text.tokenizers import build_tokenizer
-    from rnnrepl.text.tokens import count_symbols, encode_corpus, encode_files, split_per_file
-
+    """Read inputs, build the tokenizer, encode, split. Returns (tokenizer, train_ids, val_ids, summary).
+    Files go through the token cache (encoded once, then mapped from disk); stdin is read whole."""
     if opts.get("vocab_size") and opts["level"] != "bpe":
         raise UsageError("--vocab-size needs --level bpe", hint="or cap words with --max-vocab")
     if opts["level"] != "word" and (opts["min_freq"] != 1 or opts["max_vocab"]):
         hint = "size a BPE vocabulary with --vocab-size" if opts["level"] == "bpe" else "drop them"
         raise UsageError("--min-freq and --max-vocab need --level word", hint=hint)
+    if "-" in opts["inputs"] or opts["val_file"] == "-":
+        return _prepare_in_memory(opts, err)
+    return _prepare_cached(opts, err)
+
+
+def _corpus_options(opts: dict):
+    from rnnrepl.text.corpus_ids import CorpusOptions
+
+    return CorpusOptions(
+        inputs=tuple(opts["inputs"]),
+        level=opts["level"],
+        lowercase=opts["lowercase"],
+        min_freq=opts["min_freq"],
+        max_vocab=opts["max_vocab"],
+        vocab_size=opts.get("vocab_size"),
+        val_fraction=opts["val_fraction"],
+        val_file=opts["val_file"],
+        encoding=opts["encoding"],
+        skip_bad=opts.get("skip_bad", False),
+    )
+
+
+def _prepare_cached(opts: dict, err: Console):
+    from rnnrepl.store.home import tokens_home
+    from rnnrepl.text.corpus_ids import cached_corpus_ids
+
+    got = cached_corpus_ids(_corpus_options(opts), tokens_home())
+    report, meta = got.report, got.meta
+    _print_reading(report, err, opts.get("verbose", False))
+    if report.crlf_normalised:
+        err.print(f"note: normalised {report.crlf_normalised} CRLF/CR line endings to LF")
+    for entry in got.entries:
+        _print_cache_note(entry, err)
+    _warn_if_small(meta["count"], got.tokenizer.level, err)
+    split = f"the file {opts['val_file']}" if opts["val_file"] else meta["validation"]
+    summary = _summary(report, meta["corpus_sha256"], got.train, got.val, split)
+    unk = meta["unknown"] / meta["n_train"] if meta["n_train"] else 0.0
+    summary["unknown_rate"] = round(unk, 6)
+    return got.tokenizer, got.train, got.val, summary
+
+
+def _print_cache_note(entry, err: Console) -> None:
+    """One line: the ids were reused from the cache, or encoded into it (after a damaged entry)."""
+    where = safe_text(str(entry.folder), one_line=True)
+    if entry.reused:
+        line = f"note: token ids reused from the cache {where}"
+    else:
+        seconds = entry.meta.get("encode_seconds", 0.0)
+        line = f"note: encoded {entry.meta['count']:,} tokens in {seconds:.1f}s into the token cache {where}"
+        if entry.damage:
+            line += f" (the entry there was damaged: {safe_text(entry.damage, one_line=True)})"
+    err.print(line, markup=False, soft_wrap=True)
+
+
+def _summary(report, corpus_sha256: str, train_ids, val_ids, split: str) -> dict:
+    return {
+        "corpus_files": [str(f) for f in report.files][:20],
+        "corpus_chars": report.chars,
+        "corpus_sha256": corpus_sha256,
+        "train_tokens": int(len(train_ids)),
+        "val_tokens": int(len(val_ids)),
+        "validation": split,
+    }
+
+
+def _prepare_in_memory(opts: dict, err: Console):
+    from rnnrepl.text.corpus_ids import make_tokenizer
+    from rnnrepl.text.files import MAX_STDIN, CappedInput, load_corpus
+    from rnnrepl.text.tokens import encode_corpus, encode_files, split_per_file
+
     text, report = load_corpus(
         list(opts["inputs"]),
         encoding=opts["encoding"],
@@ -32,13 +99,7 @@ def prepare_data(opts: dict, err: Console):
     _print_reading(report, err, opts.get("verbose", False))
     if report.crlf_normalised:
         err.print(f"note: normalised {report.crlf_normalised} CRLF/CR line endings to LF")
-    if opts["level"] == "bpe":
-        tok = _train_bpe(text, opts)
-    else:
-        counts = count_symbols(text, opts["level"], opts["lowercase"])
-        tok = build_tokenizer(
-            opts["level"], counts, opts["lowercase"], opts["min_freq"], opts["max_vocab"]
-        )
+    tok = make_tokenizer(text, _corpus_options(opts))
     ids, token_ends = encode_files(text, report.ends, tok)
     _warn_if_small(len(ids), tok.level, err)
     if opts["val_file"]:
@@ -48,26 +109,10 @@ def prepare_data(opts: dict, err: Console):
     else:
         train_ids, val_ids, split = split_per_file(ids, token_ends, opts["val_fraction"])
     del ids  # several files: the splits are copies, and the whole need not stay in memory
-    unk = float((train_ids == 0).mean()) if len(train_ids) else 0.0
-    summary = {
-        "corpus_files": [str(f) for f in report.files][:20],
-        "corpus_chars": report.chars,
-        "corpus_sha256": _sha(text),
-        "train_tokens": int(len(train_ids)),
-        "val_tokens": int(len(val_ids)),
-        "validation": split,
-        "unknown_rate": round(unk, 6),
-    }
+    summary = _summary(report, _sha(text), train_ids, val_ids, split)
+    summary["unknown_rate"] = round(float((train_ids == 0).mean()) if len(train_ids) else 0.0, 6)
     del text
     return tok, train_ids, val_ids, summary
-
-
-def _train_bpe(text: str, opts: dict):
-    """A byte-level BPE learnt from the training text (see text/bpe.py for the size rule)."""
-    from rnnrepl.text.bpe import BpeVocab, default_vocab_size, safe_chunks
-
-    size = opts.get("vocab_size") or default_vocab_size(len(text))
-    return BpeVocab.train(safe_chunks(text, 1 << 20), size, lowercase=opts["lowercase"])
 
 
 # Below this many tokens a model can do little but memorise its text.

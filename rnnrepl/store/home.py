@@ -108,3 +108,8 @@ def remove(name: str) -> list[Path]:
             p.unlink()
         lock.path.unlink()  # nothing is left to guard; a training starting now makes a new one
     return removed
+
+
+def tokens_home() -> Path:
+    """The token cache, beside the models: $XDG_DATA_HOME/rnnrepl/tokens (text/token_cache.py)."""
+    return models_home().parent / "tokens"

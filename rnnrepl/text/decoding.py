@@ -96,19 +96,26 @@ def _strict(data: bytes, skip: int, codec: str, name: str, explicit: str | None)
         offset = skip + exc.start
         bad = data[offset : skip + max(exc.end, exc.start + 1)][:8]
         line = data.count(b"\n", 0, offset) + 1
-        if explicit:
-            advice = "try another --encoding (latin-1, cp1252, utf-16, ...)"
-        elif codec != "utf-8":
-            advice = "the file is damaged or not text; pass --encoding if it is something else"
-        elif 0x80 <= bad[0] <= 0x9F:  # C1 range: Windows smart quotes and dashes
-            advice = "if the file is Windows-1252 pass --encoding cp1252"
-        else:
-            advice = "if the file is Latin-1 pass --encoding latin-1"
-        raise BadTextError(
-            f"cannot decode as {explicit or codec.upper()}",
-            path=f"{name}:{offset}",
-            hint=f"bytes {bad!r} at byte offset {offset} (line {line}); {advice}",
-        ) from None
+        raise decode_failure(bad, offset, line, codec, name, explicit) from None
+
+
+def decode_failure(
+    bad: bytes, offset: int, line: int, codec: str, name: str, explicit: str | None
+) -> BadTextError:
+    """The error for undecodable `bad` bytes at byte `offset` (on `line`) of input `name`."""
+    if explicit:
+        advice = "try another --encoding (latin-1, cp1252, utf-16, ...)"
+    elif codec != "utf-8":
+        advice = "the file is damaged or not text; pass --encoding if it is something else"
+    elif 0x80 <= bad[0] <= 0x9F:  # C1 range: Windows smart quotes and dashes
+        advice = "if the file is Windows-1252 pass --encoding cp1252"
+    else:
+        advice = "if the file is Latin-1 pass --encoding latin-1"
+    return BadTextError(
+        f"cannot decode as {explicit or codec.upper()}",
+        path=f"{name}:{offset}",
+        hint=f"bytes {bad!r} at byte offset {offset} (line {line}); {advice}",
+    )
 
 
 def _check_binary_bytes(data: bytes, name: str) -> None:

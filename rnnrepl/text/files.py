@@ -177,6 +177,19 @@ class CappedInput:
 
 
 def _read_file(path: str) -> bytes:
+    with open_input(path) as fh:
+        try:
+            return fh.read()
+        except OSError as exc:
+            raise InputDataError(f"cannot read: {exc.strerror or exc}", path=path) from None
+        except MemoryError:
+            size = os.fstat(fh.fileno()).st_size
+            raise ResourceError(f"out of memory reading a {size}-byte file", path=path) from None
+
+
+def open_input(path: str) -> BinaryIO:
+    """An input file opened for binary reading; a missing, unreadable or non-regular file (a
+    FIFO, a device, a directory) is an InputDataError, and opening never blocks."""
     # O_NONBLOCK: opening a FIFO must not hang before fstat can refuse it.
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
     try:
@@ -189,18 +202,10 @@ def _read_file(path: str) -> bytes:
         raise InputDataError(f"cannot open: {exc.strerror or exc}", path=path) from None
     try:
         _require_regular(os.fstat(fd).st_mode, path)
-        fh = os.fdopen(fd, "rb")
+        return os.fdopen(fd, "rb")
     except BaseException:
         os.close(fd)
         raise
-    with fh:
-        try:
-            return fh.read()
-        except OSError as exc:
-            raise InputDataError(f"cannot read: {exc.strerror or exc}", path=path) from None
-        except MemoryError:
-            size = os.fstat(fd).st_size
-            raise ResourceError(f"out of memory reading a {size}-byte file", path=path) from None
 
 
 def _require_regular(mode: int, path: str) -> None:
@@ -232,7 +237,7 @@ def load_corpus(
             continue
         if parts and not parts[-1].endswith("\n"):
             parts.append("\n")
-            _extend_last(report.ends)
+            extend_last(report.ends)
         if text:
             parts.append(text)
         report.ends.append((report.ends[-1] if report.ends else 0) + len(text))
@@ -240,13 +245,19 @@ def load_corpus(
     del parts
     report.chars = len(text)
     if not report.files:
-        raise InputDataError(
-            f"no readable input files: all {len(paths)} were skipped",
-            path=_describe(paths),
-            hint="pass --encoding if they are text in another encoding",
-        )
-    _check_content(text, report.files)
+        raise no_readable_files(paths)
+    check = ContentCheck()
+    check.feed(text)
+    check.finish(report.files)
     return text, report
+
+
+def no_readable_files(paths: list[str]) -> InputDataError:
+    return InputDataError(
+        f"no readable input files: all {len(paths)} were skipped",
+        path=_describe(paths),
+        hint="pass --encoding if they are text in another encoding",
+    )
 
 
 def _read_one(
@@ -261,15 +272,8 @@ def _read_one(
     try:
         text, one = read_text(path, encoding, stdin)
     except BadTextError as exc:
-        if not many:
-            raise
-        if skip_bad:
-            why = f"{exc.message}: {exc.hint.split(';')[0]}" if exc.hint else exc.message
-            report.skipped.append(Skipped(path, exc.reason, why))
-            return None
-        raise type(exc)(
-            exc.message, path=exc.path, hint=f"{exc.hint}; or pass --skip-bad to skip such files"
-        ) from None
+        skip_or_raise(exc, path, many, skip_bad, report)
+        return None
     report.files.append(path)
     report.sizes.append(one.bytes)
     report.bytes += one.bytes
@@ -278,7 +282,23 @@ def _read_one(
     return text
 
 
-def _extend_last(ends: list[int]) -> None:
+def skip_or_raise(
+    exc: BadTextError, path: str, many: bool, skip_bad: bool, report: TextReport
+) -> None:
+    """A bad file among many is skipped with --skip-bad (listed in report.skipped), else its
+    error names the option; one file is never skipped: its own error says more."""
+    if not many:
+        raise exc
+    if skip_bad:
+        why = f"{exc.message}: {exc.hint.split(';')[0]}" if exc.hint else exc.message
+        report.skipped.append(Skipped(path, exc.reason, why))
+        return
+    raise type(exc)(
+        exc.message, path=exc.path, hint=f"{exc.hint}; or pass --skip-bad to skip such files"
+    ) from None
+
+
+def extend_last(ends: list[int]) -> None:
     """A newline joined after the last text belongs to it (and to empty files after it), so
     every file's text ends its own line."""
     last = ends[-1]
@@ -288,26 +308,44 @@ def _extend_last(ends: list[int]) -> None:
         ends[i] = last + 1
 
 
-def _check_content(text: str, files: list[str]) -> None:
-    where = _describe(files)
-    n_files = f"{len(files)} file" + ("" if len(files) == 1 else "s")
-    if not text:
-        raise InputDataError(
-            f"corpus is empty: 0 characters in {n_files}",
-            path=where,
-            hint="need at least 2 distinct symbols; pass files that contain text",
-        )
-    first = _VISIBLE.search(text)
-    if first is None:
-        raise InputDataError(
-            f"corpus is only whitespace: {len(text)} characters, 0 visible",
-            path=where,
-            hint="need at least 2 distinct visible symbols; check the input files and --encoding",
-        )
-    symbol = first.group()
-    if re.search(rf"[^\s{re.escape(symbol)}]", text[first.end() :]) is None:
-        raise InputDataError(
-            f"corpus has only 1 distinct visible symbol ({symbol!r}, {text.count(symbol)} times)",
-            path=where,
-            hint="need at least 2 distinct symbols to learn anything; pass more varied text",
-        )
+class ContentCheck:
+    """Refuses text nothing can learn from (empty, only whitespace, one visible symbol), fed
+    piece by piece: the same verdict and message for a corpus read whole or in chunks."""
+
+    def __init__(self) -> None:
+        self.chars, self.symbol, self.count, self.varied = 0, "", 0, False
+
+    def feed(self, text: str) -> None:
+        self.chars += len(text)
+        if self.varied:
+            return
+        rest = text
+        if not self.symbol:
+            first = _VISIBLE.search(text)
+            if first is None:
+                return
+            self.symbol, rest = first.group(), text[first.start() :]
+        self.count += rest.count(self.symbol)
+        self.varied = re.search(rf"[^\s{re.escape(self.symbol)}]", rest) is not None
+
+    def finish(self, files: list[str]) -> None:
+        where = _describe(files)
+        n_files = f"{len(files)} file" + ("" if len(files) == 1 else "s")
+        if not self.chars:
+            raise InputDataError(
+                f"corpus is empty: 0 characters in {n_files}",
+                path=where,
+                hint="need at least 2 distinct symbols; pass files that contain text",
+            )
+        if not self.symbol:
+            raise InputDataError(
+                f"corpus is only whitespace: {self.chars} characters, 0 visible",
+                path=where,
+                hint="need at least 2 distinct visible symbols; check the input files and --encoding",
+            )
+        if not self.varied:
+            raise InputDataError(
+                f"corpus has only 1 distinct visible symbol ({self.symbol!r}, {self.count} times)",
+                path=where,
+                hint="need at least 2 distinct symbols to learn anything; pass more varied text",
+            )

@@ -135,30 +135,63 @@ def split_per_file(
     ids: np.ndarray, token_ends: Sequence[int], val_fraction: float
 ) -> tuple[np.ndarray, np.ndarray, str]:
     """The last val_fraction of each file's tokens for validation, the rest for training, and a
-    description of the split. Files too small for MIN_FILE_VAL_TOKENS are split as one text
-    together; one file is split exactly as split_train_val does (views, no copy)."""
-    share = f"{100 * val_fraction:g}%"
+    description of the split (see split_ranges); one file is split exactly as split_train_val
+    does (views, no copy)."""
     if len(token_ends) <= 1:
         train, val = split_train_val(ids, val_fraction)
-        return train, val, f"last {share} of the text"
+        return train, val, split_ranges([len(ids)], val_fraction)[2]
+    heads, tails, how = split_ranges(token_ends, val_fraction)
+    train = np.concatenate([ids[a:b] for a, b in heads])
+    return train, np.concatenate([ids[a:b] for a, b in tails]), how
+
+
+Ranges = list[tuple[int, int]]
+
+
+def split_ranges(token_ends: Sequence[int], val_fraction: float) -> tuple[Ranges, Ranges, str]:
+    """Where split_per_file's training and validation ids lie in the corpus's ids, as [a, b)
+    ranges in order, and its description: the last val_fraction of each file's tokens for
+    validation; files too small for MIN_FILE_VAL_TOKENS are split as one text together."""
     _check_fraction(val_fraction)
-    heads, tails, small, start = [], [], [], 0
+    share = f"{100 * val_fraction:g}%"
+    if len(token_ends) <= 1:
+        n = token_ends[0] if token_ends else 0
+        k = int(n * (1 - val_fraction))
+        return [(0, k)], [(k, n)], f"last {share} of the text"
+    heads: Ranges = []
+    tails: Ranges = []
+    small: Ranges = []
+    start = 0
     for end in token_ends:
-        piece, start = ids[start:end], end
-        if len(piece) - int(len(piece) * (1 - val_fraction)) < MIN_FILE_VAL_TOKENS:
-            small.append(piece)
-            continue
-        head, tail = split_train_val(piece, val_fraction)
-        heads.append(head)
-        tails.append(tail)
+        k = start + int((end - start) * (1 - val_fraction))
+        if end - k < MIN_FILE_VAL_TOKENS:
+            small.append((start, end))
+        else:
+            heads.append((start, k))
+            tails.append((k, end))
+        start = end
     if small:
-        head, tail = split_train_val(np.concatenate(small), val_fraction)
-        heads.append(head)
-        tails.append(tail)
-    return np.concatenate(heads), np.concatenate(tails), _split_text(share, len(token_ends), small)
+        head, tail = _take_first(small, int(sum(b - a for a, b in small) * (1 - val_fraction)))
+        heads += head
+        tails += tail
+    return heads, tails, _split_text(share, len(token_ends), small)
 
 
-def _split_text(share: str, n_files: int, small: list[np.ndarray]) -> str:
+def _take_first(ranges: Ranges, k: int) -> tuple[Ranges, Ranges]:
+    """The first k ids of the ranges taken as one text, and the rest, as ranges."""
+    head: Ranges = []
+    tail: Ranges = []
+    for a, b in ranges:
+        take = max(0, min(b - a, k))
+        if take:
+            head.append((a, a + take))
+        if a + take < b:
+            tail.append((a + take, b))
+        k -= take
+    return head, tail
+
+
+def _split_text(share: str, n_files: int, small: list) -> str:
     big = n_files - len(small)
     if not small:
         return f"last {share} of each of {n_files} files"

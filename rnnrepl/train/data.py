@@ -19,8 +19,10 @@ def batchify(ids: np.ndarray, batch: int) -> Tensor:
     └ c i o u ┘  what truncated BPTT approximates.
     """
     n = len(ids) // batch
-    data = torch.from_numpy(np.ascontiguousarray(ids[: n * batch]).astype(np.int32, copy=False))
-    return data.view(batch, n)  # (batch, n), int32 to keep large corpora compact
+    # A view, never a copy: ids mapped from the token cache stay on disk until a span is read,
+    # in their compact dtype (uint8/16/32); `span` converts only the slice it returns.
+    data = torch.from_numpy(np.ascontiguousarray(ids[: n * batch]))
+    return data.view(batch, n)  # (batch, n)
 
 
 def spans_per_epoch(streams: Tensor, seq_len: int, offset: int = 0) -> int:
@@ -36,14 +38,23 @@ def epoch_offset(streams: Tensor, seq_len: int, gen: torch.Generator) -> int:
 
 def span(streams: Tensor, start: int, seq_len: int, device) -> tuple[Tensor, Tensor]:
     """(inputs, targets), each (batch, seq_len): the span at `start` and the same one token on."""
-    x = streams[:, start : start + seq_len].to(device, torch.long)
-    y = streams[:, start + 1 : start + 1 + seq_len].to(device, torch.long)
+    # to long on the CPU first: the streams may be uint16/uint32, which CUDA barely supports
+    x = streams[:, start : start + seq_len].long().to(device)
+    y = streams[:, start + 1 : start + 1 + seq_len].long().to(device)
     return x, y
 
 
 def fingerprint(ids: np.ndarray, tokenizer, cfg: ModelConfig) -> str:
+    """What resuming must find unchanged: the data, the tokenizer and the model's config. Ids
+    mapped from the token cache are named by the digest its sidecar holds (reading them all would
+    page the whole file into memory); other arrays are hashed in blocks."""
     h = hashlib.sha256()
-    h.update(np.ascontiguousarray(ids).tobytes())
+    digest = getattr(ids, "digest", None)
+    if digest:
+        h.update(digest.encode())
+    else:
+        for i in range(0, len(ids), 1 << 22):
+            h.update(np.ascontiguousarray(ids[i : i + (1 << 22)]).data)
     h.update(repr(sorted(tokenizer.to_dict().items())).encode())
     h.update(repr(sorted(cfg.to_dict().items())).encode())
     return h.hexdigest()
