@@ -95,13 +95,16 @@ def _print_words(text: str, words: list[tuple[str, float]], as_json: bool) -> No
         console.print(topk_bars(words))
 
 
-def run_score(model, text, file, k, as_json) -> None:
-    """Per token: p of the actual token, J_t = -log p, the top-k; then mean J, ppl, bpc."""
+def run_score(model, text, file, k, as_json, color=None) -> None:
+    """Per token: p of the actual token, J_t = -log p, the top-k; then mean J, ppl, bpc.
+    With `color` ("rank" or "prob"): the text coloured by surprisal bucket instead."""
     from rnnrepl.infer.predictor import Predictor
     from rnnrepl.ui.render import score_summary_line, score_table
 
     if (text is None) == (file is None):
         raise UsageError("give TEXT or -f FILE (exactly one)")
+    if color and as_json:
+        raise UsageError("--color is for the terminal — --json already gives each token's rank")
     loaded = load_for_inference(model)
     text = read_prompt_file(file) if file else text
     rows, summary = Predictor(loaded).score(text, k)
@@ -114,6 +117,7 @@ def run_score(model, text, file, k, as_json) -> None:
                             "token": r.token,
                             "prob": r.prob,
                             "loss": r.loss,
+                            "rank": r.rank,
                             "top": [[t, p] for t, p in r.topk],
                         }
                         for r in rows
@@ -124,11 +128,35 @@ def run_score(model, text, file, k, as_json) -> None:
         )
         return
     console = _console()
-    console.print(score_table(rows, k))
+    if color:
+        _print_colored(console, loaded.tokenizer, text, rows, color)
+    else:
+        console.print(score_table(rows, k))
     console.print(
         score_summary_line(summary, loaded.tokenizer.level),
         soft_wrap=True,  # one line, however narrow the terminal (a pipe is 80 columns to rich)
     )
+
+
+def _print_colored(console, tokenizer, text: str, rows, kind: str) -> None:
+    """The text, each token in its bucket's colour, then the legend with the counts. Where
+    the console shows no colour (NO_COLOR, a pipe) a note on stderr says so."""
+    from rnnrepl.infer.surprisal import marks, scheme_for
+    from rnnrepl.text.spans import token_spans
+    from rnnrepl.ui.surprisal import bucket_counts, colored_text, legend
+
+    scheme = scheme_for(kind, tokenizer.level)
+    spans = token_spans(tokenizer, text)
+    found = marks(spans, [r.rank for r in rows], [r.prob for r in rows], scheme)
+    console.print(colored_text(text.rstrip("\n"), found), soft_wrap=True)
+    console.print(legend(kind, scheme.labels, bucket_counts(found)), soft_wrap=True)
+    if console.no_color or console.color_system is None:
+        why = "NO_COLOR is set" if console.no_color else "standard output is not a terminal"
+        click.echo(
+            f"rnnrepl: note: no colours ({why}) — FORCE_COLOR=1 forces them; "
+            "--json gives each token's rank",
+            err=True,
+        )
 
 
 def _metrics(summary: ScoreSummary, level: str) -> dict:
@@ -273,9 +301,19 @@ def predict(model, text, k, as_json, words, n, cache) -> None:
 @click.option("-f", "--file", "file", type=click.Path(dir_okay=False))
 @click.option("-k", type=click.IntRange(1), default=3, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
-def score(model, text, file, k, as_json) -> None:
-    """Per token: p of the actual token, J_t = -log p, the top-k; then mean J, ppl, bpc."""
-    run_score(model, text, file, k, as_json)
+@click.option(
+    "--color",
+    type=click.Choice(["rank", "prob"]),
+    is_flag=False,
+    flag_value="rank",
+    help="The text coloured by how expected each token was: by rank (the default) or prob.",
+)
+def score(model, text, file, k, as_json, color) -> None:
+    """Per token: p of the actual token, J_t = -log p, the top-k; then mean J, ppl, bpc.
+
+    With --color: the text itself, each token coloured by its rank under the model (green the
+    most likely, then yellow, red, magenta; README "Surprisal colours")."""
+    run_score(model, text, file, k, as_json, color)
 
 
 @click.command(name="eval")

@@ -9,6 +9,7 @@ a model and of the REPL. A thin facade over the parts that do the work:
     word_cache.WordCache       the words the text already holds, mixed into those (a cache LM)
     generation.stream          sampling a continuation, one Step at a time
     scoring.Scorer             per-token probabilities and losses, mean loss over long texts
+    surprisal.Surprisal        each token's rank and colour bucket, kept along a typed text
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from rnnrepl.infer.generation import Step
 from rnnrepl.infer.prefix_cache import PrefixCache
 from rnnrepl.infer.runner import ModelRunner
 from rnnrepl.infer.scoring import Scorer, ScoreSummary, TokenScore
+from rnnrepl.infer.surprisal import Mark, Surprisal, scheme_for
 from rnnrepl.infer.word_cache import WordCache
 from rnnrepl.infer.words import Beam, WordCompleter
 from rnnrepl.model.lm import State
@@ -48,6 +50,7 @@ class Predictor:
         self.scorer = Scorer(self.runner, self.cache, self.vocab)
         self.word_completer = WordCompleter(self.completer, self.runner)
         self.word_cache = WordCache()
+        self.surprisal = Surprisal(self.runner, self.cache)
 
     # ---- the prefix cache -----------------------------------------------------------------
     def reset(self) -> None:
@@ -137,3 +140,11 @@ class Predictor:
     ) -> tuple[list[TokenScore], ScoreSummary]:
         """p and J_t of every token of `text` after `context` (see ``Scorer.score``)."""
         return self.scorer.score(text, k, context)
+
+    def colors(
+        self, text: str, kind: str, since: int = 0, interrupt: Callable[[], bool] | None = None
+    ) -> tuple[Mark, ...]:
+        """Surprisal marks (rank or prob buckets) of the complete tokens of `text` ending
+        after character `since`, at the cost of the tokens changed since the last call."""
+        scheme = scheme_for(kind, self.tok.level)
+        return self.surprisal.marks(text, scheme, since, interrupt)

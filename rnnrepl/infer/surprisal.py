@@ -1,0 +1,173 @@
+"""Surprisal colours: how expected each token of a text was under the model, as a bucket.
+
+By rank, as GLTR does: the token was the model's most likely (rank 1), in its top 10, top 100,
+or beyond (word and BPE models); top 1, 3, 10 or beyond for characters (a character model
+has some 60-100 tokens, so top 100 would be everything). Or by probability: p >= 0.5, >= 0.1,
+>= 0.01, or below. Bucket 0 is the most expected; ``Scheme.labels`` names the four.
+
+``Surprisal`` keeps the ranks of the REPL's text as it is typed: a keystroke costs the new
+tokens only. The rank of a typed token comes from the distribution the panel computed before
+it was typed (no model call); a paste or an edit re-feeds from the nearest cached state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from rnnrepl.infer.prefix_cache import PrefixCache, Superseded, common_prefix
+from rnnrepl.infer.runner import ModelRunner
+from rnnrepl.text.spans import Span, token_spans
+
+KINDS = ("rank", "prob")
+CHUNK = 256  # positions per batched model call (each gives a full-vocabulary row)
+LIMIT = 4096  # only the last LIMIT tokens of a long text are coloured (older ones: uncoloured)
+
+
+@dataclass(frozen=True)
+class Scheme:
+    """How ranks or probabilities fall into four buckets, 0 = most expected."""
+
+    kind: str  # "rank" or "prob"
+    limits: tuple[float, float, float]  # rank <= limit, or prob >= limit, for buckets 0..2
+
+    def bucket(self, rank: int, prob: float) -> int:
+        if self.kind == "rank":
+            return next((i for i, top in enumerate(self.limits) if rank <= top), 3)
+        return next((i for i, low in enumerate(self.limits) if prob >= low), 3)
+
+    @property
+    def labels(self) -> tuple[str, str, str, str]:
+        a, b, c = self.limits
+        if self.kind == "rank":
+            return (f"top {a:g}", f"top {b:g}", f"top {c:g}", f"beyond {c:g}")
+        return (f"p ≥ {a:g}", f"p ≥ {b:g}", f"p ≥ {c:g}", f"p < {c:g}")
+
+
+def scheme_for(kind: str, level: str) -> Scheme:
+    """The buckets for `kind` ("rank" or "prob") at a tokenizer level."""
+    if kind == "prob":
+        return Scheme("prob", (0.5, 0.1, 0.01))
+    if kind != "rank":
+        raise ValueError(f"colour by rank or prob, not {kind!r}")
+    return Scheme("rank", (1, 3, 10) if level == "char" else (1, 10, 100))
+
+
+def ranks_of(logits: Tensor, actual: Tensor) -> tuple[list[int], list[float]]:
+    """Rank (1 = the most likely) and probability of each actual token; logits (t, vocab)."""
+    logits = logits.float()
+    mine = logits.gather(1, actual.unsqueeze(1))  # (t, 1)
+    ranks = (logits > mine).sum(dim=1) + 1  # (t,)
+    probs = torch.softmax(logits, dim=-1).gather(1, actual.unsqueeze(1)).squeeze(1)
+    return ranks.tolist(), probs.tolist()
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A coloured token: characters [start, end) of the text, its bucket (0..3), rank, p."""
+
+    start: int
+    end: int
+    bucket: int
+    rank: int
+    prob: float
+
+
+def marks(spans: list[Span], ranks: list[int], probs: list[float], scheme: Scheme) -> list[Mark]:
+    """One Mark per token with a rank (0: not computed), spans as token_spans gives them."""
+    return [
+        Mark(a, b, scheme.bucket(r, p), r, p)
+        for (a, b), r, p in zip(spans, ranks, probs, strict=True)
+        if r > 0
+    ]
+
+
+class Surprisal:
+    """Ranks and spans of the complete tokens of a text read through a PrefixCache, kept
+    along the text as it changes (see the module docstring). Worker thread only."""
+
+    def __init__(self, runner: ModelRunner, cache: PrefixCache) -> None:
+        self.runner = runner
+        self.cache = cache
+        self.tok = cache.encoder.tok
+        self.ids: list[int] = []  # the tokens ranked so far (a prefix of the text's ids)
+        self.ranks: list[int] = []  # 0: left uncoloured (beyond LIMIT)
+        self.probs: list[float] = []
+        self.frontier: tuple[int, object, Tensor] | None = None  # (position, state, logits)
+        self.text = ""  # the text the spans are of
+        self.spans: list[Span] = []
+
+    def marks(
+        self, text: str, scheme: Scheme, since: int = 0, interrupt: Callable[[], bool] | None = None
+    ) -> tuple[Mark, ...]:
+        """The marks of the complete tokens of `text` that end after character `since`."""
+        ids, partial, _ = self.cache.read(text, interrupt)
+        self._rank(ids, interrupt)
+        self._span(text[: len(text) - len(partial)], len(ids))
+        found = marks(self.spans, self.ranks, self.probs, scheme)
+        return tuple(m for m in found if m.end > since)
+
+    def _rank(self, ids: list[int], interrupt) -> None:
+        """Ranks for ids[c:] where ids[:c] were ranked before; the cache is at `ids`."""
+        c = common_prefix(self.ids, ids)
+        frontier = self.frontier if self.frontier and self.frontier[0] == c else None
+        del self.ids[c:], self.ranks[c:], self.probs[c:]
+        self.frontier = None
+        n = len(ids)
+        low = max(c, n - LIMIT)
+        self.ids += ids[c:low]
+        self.ranks += [0] * (low - c)
+        self.probs += [0.0] * (low - c)
+        if low < n:
+            self._feed(ids, low, frontier[1:] if frontier and low == c else None, interrupt)
+        state, logits = self.cache.end()
+        self.frontier = (n, state, logits)
+
+    def _feed(self, ids: list[int], low: int, origin, interrupt) -> None:
+        """Rank ids[low:], from `origin` (state, logits after ids[:low]) or a cached state."""
+        if origin is None and low == 0:
+            origin = (self.cache.states.states[0], self.cache.states.first)
+        if origin is not None:
+            pos, state, first = low, origin[0], origin[1].unsqueeze(0)  # (1, vocab)
+        else:
+            pos, state = self.cache.states.nearest(low - 1)  # logits come after its 1st token
+            first = None
+        with torch.inference_mode():
+            while len(self.ids) < len(ids):
+                block = ids[pos : min(len(ids) - 1, pos + CHUNK)]
+                rows = [first] if first is not None else []
+                if block:
+                    out, state = self.runner.forward(block, state)
+                    rows.append(out[0])  # (t, vocab): after ids[:pos + 1 .. pos + t]
+                skip = len(self.ids) - (pos + (first is None))  # rows before `low`
+                self._take(ids, torch.cat(rows)[skip:])
+                pos, first = pos + len(block), None
+                if interrupt is not None and len(self.ids) < len(ids) and interrupt():
+                    raise Superseded
+
+    def _take(self, ids: list[int], logits: Tensor) -> None:
+        """Rank the next len(logits) tokens: logits[i] predicts ids[len(self.ids) + i]."""
+        at = len(self.ids)
+        actual = torch.tensor(ids[at : at + len(logits)], device=logits.device)
+        ranks, probs = ranks_of(logits, actual)
+        self.ids += ids[at : at + len(logits)]
+        self.ranks += ranks
+        self.probs += probs
+
+    def _span(self, body: str, n: int) -> None:
+        """Spans of the n complete tokens of `body`, recomputed from the last encoder mark
+        before the first changed character (the text before a mark tokenizes on its own)."""
+        same = common_prefix(self.text, body)
+        keep = (0, 0)
+        for mark in self.cache.encoder.marks:
+            if mark.offset < same and mark.tokens <= len(self.spans):
+                keep = (mark.offset, mark.tokens)
+        offset, tokens = keep
+        tail = [(a + offset, b + offset) for a, b in token_spans(self.tok, body[offset:])]
+        self.spans = self.spans[:tokens] + tail
+        self.text = body
+        if len(self.spans) != n:  # never expected: a safe fallback
+            self.spans = token_spans(self.tok, body)[:n]
