@@ -13,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from rnnrepl.infer.buckets import scheme_for
 from rnnrepl.infer.predictor import Predictor
-from rnnrepl.infer.surprisal import scheme_for
 from rnnrepl.text.bpe import BpeVocab
 from rnnrepl.text.spans import token_spans
 from rnnrepl.text.tokenizers import CharVocab, WordVocab

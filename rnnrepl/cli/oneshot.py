@@ -141,7 +141,8 @@ def run_score(model, text, file, k, as_json, color=None) -> None:
 def _print_colored(console, tokenizer, text: str, rows, kind: str) -> None:
     """The text, each token in its bucket's colour, then the legend with the counts. Where
     the console shows no colour (NO_COLOR, a pipe) a note on stderr says so."""
-    from rnnrepl.infer.surprisal import marks, scheme_for
+    from rnnrepl.infer.buckets import scheme_for
+    from rnnrepl.infer.surprisal import marks
     from rnnrepl.text.spans import token_spans
     from rnnrepl.ui.surprisal import bucket_counts, colored_text, legend
 

@@ -20,13 +20,14 @@ from torch import Tensor
 
 from rnnrepl.config import SampleConfig
 from rnnrepl.infer import generation
+from rnnrepl.infer.buckets import scheme_for
 from rnnrepl.infer.completion import Completer
 from rnnrepl.infer.distributions import Prediction, Vocabulary
 from rnnrepl.infer.generation import Step
 from rnnrepl.infer.prefix_cache import PrefixCache
 from rnnrepl.infer.runner import ModelRunner
 from rnnrepl.infer.scoring import Scorer, ScoreSummary, TokenScore
-from rnnrepl.infer.surprisal import Mark, Surprisal, scheme_for
+from rnnrepl.infer.surprisal import Mark, Surprisal
 from rnnrepl.infer.word_cache import WordCache
 from rnnrepl.infer.words import Beam, WordCompleter
 from rnnrepl.model.lm import State

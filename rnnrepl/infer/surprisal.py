@@ -1,9 +1,5 @@
-"""Surprisal colours: how expected each token of a text was under the model, as a bucket.
-
-By rank, as GLTR does: the token was the model's most likely (rank 1), in its top 10, top 100,
-or beyond (word and BPE models); top 1, 3, 10 or beyond for characters (a character model
-has some 60-100 tokens, so top 100 would be everything). Or by probability: p >= 0.5, >= 0.1,
->= 0.01, or below. Bucket 0 is the most expected; ``Scheme.labels`` names the four.
+"""Surprisal colours: how expected each token of a text was under the model (its rank, 1 =
+the most likely, and its probability), and the bucket that colours it (``buckets.py``).
 
 ``Surprisal`` keeps the ranks of the REPL's text as it is typed: a keystroke costs the new
 tokens only. The rank of a typed token comes from the distribution the panel computed before
@@ -12,48 +8,20 @@ it was typed (no model call); a paste or an edit re-feeds from the nearest cache
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
+from rnnrepl.infer.buckets import Scheme
 from rnnrepl.infer.prefix_cache import PrefixCache, Superseded, common_prefix
 from rnnrepl.infer.runner import ModelRunner
 from rnnrepl.text.spans import Span, token_spans
 
-KINDS = ("rank", "prob")
 CHUNK = 256  # positions per batched model call (each gives a full-vocabulary row)
 LIMIT = 4096  # only the last LIMIT tokens of a long text are coloured (older ones: uncoloured)
-
-
-@dataclass(frozen=True)
-class Scheme:
-    """How ranks or probabilities fall into four buckets, 0 = most expected."""
-
-    kind: str  # "rank" or "prob"
-    limits: tuple[float, float, float]  # rank <= limit, or prob >= limit, for buckets 0..2
-
-    def bucket(self, rank: int, prob: float) -> int:
-        if self.kind == "rank":
-            return next((i for i, top in enumerate(self.limits) if rank <= top), 3)
-        return next((i for i, low in enumerate(self.limits) if prob >= low), 3)
-
-    @property
-    def labels(self) -> tuple[str, str, str, str]:
-        a, b, c = self.limits
-        if self.kind == "rank":
-            return (f"top {a:g}", f"top {b:g}", f"top {c:g}", f"beyond {c:g}")
-        return (f"p ≥ {a:g}", f"p ≥ {b:g}", f"p ≥ {c:g}", f"p < {c:g}")
-
-
-def scheme_for(kind: str, level: str) -> Scheme:
-    """The buckets for `kind` ("rank" or "prob") at a tokenizer level."""
-    if kind == "prob":
-        return Scheme("prob", (0.5, 0.1, 0.01))
-    if kind != "rank":
-        raise ValueError(f"colour by rank or prob, not {kind!r}")
-    return Scheme("rank", (1, 3, 10) if level == "char" else (1, 10, 100))
 
 
 def ranks_of(logits: Tensor, actual: Tensor) -> tuple[list[int], list[float]]:
@@ -107,8 +75,9 @@ class Surprisal:
         ids, partial, _ = self.cache.read(text, interrupt)
         self._rank(ids, interrupt)
         self._span(text[: len(text) - len(partial)], len(ids))
-        found = marks(self.spans, self.ranks, self.probs, scheme)
-        return tuple(m for m in found if m.end > since)
+        first = bisect.bisect_right(self.spans, since, key=lambda span: span[1])
+        found = marks(self.spans[first:], self.ranks[first:], self.probs[first:], scheme)
+        return tuple(found)
 
     def _rank(self, ids: list[int], interrupt) -> None:
         """Ranks for ids[c:] where ids[:c] were ranked before; the cache is at `ids`."""
@@ -161,11 +130,11 @@ class Surprisal:
         """Spans of the n complete tokens of `body`, recomputed from the last encoder mark
         before the first changed character (the text before a mark tokenizes on its own)."""
         same = common_prefix(self.text, body)
-        keep = (0, 0)
-        for mark in self.cache.encoder.marks:
+        offset, tokens = 0, 0
+        for mark in reversed(self.cache.encoder.marks):
             if mark.offset < same and mark.tokens <= len(self.spans):
-                keep = (mark.offset, mark.tokens)
-        offset, tokens = keep
+                offset, tokens = mark.offset, mark.tokens
+                break
         tail = [(a + offset, b + offset) for a, b in token_spans(self.tok, body[offset:])]
         self.spans = self.spans[:tokens] + tail
         self.text = body

@@ -31,6 +31,7 @@ from prompt_toolkit.styles import Style
 from prompt_toolkit.widgets import SearchToolbar
 
 from rnnrepl.repl.actions import Actions
+from rnnrepl.repl.colors import STYLES, SurpriseColors, status_legend
 from rnnrepl.repl.commands import SlashCompleter
 from rnnrepl.repl.keys import build_key_bindings
 from rnnrepl.repl.panel import panel, status, to_ansi
@@ -44,6 +45,7 @@ STYLE = Style.from_dict(
         "user": "bold",
         "model": "fg:ansicyan",
         "status": "reverse",
+        **STYLES,
     }
 )
 STREAM_TAIL = 4000  # characters of the current turn shown while it streams
@@ -131,7 +133,8 @@ def _status(session: Session, width: int):
     meter = session.meter.status(session.settings.words)
     info, settings, view = session.info, session.settings, session.view
     key = (info, settings, view.tokens if view else 0, busy, meter)
-    return lambda: status(info, settings, view, busy, meter, width), key
+    legend = status_legend(session)
+    return lambda: status(info, settings, view, busy, meter, width, legend), key
 
 
 def _stream_fragments(session: Session) -> list:
@@ -222,7 +225,9 @@ def _input_buffer(repl: Actions, history, read_only) -> Buffer:
 
 def _input_row(session: Session, buffer: Buffer, search: SearchToolbar) -> VSplit:
     control = BufferControl(
-        buffer, input_processors=[GhostText(session)], search_buffer_control=search.control
+        buffer,
+        input_processors=[SurpriseColors(session), GhostText(session)],
+        search_buffer_control=search.control,
     )
     return VSplit(
         [

@@ -40,6 +40,7 @@ class Settings:
     k: int = 10
     words: int = 3  # whole-word suggestions beside the bars (0: none)
     cache: bool = True  # the words mixed with those the text already holds (infer.word_cache)
+    color: str = "off"  # surprisal colours of the document: "rank", "prob" or "off" (/color)
 
 
 def apply_setting(settings: Settings, name: str, value: str) -> Settings:
@@ -176,6 +177,9 @@ class View:
     words: tuple[tuple[str, float], ...] = ()  # whole words completing the word at the end
     # Words still being computed: the previous ones, whose column keeps its place, blank.
     words_pending: tuple[tuple[str, float], ...] | None = None
+    # Surprisal marks (infer.surprisal.Mark: start, end in `text`, bucket) of the tokens from
+    # the input line on, when /color is on.
+    colors: tuple = ()
 
 
 def compute_view(

@@ -56,12 +56,15 @@ class Worker:
         on_view: Callable[[View], None],
         words: int = 0,
         cache: bool = False,
+        color: tuple[str, int] | None = None,
     ) -> None:
         """Predict for `text` (the top `k` and `words` whole words, mixed with the word cache
-        if `cache`); replaces any pending request; on_view twice (panel, then ghost)."""
+        if `cache`; with `color` = (kind, since), the surprisal marks of the tokens ending
+        after character `since`); replaces any pending request; on_view twice (panel, then
+        ghost)."""
         with self._cond:
             self._seq += 1
-            self._view = (self._seq, text, (k, words, cache), on_view)
+            self._view = (self._seq, text, (k, words, cache, color), on_view)
             self._cond.notify()
 
     def call(self, fn: Callable[[Any], Any], on_done: Callable[[Any, BaseException | None], None]):
@@ -119,13 +122,16 @@ class Worker:
             self._cond.wait_for(lambda: self._stale(seq), timeout=GHOST_DELAY)
             return not self._stale(seq)
 
-    def _compute_view(self, seq: int, text: str, size: tuple[int, int, bool], on_view) -> None:
+    def _compute_view(self, seq: int, text: str, size: tuple, on_view) -> None:
         from rnnrepl.infer.prefix_cache import Superseded
 
         stale = lambda: self._stale(seq)  # noqa: E731
         try:
             view = compute_view(self.predictor, text, size[0], stale)
-            view = self._with_words(view, size[1:], stale, on_view)
+            if size[3] is not None:  # /color: ranks of the new tokens (see infer.surprisal)
+                colors = self.predictor.colors(text, *size[3], interrupt=stale)
+                view = dataclasses.replace(view, colors=colors)
+            view = self._with_words(view, size[1:3], stale, on_view)
             self._post(lambda: on_view(view))
             if not self._settled(seq):
                 return

@@ -1,0 +1,113 @@
+"""/color in the REPL, driven through prompt-toolkit's pipe input: the input line's characters
+in their tokens' surprisal colours (read from the input control's fragments, as the screen
+gets them), the legend in the status line, finished turns printed in colour, and colours that
+follow edits; each colour checked against `score` of the same text."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from rnnrepl.config import SampleConfig
+from rnnrepl.infer.buckets import scheme_for
+from rnnrepl.infer.predictor import Predictor
+from rnnrepl.repl.state import Settings
+from rnnrepl.text.spans import token_spans
+from rnnrepl.text.tokenizers import WordVocab
+from tests.repl_support import char_vocab, random_lstm, running_repl, wait_for
+
+torch.set_num_threads(1)
+
+ALPHABET = "the cat sat on mat.\n"
+CHAR = random_lstm(char_vocab(ALPHABET), seed=4)
+WORD = random_lstm(WordVocab(["<unk>", "\n", *"the cat sat on mat .".split()]), seed=5)
+GREEDY = Settings(SampleConfig(temperature=0.0, max_tokens=8))
+COLOURS = {"green": 0, "yellow": 1, "red": 2, "magenta": 3}
+
+
+def expected(loaded, text: str, kind: str = "rank") -> dict[int, int]:
+    """Character index -> bucket, from scoring the complete tokens of `text` afresh."""
+    tok = loaded.tokenizer
+    ids, partial = tok.split_partial(text)
+    body = text[: len(text) - len(partial)]
+    rows, _ = Predictor(loaded).score(body, 1) if ids else ([], None)
+    scheme = scheme_for(kind, tok.level)
+    out = {}
+    for (a, b), r in zip(token_spans(tok, body), rows, strict=True):
+        out.update(dict.fromkeys(range(a, b), scheme.bucket(r.rank, r.prob)))
+    return out
+
+
+def input_buckets(repl) -> dict[int, int]:
+    """Index in the input line -> bucket, from the style classes of the fragments the input
+    control gives the screen (its processors applied)."""
+    control = repl.repl.ui.application.layout.current_control
+    content = control.create_content(width=200, height=10)
+    out, pos = {}, 0
+    for row in range(content.line_count):
+        for style, text, *_ in content.get_line(row):
+            for _ in text:
+                if "class:surprise-" in style:
+                    out[pos] = int(style.rsplit("class:surprise-", 1)[1][0])
+                pos += 1
+        pos += 1  # the line break
+    return {i: b for i, b in out.items() if i < len(repl.buffer.text)}
+
+
+@pytest.mark.parametrize(("loaded", "typed"), [(CHAR, "the cat sat on"), (WORD, "the cat sat on ")])
+def test_color_rank_colours_the_typed_text_by_its_rank_buckets_and_shows_a_legend(loaded, typed):
+    with running_repl(loaded, GREEDY) as repl:
+        repl.type("/color rank\r")
+        wait_for(lambda: "colour by rank: green top 1" in repl.output(), what="the legend")
+        repl.type(typed)
+        repl.view_for(typed)
+        want = expected(loaded, typed)
+        wait_for(lambda: input_buckets(repl) == want, what="the input line's colours")
+        assert len(set(want.values())) > 1  # a random model: several colours to tell apart
+        labels = "1 ≤3 ≤10 >10" if loaded is CHAR else "1 ≤10 ≤100 >100"
+        assert repl.status().endswith(f" · rank {labels}")
+
+
+def test_an_edit_is_recoloured_from_where_it_begins_and_color_off_clears():
+    with running_repl(CHAR, GREEDY) as repl:
+        repl.type("/color prob\r")
+        repl.type("the mat sat")
+        repl.view_for("the mat sat")
+        repl.type("\x7f" * 7 + "cat on ")  # backspace to "the ", then other text
+        repl.view_for("the cat on ")
+        want = expected(CHAR, "the cat on ", "prob")
+        wait_for(lambda: input_buckets(repl) == want, what="the recoloured line")
+        assert repl.status().endswith(" · prob ≥0.5 ≥0.1 ≥0.01 <0.01")
+        repl.type("\x03/color off")  # Ctrl-C clears the line
+        wait_for(lambda: input_buckets(repl) == {}, what="no colours on a command line")
+        repl.type("\r")
+        wait_for(lambda: repl.session.settings.color == "off", what="/color off")
+        repl.type("the")
+        repl.view_for("the")
+        assert input_buckets(repl) == {} and "≥" not in repl.status()
+
+
+def test_a_finished_turn_is_printed_in_colour():
+    with running_repl(CHAR, GREEDY) as repl:
+        repl.type("/color rank\r")
+        repl.type("the c\r")
+        wait_for(lambda: repl.session.doc.turns)
+        repl.idle()
+        doc = repl.session.doc.text
+        wait_for(lambda: repl.printed[-1].plain == doc, what="the coloured turn")
+        printed = repl.printed[-1]
+        got = {}
+        for span in printed.spans:
+            for colour, bucket in COLOURS.items():
+                if colour in str(span.style).split():
+                    got.update(dict.fromkeys(range(span.start, span.end), bucket))
+        assert got == expected(CHAR, doc)
+        user = [s for s in printed.spans if "bold" in str(s.style)]
+        assert max(s.end for s in user) == len("the c")  # the user's part stays bold
+
+
+def test_a_bad_color_argument_says_how_and_changes_nothing():
+    with running_repl(CHAR, GREEDY) as repl:
+        repl.type("/color blue\r")
+        wait_for(lambda: "usage: /color rank|prob|off" in repl.output())
+        assert repl.session.settings.color == "off"
