@@ -5,6 +5,10 @@ follow edits; each colour checked against `score` of the same text."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import time
+
 import pytest
 import torch
 
@@ -14,7 +18,18 @@ from rnnrepl.infer.predictor import Predictor
 from rnnrepl.repl.state import Settings
 from rnnrepl.text.spans import token_spans
 from rnnrepl.text.tokenizers import WordVocab
-from tests.repl_support import char_vocab, random_lstm, running_repl, wait_for
+from tests.repl_support import (
+    CHAIN,
+    CHAIN_ALPHABET,
+    bigram,
+    char_vocab,
+    random_lstm,
+    running_repl,
+    save,
+    wait_for,
+)
+from tests.test_repl_tmux import Tmux, _chat
+from tests.test_surprisal import colours_of
 
 torch.set_num_threads(1)
 
@@ -77,7 +92,7 @@ def test_an_edit_is_recoloured_from_where_it_begins_and_color_off_clears():
         repl.view_for("the cat on ")
         want = expected(CHAR, "the cat on ", "prob")
         wait_for(lambda: input_buckets(repl) == want, what="the recoloured line")
-        assert repl.status().endswith(" · prob ≥0.5 ≥0.1 ≥0.01 <0.01")
+        assert " · prob ≥.5 ≥.1 ≥.01 <.01" in repl.status()
         repl.type("\x03/color off")  # Ctrl-C clears the line
         wait_for(lambda: input_buckets(repl) == {}, what="no colours on a command line")
         repl.type("\r")
@@ -111,3 +126,39 @@ def test_a_bad_color_argument_says_how_and_changes_nothing():
         repl.type("/color blue\r")
         wait_for(lambda: "usage: /color rank|prob|off" in repl.output())
         assert repl.session.settings.color == "off"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+def test_in_a_real_terminal_the_typed_text_shows_its_colours(tmp_path):
+    """tmux: after "dog, " the chain model's next character is "s" (p > 0.99); "t" ties
+    with every other character for rank 2: green "dog, ", yellow "t" (top 3), escape codes
+    read back from the screen."""
+    model = save(bigram(char_vocab(CHAIN_ALPHABET), CHAIN), tmp_path / "chain")
+    tmux = Tmux(f"rnnrepl-color-{os.getpid()}")
+    _chat(tmux, model, tmp_path, 100, 30)
+    try:
+        tmux.wait(lambda s: "chain · char" in s and "%" in s, "the panel")
+        tmux("send-keys", "-t", "repl", "-l", "/color rank")
+        tmux("send-keys", "-t", "repl", "Enter")
+        tmux.wait(lambda s: s.rstrip().endswith("rank 1 ≤3 ≤10 >10"), "the legend")
+        tmux("send-keys", "-t", "repl", "-l", "dog, t")
+        want = [0, 0, 0, 0, 0, 1]  # green "dog, ", yellow "t"
+        end = time.monotonic() + 30
+        while time.monotonic() < end:
+            line = _input_line(tmux("capture-pane", "-p", "-e", "-t", "repl"))
+            if line == ("dog, t", want):
+                break
+            time.sleep(0.1)
+        assert line == ("dog, t", want), line
+    finally:
+        tmux("kill-server")
+
+
+def _input_line(screen: str) -> tuple[str, list]:
+    """(the input line's text after the prompt, each character's bucket) from a capture."""
+    for row in screen.splitlines():
+        text, colours = colours_of(row)
+        if text.startswith("› "):
+            return text[2:], colours[2:]
+    return "", []

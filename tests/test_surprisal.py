@@ -139,8 +139,8 @@ def colours_of(out: str) -> tuple[str, list[int | None]]:
         chunk = out[pos : m.start()]
         text.append(chunk)
         colours += [current] * len(chunk)
-        codes = m.group(1).split(";")
-        current = None if codes in (["0"], [""]) else FG.get(codes[-1], current)
+        for code in m.group(1).split(";"):
+            current = None if code in ("", "0", "39") else FG.get(code, current)
         pos = m.end()
     text.append(out[pos:])
     colours += [current] * (len(out) - pos)

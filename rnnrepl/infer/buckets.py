@@ -36,11 +36,12 @@ class Scheme:
 
     @property
     def short_labels(self) -> tuple[str, str, str, str]:
-        """The labels for a status line: '1 ≤3 ≤10 >10', '≥0.5 ≥0.1 ≥0.01 <0.01'."""
+        """The labels for a status line: '1 ≤3 ≤10 >10', '≥.5 ≥.1 ≥.01 <.01'."""
         a, b, c = self.limits
         if self.kind == "rank":
             return (f"{a:g}", f"≤{b:g}", f"≤{c:g}", f">{c:g}")
-        return (f"≥{a:g}", f"≥{b:g}", f"≥{c:g}", f"<{c:g}")
+        a, b, c = (f"{x:g}".removeprefix("0") for x in self.limits)
+        return (f"≥{a}", f"≥{b}", f"≥{c}", f"<{c}")
 
 
 def scheme_for(kind: str, level: str) -> Scheme:

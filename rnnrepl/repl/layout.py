@@ -203,7 +203,7 @@ def build_application(repl: Actions, history, input, output) -> Ui:
 def _command_menu() -> CompletionsMenu:
     """The slash-command menu in rows of its own under the input: it pushes the panel down
     (as a float at the cursor it covered the panel header) and takes one row per entry."""
-    menu = CompletionsMenu(max_height=10)
+    menu = CompletionsMenu(max_height=16)
     menu.content.dont_extend_height = to_filter(True)  # no blank rows after a longer menu
     return menu
 
