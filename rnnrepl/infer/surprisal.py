@@ -67,6 +67,9 @@ class Surprisal:
         self.frontier: tuple[int, object, Tensor] | None = None  # (position, state, logits)
         self.text = ""  # the text the spans are of
         self.spans: list[Span] = []
+        self.made: list[Mark | None] = []  # per token, kept while its rank and span are
+        self.scheme: Scheme | None = None  # the scheme `made` is in
+        self.valid = 0  # made[:valid] still hold
 
     def marks(
         self, text: str, scheme: Scheme, since: int = 0, interrupt: Callable[[], bool] | None = None
@@ -75,13 +78,24 @@ class Surprisal:
         ids, partial, _ = self.cache.read(text, interrupt)
         self._rank(ids, interrupt)
         self._span(text[: len(text) - len(partial)], len(ids))
+        self._make(scheme)
         first = bisect.bisect_right(self.spans, since, key=lambda span: span[1])
-        found = marks(self.spans[first:], self.ranks[first:], self.probs[first:], scheme)
-        return tuple(found)
+        return tuple(m for m in self.made[first:] if m is not None)
+
+    def _make(self, scheme: Scheme) -> None:
+        """Marks for the tokens whose rank or span changed (all of them for a new scheme)."""
+        if scheme != self.scheme:
+            self.scheme, self.valid = scheme, 0
+        del self.made[self.valid :]
+        for i in range(len(self.made), len(self.spans)):
+            (a, b), r, p = self.spans[i], self.ranks[i], self.probs[i]
+            self.made.append(Mark(a, b, scheme.bucket(r, p), r, p) if r > 0 else None)
+        self.valid = len(self.made)
 
     def _rank(self, ids: list[int], interrupt) -> None:
         """Ranks for ids[c:] where ids[:c] were ranked before; the cache is at `ids`."""
         c = common_prefix(self.ids, ids)
+        self.valid = min(self.valid, c)
         frontier = self.frontier if self.frontier and self.frontier[0] == c else None
         del self.ids[c:], self.ranks[c:], self.probs[c:]
         self.frontier = None
@@ -138,5 +152,6 @@ class Surprisal:
         tail = [(a + offset, b + offset) for a, b in token_spans(self.tok, body[offset:])]
         self.spans = self.spans[:tokens] + tail
         self.text = body
+        self.valid = min(self.valid, tokens)
         if len(self.spans) != n:  # never expected: a safe fallback
-            self.spans = token_spans(self.tok, body)[:n]
+            self.spans, self.valid = token_spans(self.tok, body)[:n], 0
