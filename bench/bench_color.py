@@ -16,6 +16,7 @@ import argparse
 import json
 import statistics
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -53,6 +54,7 @@ def main(argv: list[str] | None = None) -> None:
         "repeat": args.repeat,
         "words": args.words,
         "ms": {color: _medians(done, contexts) for color, done in runs.items()},
+        "compute_ms": compute_only(loaded, contexts, args.keystrokes),
     }
     table = markdown(report, contexts)
     print(table)
@@ -60,6 +62,34 @@ def main(argv: list[str] | None = None) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(f"\nwrote {out}")
+
+
+def compute_only(loaded, contexts: list[int], n: int) -> dict:
+    """Without the UI, per context: p50/p99 (ms) of the panel's prediction (compute_view,
+    no words) and of the colours added after it (Predictor.colors), the same keystrokes."""
+    from bench_keystroke import context_text, keystrokes
+
+    from rnnrepl.infer.predictor import Predictor
+    from rnnrepl.repl.state import compute_view
+
+    predictor, out = Predictor(loaded, int8=True), {}
+    for c in contexts:
+        context, typed, view, colors = context_text(c), "", [], []
+        predictor.colors(context, "rank", since=c)  # the document, colored once
+        for key in keystrokes(n):
+            typed = typed[:-1] if key == "\x7f" else typed + key
+            start = time.perf_counter()
+            compute_view(predictor, context + typed, 10, lambda: False)
+            middle = time.perf_counter()
+            predictor.colors(context + typed, "rank", since=c)
+            view.append(middle - start)
+            colors.append(time.perf_counter() - middle)
+        out[str(c)] = {
+            f"{name}_p{q}": 1e3 * percentile(values, q / 100)
+            for name, values in (("view", view), ("colors", colors))
+            for q in (50, 99)
+        }
+    return out
 
 
 def _medians(done: list[dict], contexts: list[int]) -> dict:
@@ -87,6 +117,18 @@ def markdown(report: dict, contexts: list[int]) -> str:
         cells = [" / ".join(f"{fig[f'p{q}']:.2f}" for q in QUANTILES) for fig in (off, on)]
         ratio = " / ".join(f"{on[f'p{q}'] / off[f'p{q}']:.2f}" for q in QUANTILES)
         lines.append(f"| {c:,} | {cells[0]} | {cells[1]} | {ratio} |")
+    lines += [
+        "",
+        "model thread alone (no UI, no words):",
+        "",
+        "| context (chars) | prediction p50 / p99 ms | + colours p50 / p99 ms |",
+        "|---:|---|---|",
+    ]
+    for c, fig in report["compute_ms"].items():
+        lines.append(
+            f"| {int(c):,} | {fig['view_p50']:.2f} / {fig['view_p99']:.2f} "
+            f"| {fig['colors_p50']:.2f} / {fig['colors_p99']:.2f} |"
+        )
     return "\n".join(lines)
 
 

@@ -121,6 +121,14 @@ def test_a_finished_turn_is_printed_in_colour():
         assert max(s.end for s in user) == len("the c")  # the user's part stays bold
 
 
+def test_with_no_color_set_color_says_the_colours_will_not_show(monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    with running_repl(CHAR, GREEDY) as repl:
+        repl.type("/color rank\r")
+        wait_for(lambda: "NO_COLOR is set: the terminal shows no colours" in repl.output())
+        assert repl.session.settings.color == "rank"
+
+
 def test_a_bad_color_argument_says_how_and_changes_nothing():
     with running_repl(CHAR, GREEDY) as repl:
         repl.type("/color blue\r")

@@ -103,8 +103,10 @@ def test_incremental_ranks_equal_scoring_the_whole_text_and_typing_costs_no_mode
         typed.predict(text)  # the panel's prediction, as the REPL's worker makes it first
         marks = typed.colors(text, "rank")
         ids, partial = tok.split_partial(text)
-        rows, _ = fresh.score(text[: len(text) - len(partial)], 1) if ids else ([], None)
+        body = text[: len(text) - len(partial)]
+        rows, _ = fresh.score(body, 1) if ids else ([], None)
         assert [m.rank for m in marks] == [r.rank for r in rows]
+        assert [(m.start, m.end) for m in marks] == token_spans(tok, body)
     fed = []
     typed.runner.forward = lambda ids, state, run=None, f=typed.runner.forward: (fed.append(len(ids)), f(ids, state, run))[1]  # fmt: skip
     for ch in "abc" if level == "char" else ["cat ", "sat "]:

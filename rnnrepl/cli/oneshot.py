@@ -129,35 +129,15 @@ def run_score(model, text, file, k, as_json, color=None) -> None:
         return
     console = _console()
     if color:
-        _print_colored(console, loaded.tokenizer, text, rows, color)
+        from rnnrepl.cli.score_colors import print_colored
+
+        print_colored(console, loaded.tokenizer, text, rows, color)
     else:
         console.print(score_table(rows, k))
     console.print(
         score_summary_line(summary, loaded.tokenizer.level),
         soft_wrap=True,  # one line, however narrow the terminal (a pipe is 80 columns to rich)
     )
-
-
-def _print_colored(console, tokenizer, text: str, rows, kind: str) -> None:
-    """The text, each token in its bucket's colour, then the legend with the counts. Where
-    the console shows no colour (NO_COLOR, a pipe) a note on stderr says so."""
-    from rnnrepl.infer.buckets import scheme_for
-    from rnnrepl.infer.surprisal import marks
-    from rnnrepl.text.spans import token_spans
-    from rnnrepl.ui.surprisal import bucket_counts, colored_text, legend
-
-    scheme = scheme_for(kind, tokenizer.level)
-    spans = token_spans(tokenizer, text)
-    found = marks(spans, [r.rank for r in rows], [r.prob for r in rows], scheme)
-    console.print(colored_text(text.rstrip("\n"), found), soft_wrap=True)
-    console.print(legend(kind, scheme.labels, bucket_counts(found)), soft_wrap=True)
-    if console.no_color or console.color_system is None:
-        why = "NO_COLOR is set" if console.no_color else "standard output is not a terminal"
-        click.echo(
-            f"rnnrepl: note: no colours ({why}) — FORCE_COLOR=1 forces them; "
-            "--json gives each token's rank",
-            err=True,
-        )
 
 
 def _metrics(summary: ScoreSummary, level: str) -> dict:

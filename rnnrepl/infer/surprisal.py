@@ -12,6 +12,7 @@ import bisect
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -24,13 +25,15 @@ CHUNK = 256  # positions per batched model call (each gives a full-vocabulary ro
 LIMIT = 4096  # only the last LIMIT tokens of a long text are coloured (older ones: uncoloured)
 
 
-def ranks_of(logits: Tensor, actual: Tensor) -> tuple[list[int], list[float]]:
-    """Rank (1 = the most likely) and probability of each actual token; logits (t, vocab)."""
-    logits = logits.float()
-    mine = logits.gather(1, actual.unsqueeze(1))  # (t, 1)
-    ranks = (logits > mine).sum(dim=1) + 1  # (t,)
-    probs = torch.softmax(logits, dim=-1).gather(1, actual.unsqueeze(1)).squeeze(1)
-    return ranks.tolist(), probs.tolist()
+def ranks_of(logits: Tensor, actual: list[int]) -> tuple[list[int], list[float]]:
+    """Rank (1 = the most likely) and probability of each actual token; logits (t, vocab).
+    In numpy: for the one row a keystroke brings, a dozen torch calls cost more than the work."""
+    x = logits.detach().float().cpu().numpy()  # (t, vocab)
+    rows = np.arange(len(actual))
+    mine = x[rows, actual]  # (t,)
+    ranks = (x > mine[:, None]).sum(axis=1) + 1
+    e = np.exp(x - x.max(axis=1, keepdims=True))
+    return ranks.tolist(), (e[rows, actual] / e.sum(axis=1)).tolist()
 
 
 @dataclass(frozen=True)
@@ -134,8 +137,7 @@ class Surprisal:
     def _take(self, ids: list[int], logits: Tensor) -> None:
         """Rank the next len(logits) tokens: logits[i] predicts ids[len(self.ids) + i]."""
         at = len(self.ids)
-        actual = torch.tensor(ids[at : at + len(logits)], device=logits.device)
-        ranks, probs = ranks_of(logits, actual)
+        ranks, probs = ranks_of(logits, ids[at : at + len(logits)])
         self.ids += ids[at : at + len(logits)]
         self.ranks += ranks
         self.probs += probs
@@ -150,8 +152,8 @@ class Surprisal:
                 offset, tokens = mark.offset, mark.tokens
                 break
         tail = [(a + offset, b + offset) for a, b in token_spans(self.tok, body[offset:])]
-        self.spans = self.spans[:tokens] + tail
+        old, self.spans = self.spans, self.spans[:tokens] + tail
         self.text = body
-        self.valid = min(self.valid, tokens)
+        self.valid = min(self.valid, common_prefix(old, self.spans))
         if len(self.spans) != n:  # never expected: a safe fallback
             self.spans, self.valid = token_spans(self.tok, body)[:n], 0

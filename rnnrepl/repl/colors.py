@@ -9,10 +9,11 @@ here calls the model on the UI thread.
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import NamedTuple
 
-from prompt_toolkit.layout.utils import explode_text_fragments
 from prompt_toolkit.layout.processors import Processor, Transformation, TransformationInput
+from prompt_toolkit.layout.utils import explode_text_fragments
 from rich.text import Text
 
 from rnnrepl.infer.buckets import KINDS, scheme_for
@@ -127,4 +128,6 @@ def color_command(repl: Actions, arg: str) -> None:
         repl.emit(Text("colours off", style="dim"))
     elif session.info is not None:
         repl.emit(legend(kind, scheme_for(kind, session.info.level).labels))
+    if kind != "off" and os.environ.get("NO_COLOR"):
+        repl.emit(Text("NO_COLOR is set: the terminal shows no colours — unset it to see them"))
     repl.refresh(force=True)
