@@ -15,6 +15,7 @@ a model and of the REPL. A thin facade over the parts that do the work:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from functools import cached_property
 
 from torch import Tensor
 
@@ -51,7 +52,6 @@ class Predictor:
         self.scorer = Scorer(self.runner, self.cache, self.vocab)
         self.word_completer = WordCompleter(self.completer, self.runner)
         self.word_cache = WordCache()
-        self.surprisal = Surprisal(self.runner, self.cache)
 
     # ---- the prefix cache -----------------------------------------------------------------
     def reset(self) -> None:
@@ -141,6 +141,11 @@ class Predictor:
     ) -> tuple[list[TokenScore], ScoreSummary]:
         """p and J_t of every token of `text` after `context` (see ``Scorer.score``)."""
         return self.scorer.score(text, k, context)
+
+    @cached_property
+    def surprisal(self) -> Surprisal:
+        """The ranks kept along the text for colours (built on first use: /color is opt-in)."""
+        return Surprisal(self.runner, self.cache)
 
     def colors(
         self, text: str, kind: str, since: int = 0, interrupt: Callable[[], bool] | None = None
