@@ -15,6 +15,7 @@ import torch
 from rnnrepl.config import SampleConfig
 from rnnrepl.infer.buckets import scheme_for
 from rnnrepl.infer.predictor import Predictor
+from rnnrepl.repl.layout import _stream_fragments
 from rnnrepl.repl.state import Settings
 from rnnrepl.text.spans import token_spans
 from rnnrepl.text.tokenizers import WordVocab
@@ -119,6 +120,29 @@ def test_a_finished_turn_is_printed_in_colour():
         assert got == expected(CHAR, doc)
         user = [s for s in printed.spans if "bold" in str(s.style)]
         assert max(s.end for s in user) == len("the c")  # the user's part stays bold
+
+
+def test_the_text_streaming_in_is_coloured_by_the_rank_it_was_sampled_at():
+    """While the model writes, each token in the colour of its rank in the distribution it
+    was sampled from; the same colours as the finished turn printed afterwards."""
+    sampling = Settings(SampleConfig(temperature=1.5, seed=3, max_tokens=10_000_000))
+    with running_repl(CHAR, sampling) as repl:
+        repl.type("/color rank\r")
+        repl.type("the \r")
+        wait_for(lambda: len(repl.session.doc.text) > 60, what="streamed text")
+        fragments = _stream_fragments(repl.session)
+        repl.type("\x03")  # Ctrl-C: stop
+        repl.idle()
+        streamed, pos = {}, len("the ")
+        for style, text in fragments[1:-1]:  # between the user's text and the cursor
+            if "surprise-" in style:
+                streamed.update(dict.fromkeys(range(pos, pos + len(text)), int(style[-1])))
+            pos += len(text)
+        assert len(set(streamed.values())) > 1  # temperature 1.5: several colours
+        doc = repl.session.doc.text
+        wait_for(lambda: repl.printed[-1].plain == doc + " [stopped]", what="the turn printed")
+        final = expected(CHAR, doc)
+        assert {i: final[i] for i in streamed} == streamed
 
 
 def test_with_no_color_set_color_says_the_colours_will_not_show(monkeypatch):

@@ -264,10 +264,10 @@ class ReplApp:
         )
         self.invalidate()
 
-    def _on_pieces(self, sid: int, pieces: list[tuple[str, bool]]) -> None:
+    def _on_pieces(self, sid: int, pieces: list[tuple[str, bool, int, float]]) -> None:
         if sid == self._stream_id and self.session.streaming is not None:
-            for piece, unknown in pieces:
-                self.session.doc.add(piece, unknown)
+            for piece, unknown, rank, prob in pieces:
+                self.session.doc.add(piece, unknown, (rank, prob))
             self.invalidate()
 
     def _on_stream_done(self, sid: int, reason: str) -> None:

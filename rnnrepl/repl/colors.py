@@ -8,6 +8,7 @@ here calls the model on the UI thread.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import os
 from typing import NamedTuple
@@ -20,6 +21,7 @@ from rnnrepl.infer.buckets import KINDS, scheme_for
 from rnnrepl.repl.actions import Actions
 from rnnrepl.repl.state import Input, Session, Turn, is_command, prompt_text
 from rnnrepl.ui.surprisal import COLORS, colored_text, legend
+from rnnrepl.ui.textsafe import safe_text
 
 STYLES = {f"surprise-{i}": f"fg:ansi{color}" for i, color in enumerate(COLORS)}
 
@@ -68,6 +70,26 @@ class SurpriseColors(Processor):
             bucket = colors.get(at + i)
             out.append((style if bucket is None else f"{style} class:surprise-{bucket}", ch, *rest))
         return Transformation(out)
+
+
+def stream_fragments(session: Session, turn: Turn, shown: int) -> list | None:
+    """The last `shown` characters of the model's text while it streams, each token in its
+    colour (the rank it was sampled at); None when /color is off."""
+    kind = session.settings.color
+    if kind == "off" or session.info is None:
+        return None
+    scheme = scheme_for(kind, session.info.level)
+    model, cut = turn.model, len(turn.model) - shown
+    out, pos = [], cut
+    first = bisect.bisect_right(turn.scores, cut, key=lambda score: score[1])
+    for start, end, rank, prob in turn.scores[first:]:
+        start = max(start, cut)
+        out.append(("class:model", safe_text(model[pos:start])))
+        style = f"class:model class:surprise-{scheme.bucket(rank, prob)}"
+        out.append((style, safe_text(model[start:end])))
+        pos = end
+    out.append(("class:model", safe_text(model[pos:])))
+    return [f for f in out if f[1]]
 
 
 def status_legend(session: Session) -> Text | None:

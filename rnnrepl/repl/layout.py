@@ -31,7 +31,7 @@ from prompt_toolkit.styles import Style
 from prompt_toolkit.widgets import SearchToolbar
 
 from rnnrepl.repl.actions import Actions
-from rnnrepl.repl.colors import STYLES, SurpriseColors, status_legend
+from rnnrepl.repl.colors import STYLES, SurpriseColors, status_legend, stream_fragments
 from rnnrepl.repl.commands import SlashCompleter
 from rnnrepl.repl.keys import build_key_bindings
 from rnnrepl.repl.panel import panel, status, to_ansi
@@ -143,9 +143,10 @@ def _stream_fragments(session: Session) -> list:
         return []
     model = turn.model[-STREAM_TAIL:]
     user = turn.user[-(STREAM_TAIL - len(model)) :] if len(model) < STREAM_TAIL else ""
+    colored = stream_fragments(session, turn, len(model))  # None: /color is off
     return [
         ("class:user", safe_text(user)),
-        ("class:model", safe_text(model)),
+        *(colored if colored is not None else [("class:model", safe_text(model))]),
         ("[SetCursorPosition]", ""),
     ]
 

@@ -240,6 +240,8 @@ class Turn:
     model: str = ""
     ended: str = ""  # why the stream ended: "", "stopped", or an error
     unknown: int = 0  # <unk> tokens the model wrote (not the user's unknown input)
+    # Per token the model wrote: (start, end in `model`, rank, p), for /color while it streams.
+    scores: list[tuple[int, int, int, float]] = field(default_factory=list)
 
 
 class Document:
@@ -255,10 +257,17 @@ class Document:
         self.text += user
         return turn
 
-    def add(self, piece: str, unknown: bool = False) -> None:
-        """Append generated text (the unknown token if `unknown`) to the current turn."""
-        self.turns[-1].model += piece
-        self.turns[-1].unknown += unknown
+    def add(
+        self, piece: str, unknown: bool = False, score: tuple[int, float] = (0, 0.0)
+    ) -> None:
+        """Append generated text (the unknown token if `unknown`) to the current turn, with
+        the token's (rank, p) under the model."""
+        turn = self.turns[-1]
+        lead = len(piece) - len(piece.lstrip(" "))  # word level writes " word": colour the word
+        start = len(turn.model) + min(lead, max(len(piece) - 1, 0))
+        turn.scores.append((start, len(turn.model) + len(piece), *score))
+        turn.model += piece
+        turn.unknown += unknown
         self.text += piece
 
     @property

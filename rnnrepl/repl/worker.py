@@ -72,8 +72,8 @@ class Worker:
         self._submit(lambda: self._call(fn, on_done))
 
     def stream(self, text: str, cfg, on_pieces, on_done) -> None:
-        """Generate after `text`; on_pieces(list of (text, is <unk>)) as they come, then
-        on_done(reason)."""
+        """Generate after `text`; on_pieces(list of (text, is <unk>, rank, p)) as they come,
+        then on_done(reason)."""
         self._cancel.clear()
         self._submit(lambda: self._stream(text, cfg, on_pieces, on_done))
 
@@ -190,7 +190,7 @@ class Worker:
         self._post(lambda: on_done(result, None))
 
     def _stream(self, text: str, cfg, on_pieces, on_done) -> None:
-        pending: list[tuple[str, bool]] = []
+        pending: list[tuple[str, bool, int, float]] = []
         lock = threading.Lock()
 
         def drain() -> None:
@@ -206,7 +206,7 @@ class Worker:
                     reason = "stopped"
                     break
                 with lock:
-                    pending.append((step.text, step.token_id == 0))
+                    pending.append((step.text, step.token_id == 0, step.rank, step.prob))
                     first = len(pending) == 1
                 if first:
                     self._post(drain)
