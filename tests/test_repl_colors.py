@@ -84,6 +84,22 @@ def test_color_rank_colours_the_typed_text_by_its_rank_buckets_and_shows_a_legen
         assert repl.status().endswith(f" · rank {labels}")
 
 
+def test_a_paste_has_its_panel_first_and_its_colours_after():
+    with running_repl(CHAR, GREEDY) as repl:
+        repl.type("/color rank\r")
+        wait_for(lambda: repl.session.settings.color == "rank")
+        views = []
+        on_view = repl.repl._on_view
+        repl.repl._on_view = lambda view: (views.append(view), on_view(view))
+        pasted = "the cat sat on the mat. " * 8
+        repl.type("\x1b[200~" + pasted + "\x1b[201~")  # a bracketed paste: one change
+        repl.view_for(pasted)
+        want = expected(CHAR, pasted)
+        wait_for(lambda: input_buckets(repl) == want, what="the paste's colours")
+        mine = [v for v in views if v.text == pasted]
+        assert not mine[0].colors and len(mine[1].colors) == len(pasted)
+
+
 def test_an_edit_is_recoloured_from_where_it_begins_and_color_off_clears():
     with running_repl(CHAR, GREEDY) as repl:
         repl.type("/color prob\r")

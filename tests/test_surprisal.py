@@ -116,6 +116,28 @@ def test_incremental_ranks_equal_scoring_the_whole_text_and_typing_costs_no_mode
     assert fed == []  # the ranks came from the distributions the panel had computed
 
 
+def test_a_long_paste_colours_its_last_tokens_read_as_the_panel_reads_them():
+    """More than LIMIT tokens at once: the last LIMIT are coloured, read as if the text began
+    there (the prefix cache's FEED_LIMIT), and no more than those are fed."""
+    from rnnrepl.infer.surprisal import LIMIT
+
+    tok = char_vocab("abcdefgh .\n")
+    loaded = random_lstm(tok, seed=3)
+    rng = random.Random(1)
+    text = "".join(rng.choice("abcdefgh .\n") for _ in range(LIMIT + 900))
+    typed, fresh = Predictor(loaded), Predictor(loaded)
+    fed = []
+    forward = typed.runner.forward
+    typed.runner.forward = lambda ids, state, run=None: (fed.append(len(ids)), forward(ids, state, run))[1]  # fmt: skip
+    typed.predict(text)
+    fed.clear()
+    marks = typed.colors(text, "rank")
+    assert sum(fed) < LIMIT
+    assert [(m.start, m.end) for m in marks] == [(i, i + 1) for i in range(900, len(text))]
+    rows, _ = fresh.score(text[900:], 1)
+    assert [m.rank for m in marks] == [r.rank for r in rows]
+
+
 def _edit(text: str, alphabet: list[str], rng: random.Random) -> str:
     r = rng.random()
     if r < 0.6:

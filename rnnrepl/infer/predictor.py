@@ -147,6 +147,10 @@ class Predictor:
         """The ranks kept along the text for colours (built on first use: /color is opt-in)."""
         return Surprisal(self.runner, self.cache)
 
+    def colors_pending(self, text: str) -> int:
+        """How many tokens of `text` ``colors`` would rank anew (typing: one or two)."""
+        return self.surprisal.pending(self.split(text)[0])
+
     def colors(
         self, text: str, kind: str, since: int = 0, interrupt: Callable[[], bool] | None = None
     ) -> tuple[Mark, ...]:

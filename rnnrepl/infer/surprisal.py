@@ -17,12 +17,14 @@ import torch
 from torch import Tensor
 
 from rnnrepl.infer.buckets import Scheme
-from rnnrepl.infer.prefix_cache import PrefixCache, Superseded, common_prefix
+from rnnrepl.infer.prefix_cache import FEED_LIMIT, PrefixCache, Superseded, common_prefix
 from rnnrepl.infer.runner import ModelRunner
 from rnnrepl.text.spans import Span, token_spans
 
 CHUNK = 256  # positions per batched model call (each gives a full-vocabulary row)
-LIMIT = 4096  # only the last LIMIT tokens of a long text are coloured (older ones: uncoloured)
+# Only the last LIMIT tokens of a long text are coloured (older ones stay plain): the tokens the
+# prefix cache reads a long paste from (see prefix_cache.FEED_LIMIT).
+LIMIT = FEED_LIMIT
 
 
 def ranks_of(logits: Tensor, actual: list[int]) -> tuple[list[int], list[float]]:
@@ -85,6 +87,10 @@ class Surprisal:
         first = bisect.bisect_right(self.spans, since, key=lambda span: span[1])
         return tuple(m for m in self.made[first:] if m is not None)
 
+    def pending(self, ids: list[int]) -> int:
+        """How many of `ids` ``marks`` would rank anew (at most LIMIT)."""
+        return min(LIMIT, len(ids) - common_prefix(self.ids, ids))
+
     def _make(self, scheme: Scheme) -> None:
         """Marks for the tokens whose rank or span changed (all of them for a new scheme)."""
         if scheme != self.scheme:
@@ -114,13 +120,7 @@ class Surprisal:
 
     def _feed(self, ids: list[int], low: int, origin, interrupt) -> None:
         """Rank ids[low:], from `origin` (state, logits after ids[:low]) or a cached state."""
-        if origin is None and low == 0:
-            origin = (self.cache.states.states[0], self.cache.states.first)
-        if origin is not None:
-            pos, state, first = low, origin[0], origin[1].unsqueeze(0)  # (1, vocab)
-        else:
-            pos, state = self.cache.states.nearest(low - 1)  # logits come after its 1st token
-            first = None
+        pos, state, first = self._start(low, origin)
         with torch.inference_mode():
             while len(self.ids) < len(ids):
                 block = ids[pos : min(len(ids) - 1, pos + CHUNK)]
@@ -133,6 +133,18 @@ class Surprisal:
                 pos, first = pos + len(block), None
                 if interrupt is not None and len(self.ids) < len(ids) and interrupt():
                     raise Superseded
+
+    def _start(self, low: int, origin) -> tuple[int, object, Tensor | None]:
+        """(pos, the state after ids[:pos], the logits after it or None): where to feed from
+        to rank ids[low:]. Without logits, the first row comes after feeding ids[pos]."""
+        states = self.cache.states
+        if origin is None and low > 0:
+            pos, state = states.nearest(low - 1)
+            if low - pos <= states.spacing:  # a grid state: the text below was fed
+                return pos, state, None
+        if origin is None:  # the start, or a long paste's unread part below (FEED_LIMIT):
+            origin = (states.states[0], states.first)  # read as if the text began at `low`
+        return low, origin[0], origin[1].unsqueeze(0)  # (1, vocab)
 
     def _take(self, ids: list[int], logits: Tensor) -> None:
         """Rank the next len(logits) tokens: logits[i] predicts ids[len(self.ids) + i]."""

@@ -23,6 +23,7 @@ GHOST_DELAY = 0.03  # seconds without a newer keystroke before the ghost text is
 # Seconds a word search may hold the bars back: a longer one has them drawn first (a second
 # redraw costs the UI thread about what a short search costs, so quick words come with them).
 BARS_WAIT = 0.004
+COLOR_INLINE = 32  # /color: more new tokens than this are ranked after the panel is posted
 
 
 class Worker:
@@ -128,11 +129,14 @@ class Worker:
         stale = lambda: self._stale(seq)  # noqa: E731
         try:
             view = compute_view(self.predictor, text, size[0], stale)
-            if size[3] is not None:  # /color: ranks of the new tokens (see infer.surprisal)
-                colors = self.predictor.colors(text, *size[3], interrupt=stale)
-                view = dataclasses.replace(view, colors=colors)
+            later = size[3] is not None and self.predictor.colors_pending(text) > COLOR_INLINE
+            if size[3] is not None and not later:  # /color: a keystroke's few new tokens
+                view = self._with_colors(view, size[3], stale)
             view = self._with_words(view, size[1:3], stale, on_view)
             self._post(lambda: on_view(view))
+            if later:  # a paste: the panel first, its colours after (about a second)
+                view = self._with_colors(view, size[3], stale)
+                self._post(lambda: on_view(view))
             if not self._settled(seq):
                 return
             full = with_ghost(self.predictor, view, stale)
@@ -144,6 +148,11 @@ class Worker:
         except Exception as exc:  # a model failure must not kill the thread
             error = exc
             self._post(lambda: on_view(View(text, (), "", 0, 0, (), error=f"{error}")))
+
+    def _with_colors(self, view: View, color: tuple[str, int], stale) -> View:
+        """`view` with the surprisal marks (kind, from character `since`) of its text."""
+        colors = self.predictor.colors(view.text, *color, interrupt=stale)
+        return dataclasses.replace(view, colors=colors)
 
     def _with_words(self, view: View, words: tuple[int, bool], stale, on_view) -> View:
         """`view` with its whole words (how many, with the cache or not). A search still
