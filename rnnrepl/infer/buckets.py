@@ -33,7 +33,6 @@ class Scheme:
             return (f"top {a:g}", f"top {b:g}", f"top {c:g}", f"beyond {c:g}")
         return (f"p ≥ {a:g}", f"p ≥ {b:g}", f"p ≥ {c:g}", f"p < {c:g}")
 
-
     @property
     def short_labels(self) -> tuple[str, str, str, str]:
         """The labels for a status line: '1 ≤3 ≤10 >10', '≥.5 ≥.1 ≥.01 <.01'."""
