@@ -135,9 +135,11 @@ def run_ui(loaded, contexts: list[int], n: int, words: int = 3) -> dict[int, lis
     return {c: [whole for _, whole in times] for c, times in phases.items()}
 
 
-def run_ui_phases(loaded, contexts: list[int], n: int, words: int = 3) -> dict[int, list[tuple]]:
+def run_ui_phases(
+    loaded, contexts: list[int], n: int, words: int = 3, color: str = "off"
+) -> dict[int, list[tuple]]:
     """Per context length: keystroke -> (bars, whole panel) latencies (seconds) through the
-    application."""
+    application (with /color `color`: bench_color.py)."""
     from prompt_toolkit.history import InMemoryHistory
     from prompt_toolkit.input import create_pipe_input
     from prompt_toolkit.output import DummyOutput
@@ -149,7 +151,7 @@ def run_ui_phases(loaded, contexts: list[int], n: int, words: int = 3) -> dict[i
     with create_pipe_input() as pipe:
         repl = ReplApp(
             lambda: loaded,
-            Settings(words=words),
+            Settings(words=words, color=color),
             history=InMemoryHistory(),
             input=pipe,
             output=DummyOutput(),

@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from rnnrepl.repl.commands import COMMANDS
 from tests.helpers import REPO
 from tests.repl_support import CHAIN, CHAIN_ALPHABET, bigram, char_vocab, save
 
@@ -118,14 +119,14 @@ def _chat(tmux: Tmux, model, home, width: int, height: int) -> None:
 def test_the_command_menu_never_covers_the_panel_header(tmp_path):
     model = save(bigram(char_vocab(CHAIN_ALPHABET), CHAIN), tmp_path / "chain")
     tmux = Tmux(f"rnnrepl-menu-{os.getpid()}")
-    _chat(tmux, model, tmp_path, 80, 20)
+    _chat(tmux, model, tmp_path, 80, 24)
     try:
         tmux.wait(lambda s: "chain · char" in s and "%" in s, "the panel")
         tmux("send-keys", "-t", "repl", "-l", "/")
         screen = tmux.wait(lambda s: "/quit" in s and "leave" in s, "the command menu")
         lines = screen.splitlines()
         menu = [i for i, line in enumerate(lines) if line.lstrip().startswith("/")]
-        assert lines[0].startswith("› /") and len(menu) == 10, screen  # every command
+        assert lines[0].startswith("› /") and len(menu) == len(COMMANDS), screen  # every one
         assert lines[max(menu) + 1].startswith("next token"), screen  # right under the menu
         tmux("send-keys", "-t", "repl", "-l", "sc")
         screen = tmux.wait(lambda s: "/quit" not in s and "/score" in s, "one entry left")

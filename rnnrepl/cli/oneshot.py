@@ -95,13 +95,16 @@ def _print_words(text: str, words: list[tuple[str, float]], as_json: bool) -> No
         console.print(topk_bars(words))
 
 
-def run_score(model, text, file, k, as_json) -> None:
-    """Per token: p of the actual token, J_t = -log p, the top-k; then mean J, ppl, bpc."""
+def run_score(model, text, file, k, as_json, color=None) -> None:
+    """Per token: p of the actual token, J_t = -log p, the top-k; then mean J, ppl, bpc.
+    With `color` ("rank" or "prob"): the text coloured by surprisal bucket instead."""
     from rnnrepl.infer.predictor import Predictor
     from rnnrepl.ui.render import score_summary_line, score_table
 
     if (text is None) == (file is None):
         raise UsageError("give TEXT or -f FILE (exactly one)")
+    if color and as_json:
+        raise UsageError("--color is for the terminal — --json already gives each token's rank")
     loaded = load_for_inference(model)
     text = read_prompt_file(file) if file else text
     rows, summary = Predictor(loaded).score(text, k)
@@ -114,6 +117,7 @@ def run_score(model, text, file, k, as_json) -> None:
                             "token": r.token,
                             "prob": r.prob,
                             "loss": r.loss,
+                            "rank": r.rank,
                             "top": [[t, p] for t, p in r.topk],
                         }
                         for r in rows
@@ -124,7 +128,12 @@ def run_score(model, text, file, k, as_json) -> None:
         )
         return
     console = _console()
-    console.print(score_table(rows, k))
+    if color:
+        from rnnrepl.cli.score_colors import print_colored
+
+        print_colored(console, loaded.tokenizer, text, rows, color)
+    else:
+        console.print(score_table(rows, k))
     console.print(
         score_summary_line(summary, loaded.tokenizer.level),
         soft_wrap=True,  # one line, however narrow the terminal (a pipe is 80 columns to rich)
@@ -296,9 +305,19 @@ def predict(model, text, k, as_json, words, n, cache) -> None:
 @click.option("-f", "--file", "file", type=click.Path(dir_okay=False))
 @click.option("-k", type=click.IntRange(1), default=3, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
-def score(model, text, file, k, as_json) -> None:
-    """Per token: p of the actual token, J_t = -log p, the top-k; then mean J, ppl, bpc."""
-    run_score(model, text, file, k, as_json)
+@click.option(
+    "--color",
+    type=click.Choice(["rank", "prob"]),
+    is_flag=False,
+    flag_value="rank",
+    help="The text coloured by how expected each token was: by rank (the default) or prob.",
+)
+def score(model, text, file, k, as_json, color) -> None:
+    """Per token: p of the actual token, J_t = -log p, the top-k; then mean J, ppl, bpc.
+
+    With --color: the text itself, each token coloured by its rank under the model (green the
+    most likely, then yellow, red, magenta; README "Surprisal colours")."""
+    run_score(model, text, file, k, as_json, color)
 
 
 @click.command(name="eval")

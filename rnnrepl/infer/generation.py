@@ -17,11 +17,13 @@ from rnnrepl.text.tokenizers import Joiner
 
 @dataclass(frozen=True)
 class Step:
-    """One generated token: its id, its text, and the probability it was drawn with."""
+    """One generated token: its id, its text, the probability it was drawn with, and its rank
+    in that distribution (1 = the most likely; /color draws it)."""
 
     token_id: int
     text: str
     prob: float
+    rank: int = 0
 
 
 def piece(tok, token_id: int, before: str) -> str:
@@ -61,7 +63,7 @@ def stream(cache: PrefixCache, tok, text: str, cfg: SampleConfig) -> Iterator[St
         added = utf8.decode(tok.token_bytes(nxt)) if utf8 else piece(tok, nxt, before)
         before = (before + added)[-200:]
         produced += added
-        yield Step(nxt, added, float(probs[nxt]))
+        yield Step(nxt, added, float(probs[nxt]), int((probs > probs[nxt]).sum()) + 1)
         if cfg.stop and cfg.stop in produced[-(len(cfg.stop) + len(added)) :]:
             return
         ids.append(nxt)

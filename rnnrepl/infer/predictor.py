@@ -9,22 +9,26 @@ a model and of the REPL. A thin facade over the parts that do the work:
     word_cache.WordCache       the words the text already holds, mixed into those (a cache LM)
     generation.stream          sampling a continuation, one Step at a time
     scoring.Scorer             per-token probabilities and losses, mean loss over long texts
+    surprisal.Surprisal        each token's rank and colour bucket, kept along a typed text
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from functools import cached_property
 
 from torch import Tensor
 
 from rnnrepl.config import SampleConfig
 from rnnrepl.infer import generation
+from rnnrepl.infer.buckets import scheme_for
 from rnnrepl.infer.completion import Completer
 from rnnrepl.infer.distributions import Prediction, Vocabulary
 from rnnrepl.infer.generation import Step
 from rnnrepl.infer.prefix_cache import PrefixCache
 from rnnrepl.infer.runner import ModelRunner
 from rnnrepl.infer.scoring import Scorer, ScoreSummary, TokenScore
+from rnnrepl.infer.surprisal import Mark, Surprisal
 from rnnrepl.infer.word_cache import WordCache
 from rnnrepl.infer.words import Beam, WordCompleter
 from rnnrepl.model.lm import State
@@ -137,3 +141,20 @@ class Predictor:
     ) -> tuple[list[TokenScore], ScoreSummary]:
         """p and J_t of every token of `text` after `context` (see ``Scorer.score``)."""
         return self.scorer.score(text, k, context)
+
+    @cached_property
+    def surprisal(self) -> Surprisal:
+        """The ranks kept along the text for colours (built on first use: /color is opt-in)."""
+        return Surprisal(self.runner, self.cache)
+
+    def colors_pending(self, text: str) -> int:
+        """How many tokens of `text` ``colors`` would rank anew (typing: one or two)."""
+        return self.surprisal.pending(self.split(text)[0])
+
+    def colors(
+        self, text: str, kind: str, since: int = 0, interrupt: Callable[[], bool] | None = None
+    ) -> tuple[Mark, ...]:
+        """Surprisal marks (rank or prob buckets) of the complete tokens of `text` ending
+        after character `since`, at the cost of the tokens changed since the last call."""
+        scheme = scheme_for(kind, self.tok.level)
+        return self.surprisal.marks(text, scheme, since, interrupt)

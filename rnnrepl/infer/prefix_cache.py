@@ -208,6 +208,12 @@ class StateCache:
         """The state after start + ids[:t]; t must be the position last asked for."""
         return self.states[t]
 
+    def nearest(self, t: int) -> tuple[int, State]:
+        """(j, the state after start + ids[:j]) for the cached position j <= t nearest to t."""
+        while t not in self.states:
+            t -= 1
+        return t, self.states[t]
+
     def _feed(self, j: int, t: int, interrupt) -> Tensor:
         if t - j > FEED_LIMIT:
             j = t - FEED_LIMIT  # see FEED_LIMIT: restart from the state after the start token

@@ -25,6 +25,7 @@ class TokenScore:
     prob: float
     loss: float  # J_t = -log p(actual token)
     topk: list[tuple[str, float]]
+    rank: int = 0  # 1 = the model's most likely token at that step
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,9 @@ class Scorer:
             actual = ids[pos]
             loss = -float(logp[actual])
             top = self.vocab.top_of(logp.exp(), k)
-            scores.append(TokenScore(self.tok.token_text(actual), math.exp(-loss), loss, top))
+            rank = int((logp > logp[actual]).sum()) + 1
+            token = self.tok.token_text(actual)
+            scores.append(TokenScore(token, math.exp(-loss), loss, top, rank))
             total += loss
         mean = total / len(ids) if ids else math.nan
         return scores, ScoreSummary(len(ids), mean, len(text), ids.count(0))

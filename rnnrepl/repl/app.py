@@ -152,7 +152,7 @@ class ReplApp:
         self.device = device
         self.int8 = int8
         self._stream_id = 0
-        self._requested: tuple[str, int, int] | None = None
+        self._requested: tuple | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._early: list[Callable[[], None]] = []
         self._post_lock = threading.Lock()
@@ -201,11 +201,12 @@ class ReplApp:
             return
         settings = self.session.settings
         text = self.session.prediction_text(self.ui.buffer.document)
-        request = (text, settings.k, settings.words, settings.cache)
+        color = None if settings.color == "off" else (settings.color, len(self.session.doc.text))
+        request = (text, settings.k, settings.words, settings.cache, color)
         if force or request != self._requested:
             self._requested = request
             self.worker.request_view(
-                text, settings.k, self._on_view, settings.words, settings.cache
+                text, settings.k, self._on_view, settings.words, settings.cache, color
             )
 
     def _on_view(self, view: View) -> None:
@@ -263,10 +264,10 @@ class ReplApp:
         )
         self.invalidate()
 
-    def _on_pieces(self, sid: int, pieces: list[tuple[str, bool]]) -> None:
+    def _on_pieces(self, sid: int, pieces: list[tuple[str, bool, int, float]]) -> None:
         if sid == self._stream_id and self.session.streaming is not None:
-            for piece, unknown in pieces:
-                self.session.doc.add(piece, unknown)
+            for piece, unknown, rank, prob in pieces:
+                self.session.doc.add(piece, unknown, (rank, prob))
             self.invalidate()
 
     def _on_stream_done(self, sid: int, reason: str) -> None:
@@ -280,12 +281,13 @@ class ReplApp:
             self.finish_turn("stopped")
 
     def finish_turn(self, reason: str) -> None:
+        from rnnrepl.repl.colors import emit_turn
         from rnnrepl.repl.panel import turn_text
 
         turn, self.session.streaming = self.session.streaming, None
         turn.ended = reason
         self._stream_id += 1  # pieces still in flight belong to a finished turn
-        self.emit(turn_text(turn))
+        emit_turn(self, turn, turn_text(turn))  # coloured when /color is on
         self.refresh()
         self.invalidate()
 

@@ -1,4 +1,5 @@
-"""Slash commands, ollama's style: /help /set /show /stats /reset /undo /score /model /save /quit.
+"""Slash commands, ollama's style: /help /set /show /stats /reset /undo /score /color /model
+/save /quit.
 
 Each handler changes the session and prints through ``repl.emit`` (``actions.Actions``); the ones
 that need the model (/score, /model) hand a job to the worker thread and print when it is done.
@@ -17,6 +18,7 @@ from rich.text import Text
 from rnnrepl.atomic import atomic_write_bytes
 from rnnrepl.errors import ResourceError
 from rnnrepl.repl.actions import Actions
+from rnnrepl.repl.colors import color_command
 from rnnrepl.repl.meter import Meter
 from rnnrepl.repl.panel import help_view, message, show_view, stats_view
 from rnnrepl.repl.state import SETTING_NAMES, SettingError, apply_setting, is_command
@@ -30,6 +32,7 @@ COMMANDS = {
     "reset": "clear the document and the meter",
     "undo": "drop the last turn",
     "score": "per-token probabilities of TEXT after the document",
+    "color": "colour the document by surprisal: rank, prob or off",
     "model": "switch to another model",
     "save": "write the transcript to FILE",
     "quit": "leave",
@@ -162,6 +165,7 @@ HANDLERS: dict[str, Callable[[Actions, str], None]] = {
     "reset": _reset,
     "undo": _undo,
     "score": _score,
+    "color": color_command,
     "model": _model,
     "save": _save,
     "quit": _quit,

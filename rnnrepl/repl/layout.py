@@ -31,6 +31,7 @@ from prompt_toolkit.styles import Style
 from prompt_toolkit.widgets import SearchToolbar
 
 from rnnrepl.repl.actions import Actions
+from rnnrepl.repl.colors import STYLES, SurpriseColors, status_legend, stream_fragments
 from rnnrepl.repl.commands import SlashCompleter
 from rnnrepl.repl.keys import build_key_bindings
 from rnnrepl.repl.panel import panel, status, to_ansi
@@ -44,6 +45,7 @@ STYLE = Style.from_dict(
         "user": "bold",
         "model": "fg:ansicyan",
         "status": "reverse",
+        **STYLES,
     }
 )
 STREAM_TAIL = 4000  # characters of the current turn shown while it streams
@@ -131,7 +133,8 @@ def _status(session: Session, width: int):
     meter = session.meter.status(session.settings.words)
     info, settings, view = session.info, session.settings, session.view
     key = (info, settings, view.tokens if view else 0, busy, meter)
-    return lambda: status(info, settings, view, busy, meter, width), key
+    legend = status_legend(session)
+    return lambda: status(info, settings, view, busy, meter, width, legend), key
 
 
 def _stream_fragments(session: Session) -> list:
@@ -140,9 +143,10 @@ def _stream_fragments(session: Session) -> list:
         return []
     model = turn.model[-STREAM_TAIL:]
     user = turn.user[-(STREAM_TAIL - len(model)) :] if len(model) < STREAM_TAIL else ""
+    colored = stream_fragments(session, turn, len(model))  # None: /color is off
     return [
         ("class:user", safe_text(user)),
-        ("class:model", safe_text(model)),
+        *(colored if colored is not None else [("class:model", safe_text(model))]),
         ("[SetCursorPosition]", ""),
     ]
 
@@ -200,7 +204,7 @@ def build_application(repl: Actions, history, input, output) -> Ui:
 def _command_menu() -> CompletionsMenu:
     """The slash-command menu in rows of its own under the input: it pushes the panel down
     (as a float at the cursor it covered the panel header) and takes one row per entry."""
-    menu = CompletionsMenu(max_height=10)
+    menu = CompletionsMenu(max_height=16)
     menu.content.dont_extend_height = to_filter(True)  # no blank rows after a longer menu
     return menu
 
@@ -222,7 +226,9 @@ def _input_buffer(repl: Actions, history, read_only) -> Buffer:
 
 def _input_row(session: Session, buffer: Buffer, search: SearchToolbar) -> VSplit:
     control = BufferControl(
-        buffer, input_processors=[GhostText(session)], search_buffer_control=search.control
+        buffer,
+        input_processors=[SurpriseColors(session), GhostText(session)],
+        search_buffer_control=search.control,
     )
     return VSplit(
         [

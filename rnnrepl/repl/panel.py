@@ -27,6 +27,7 @@ HELP = [
     ("/stats", "the meter: top-1, words in the suggestions, keystrokes saved, with counts"),
     ("/undo", "drop the last turn (your text and the model's continuation)"),
     ("/score TEXT", "per-token probabilities and mean loss of TEXT after the document"),
+    ("/color rank|prob|off", "colour the document by how expected each token was"),
     ("/model PATH", "switch to another model (the document is kept)"),
     ("/save FILE", "write the document (transcript) to FILE"),
     ("/quit", "leave (Ctrl-D on an empty line does too)"),
@@ -168,10 +169,12 @@ def status(
     busy: str = "",
     meter: str = "",
     width: int = 0,
+    legend: Text | None = None,
 ) -> Text:
     """One line: model, level, temperature, top-k, top-p, panel k, context length in tokens,
-    then the meter (``Meter.status``) once something has been typed. When the meter would not
-    fit in `width`, the sampling settings make room for it, top-p first (/show lists them)."""
+    then the meter (``Meter.status``) once something has been typed, then the /color legend.
+    When the meter or the legend would not fit in `width`, the sampling settings make room
+    for them, top-p first (/show lists them)."""
     s = settings.sample
     if info is None:
         head = Text("loading…")
@@ -186,12 +189,16 @@ def status(
     ]
     if meter:
         parts.append(meter)
+    if meter or legend is not None:
         for drop in (2, 1, 0, 0):  # top-p, top-k, T, k
             extra = 4 + (len(busy) + 3 if busy else 0)  # " ", " · " and " · busy"
+            extra += legend.cell_len + 3 if legend is not None else 0
             if not width or head.cell_len + len(" · ".join(parts)) + extra <= width:
                 break
             del parts[drop]
     line = Text(" ").append_text(head).append(" · " + " · ".join(parts))
+    if legend is not None:
+        line.append(" · ").append_text(legend)
     if busy:
         line.append(f" · {busy}", style="bold")
     return line

@@ -40,6 +40,7 @@ class Settings:
     k: int = 10
     words: int = 3  # whole-word suggestions beside the bars (0: none)
     cache: bool = True  # the words mixed with those the text already holds (infer.word_cache)
+    color: str = "off"  # surprisal colours of the document: "rank", "prob" or "off" (/color)
 
 
 def apply_setting(settings: Settings, name: str, value: str) -> Settings:
@@ -176,6 +177,9 @@ class View:
     words: tuple[tuple[str, float], ...] = ()  # whole words completing the word at the end
     # Words still being computed: the previous ones, whose column keeps its place, blank.
     words_pending: tuple[tuple[str, float], ...] | None = None
+    # Surprisal marks (infer.surprisal.Mark: start, end in `text`, bucket) of the tokens from
+    # the input line on, when /color is on.
+    colors: tuple = ()
 
 
 def compute_view(
@@ -236,6 +240,8 @@ class Turn:
     model: str = ""
     ended: str = ""  # why the stream ended: "", "stopped", or an error
     unknown: int = 0  # <unk> tokens the model wrote (not the user's unknown input)
+    # Per token the model wrote: (start, end in `model`, rank, p), for /color while it streams.
+    scores: list[tuple[int, int, int, float]] = field(default_factory=list)
 
 
 class Document:
@@ -251,10 +257,17 @@ class Document:
         self.text += user
         return turn
 
-    def add(self, piece: str, unknown: bool = False) -> None:
-        """Append generated text (the unknown token if `unknown`) to the current turn."""
-        self.turns[-1].model += piece
-        self.turns[-1].unknown += unknown
+    def add(
+        self, piece: str, unknown: bool = False, score: tuple[int, float] = (0, 0.0)
+    ) -> None:
+        """Append generated text (the unknown token if `unknown`) to the current turn, with
+        the token's (rank, p) under the model."""
+        turn = self.turns[-1]
+        lead = len(piece) - len(piece.lstrip(" "))  # word level writes " word": colour the word
+        start = len(turn.model) + min(lead, max(len(piece) - 1, 0))
+        turn.scores.append((start, len(turn.model) + len(piece), *score))
+        turn.model += piece
+        turn.unknown += unknown
         self.text += piece
 
     @property

@@ -23,6 +23,7 @@ GHOST_DELAY = 0.03  # seconds without a newer keystroke before the ghost text is
 # Seconds a word search may hold the bars back: a longer one has them drawn first (a second
 # redraw costs the UI thread about what a short search costs, so quick words come with them).
 BARS_WAIT = 0.004
+COLOR_INLINE = 32  # /color: more new tokens than this are ranked after the panel is posted
 
 
 class Worker:
@@ -56,12 +57,15 @@ class Worker:
         on_view: Callable[[View], None],
         words: int = 0,
         cache: bool = False,
+        color: tuple[str, int] | None = None,
     ) -> None:
         """Predict for `text` (the top `k` and `words` whole words, mixed with the word cache
-        if `cache`); replaces any pending request; on_view twice (panel, then ghost)."""
+        if `cache`; with `color` = (kind, since), the surprisal marks of the tokens ending
+        after character `since`); replaces any pending request; on_view twice (panel, then
+        ghost)."""
         with self._cond:
             self._seq += 1
-            self._view = (self._seq, text, (k, words, cache), on_view)
+            self._view = (self._seq, text, (k, words, cache, color), on_view)
             self._cond.notify()
 
     def call(self, fn: Callable[[Any], Any], on_done: Callable[[Any, BaseException | None], None]):
@@ -69,8 +73,8 @@ class Worker:
         self._submit(lambda: self._call(fn, on_done))
 
     def stream(self, text: str, cfg, on_pieces, on_done) -> None:
-        """Generate after `text`; on_pieces(list of (text, is <unk>)) as they come, then
-        on_done(reason)."""
+        """Generate after `text`; on_pieces(list of (text, is <unk>, rank, p)) as they come,
+        then on_done(reason)."""
         self._cancel.clear()
         self._submit(lambda: self._stream(text, cfg, on_pieces, on_done))
 
@@ -119,14 +123,20 @@ class Worker:
             self._cond.wait_for(lambda: self._stale(seq), timeout=GHOST_DELAY)
             return not self._stale(seq)
 
-    def _compute_view(self, seq: int, text: str, size: tuple[int, int, bool], on_view) -> None:
+    def _compute_view(self, seq: int, text: str, size: tuple, on_view) -> None:
         from rnnrepl.infer.prefix_cache import Superseded
 
         stale = lambda: self._stale(seq)  # noqa: E731
         try:
             view = compute_view(self.predictor, text, size[0], stale)
-            view = self._with_words(view, size[1:], stale, on_view)
+            later = size[3] is not None and self.predictor.colors_pending(text) > COLOR_INLINE
+            if size[3] is not None and not later:  # /color: a keystroke's few new tokens
+                view = self._with_colors(view, size[3], stale)
+            view = self._with_words(view, size[1:3], stale, on_view)
             self._post(lambda: on_view(view))
+            if later:  # a paste: the panel first, its colours after (about a second)
+                view = self._with_colors(view, size[3], stale)
+                self._post(lambda: on_view(view))
             if not self._settled(seq):
                 return
             full = with_ghost(self.predictor, view, stale)
@@ -138,6 +148,11 @@ class Worker:
         except Exception as exc:  # a model failure must not kill the thread
             error = exc
             self._post(lambda: on_view(View(text, (), "", 0, 0, (), error=f"{error}")))
+
+    def _with_colors(self, view: View, color: tuple[str, int], stale) -> View:
+        """`view` with the surprisal marks (kind, from character `since`) of its text."""
+        colors = self.predictor.colors(view.text, *color, interrupt=stale)
+        return dataclasses.replace(view, colors=colors)
 
     def _with_words(self, view: View, words: tuple[int, bool], stale, on_view) -> View:
         """`view` with its whole words (how many, with the cache or not). A search still
@@ -184,7 +199,7 @@ class Worker:
         self._post(lambda: on_done(result, None))
 
     def _stream(self, text: str, cfg, on_pieces, on_done) -> None:
-        pending: list[tuple[str, bool]] = []
+        pending: list[tuple[str, bool, int, float]] = []
         lock = threading.Lock()
 
         def drain() -> None:
@@ -200,7 +215,7 @@ class Worker:
                     reason = "stopped"
                     break
                 with lock:
-                    pending.append((step.text, step.token_id == 0))
+                    pending.append((step.text, step.token_id == 0, step.rank, step.prob))
                     first = len(pending) == 1
                 if first:
                     self._post(drain)
