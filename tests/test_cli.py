@@ -58,7 +58,7 @@ def test_help_lists_every_command():
         "  corpus    Well-known public corpora: list them, fetch one (sha256-verified).\n"
         "  eval      Cross entropy, perplexity and bits per token (char) of FILES...\n"
         "  generate  Stream a continuation of PROMPT (or -p/--prompt, --prompt-file)...\n"
-        "  info      Configuration, vocabulary, parameters and training summary of...\n"
+        "  info      Configuration, vocabulary, parameters, training summary and...\n"
         "  list      Models in the model home and the bundled ones: level, size,...\n"
         "  predict   Top-k next tokens after TEXT, with probabilities.\n"
         "  rm        Remove models (and their resume state) from the model home, by...\n"

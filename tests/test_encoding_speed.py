@@ -197,3 +197,10 @@ def test_score_counts_the_reference_tokens(tmp_path: Path):
     data = json.loads(r.stdout)
     ids = reference_word_ids(load_model(model).tokenizer, text)
     assert (data["tokens"], data["unknown_tokens"]) == (len(ids), ids.count(0))
+
+
+@given(TEXT, st.booleans())
+def test_word_pieces_are_the_tokens_encode_numbers(text, lowercase):
+    """pieces() (what text/spans.py finds in the text) and the fast encoder agree token for token."""
+    vocab = VOCABS[WordVocab, lowercase]
+    assert [vocab.index.get(p, 0) for p in vocab.pieces(text)] == vocab.encode(text)

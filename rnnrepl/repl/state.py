@@ -257,9 +257,7 @@ class Document:
         self.text += user
         return turn
 
-    def add(
-        self, piece: str, unknown: bool = False, score: tuple[int, float] = (0, 0.0)
-    ) -> None:
+    def add(self, piece: str, unknown: bool = False, score: tuple[int, float] = (0, 0.0)) -> None:
         """Append generated text (the unknown token if `unknown`) to the current turn, with
         the token's (rank, p) under the model."""
         turn = self.turns[-1]

@@ -185,6 +185,18 @@ class WordVocab:
     def size(self) -> int:
         return len(self.tokens)
 
+    def pieces(self, text: str) -> list[str]:
+        """The token strings of `text`, unknown ones as they are written (what encode_array
+        numbers; text/spans.py finds them in the text)."""
+        text = self.cased(text)
+        out: list[str] = []
+        for n, line in enumerate(text.split("\n")):
+            if n:
+                out.append(EOL)
+            for chunk in line.split():
+                out.extend(self.chunk_tokens(chunk))
+        return out
+
     def chunk_tokens(self, chunk: str) -> list[str]:
         """Tokens of one whitespace-free chunk (already lowercased where the model is)."""
         if chunk in self.index or chunk.isalnum() or _SPECIAL.fullmatch(chunk):
