@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from unittest import mock
 
@@ -35,6 +36,17 @@ def run_cli(
         env=full_env,
         cwd=str(REPO),
     )
+
+
+def wait_for_file(path: Path, proc: subprocess.Popen, timeout: float, settle: float) -> None:
+    """Until a training started as `proc` writes `path` (failing if it exits or times out), then
+    `settle` seconds more."""
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "training never saved a state"
+        time.sleep(0.1)
+    time.sleep(settle)
 
 
 def invoke(*args: str, stdin: str | None = None, env: dict | None = None) -> Result:

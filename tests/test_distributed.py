@@ -18,7 +18,7 @@ from rnnrepl.errors import UsageError
 from rnnrepl.model.lm import build_model
 from rnnrepl.store import resume
 from rnnrepl.train import distributed as dd
-from tests.helpers import REPO, run_cli
+from tests.helpers import REPO, run_cli, wait_for_file
 
 pytestmark = pytest.mark.skipif(
     not torch.distributed.is_available(), reason="this torch build has no torch.distributed"
@@ -93,13 +93,15 @@ def start(args: list[str]) -> subprocess.Popen:
     )
 
 
-def wait_for(path, proc, timeout=120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "training never saved a state"
-        time.sleep(0.1)
-    time.sleep(0.3)
+def interrupt(proc: subprocess.Popen, state, sig: int, code: int) -> tuple[str, int]:
+    """Once the run has saved `state`: `sig` to the launcher; it must exit `code` without a
+    traceback. Returns its stderr and the step the resume state holds."""
+    wait_for_file(state, proc, timeout=120.0, settle=0.3)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=150)
+    assert proc.returncode == code, err
+    assert "Traceback" not in err
+    return err, resume.load_state(state)[1]["progress"]["step"]
 
 
 @pytest.mark.slow
@@ -107,12 +109,7 @@ def test_sigterm_to_the_launcher_saves_and_the_resumed_run_equals_a_straight_one
     text = corpus(tmp_path)
     steps = ["--steps", "300", "--nproc", "2"]
     proc = start(recipe(text, tmp_path / "a", *steps))
-    wait_for(tmp_path / "a.state.safetensors", proc)
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=150)
-    assert proc.returncode == 143, err
-    assert "Traceback" not in err
-    stopped = resume.load_state(tmp_path / "a.state.safetensors")[1]["progress"]["step"]
+    err, stopped = interrupt(proc, tmp_path / "a.state.safetensors", signal.SIGTERM, 143)
     assert 0 < stopped < 300
     printed = re.search(r"Resume with:\n\s+(rnnrepl .*--resume)", err)
     assert printed and "--nproc 2" in printed.group(1), err
@@ -130,7 +127,7 @@ def test_sigterm_to_the_launcher_saves_and_the_resumed_run_equals_a_straight_one
 def test_a_rank_that_dies_stops_the_others_within_seconds(tmp_path):
     text = corpus(tmp_path)
     proc = start(recipe(text, tmp_path / "m", "--time", "5m", "--nproc", "2"))
-    wait_for(tmp_path / "m.state.safetensors", proc)
+    wait_for_file(tmp_path / "m.state.safetensors", proc, timeout=120.0, settle=0.3)
     ranks = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True)
     pids = [int(p) for p in ranks.stdout.split()]
     assert len(pids) == 2, ranks
@@ -148,12 +145,7 @@ def test_a_rank_that_dies_stops_the_others_within_seconds(tmp_path):
 def test_ctrl_c_to_two_ranks_then_one_process_resumes_and_an_odd_batch_is_refused(tmp_path):
     text = corpus(tmp_path)
     proc = start(recipe(text, tmp_path / "m", "--steps", "300", "--nproc", "2"))
-    wait_for(tmp_path / "m.state.safetensors", proc)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=150)
-    assert proc.returncode == 130, err
-    assert "Traceback" not in err
-    before = resume.load_state(tmp_path / "m.state.safetensors")[1]["progress"]["step"]
+    _, before = interrupt(proc, tmp_path / "m.state.safetensors", signal.SIGINT, 130)
     one = run_cli(*recipe(text, tmp_path / "m", "--steps", str(before + 10), "--resume"))
     assert one.returncode == 0, one.stderr
     _, meta = resume.load_state(tmp_path / "m.state.safetensors")

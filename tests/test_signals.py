@@ -6,12 +6,11 @@ import shlex
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
 from rnnrepl.store import modelfile, resume
-from tests.helpers import REPO, TOY, run_cli
+from tests.helpers import REPO, TOY, run_cli, wait_for_file
 
 
 def start_training(tmp_path, *extra: str) -> subprocess.Popen:
@@ -48,13 +47,7 @@ def start_training(tmp_path, *extra: str) -> subprocess.Popen:
 
 
 def wait_for_state(tmp_path, proc, timeout=60.0) -> None:
-    state = tmp_path / "m.state.safetensors"
-    deadline = time.monotonic() + timeout
-    while not state.exists():
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "training never saved a state"
-        time.sleep(0.1)
-    time.sleep(0.5)
+    wait_for_file(tmp_path / "m.state.safetensors", proc, timeout, settle=0.5)
 
 
 @pytest.mark.slow
