@@ -30,6 +30,11 @@ def _from_dict(cls: type[T], data: dict[str, Any]) -> T:
         raise CheckpointError(f"invalid {cls.__name__}: {exc}") from None
 
 
+# One-hot inputs are a vocabulary-wide identity: fine for characters (a few hundred), wasteful
+# beyond this (a 33k-word input layer of 33k x hidden weights per gate where 128 would do).
+ONE_HOT_MAX = 1024
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """Shape of a language model. vocab_size includes the special tokens of the tokenizer."""
@@ -45,6 +50,9 @@ class ModelConfig:
     # Frequency-class boundaries for large vocabularies; () = full softmax. Untied: an adaptive
     # softmax (Grave et al. 2017). Tied: a class-factored softmax over the embedding rows.
     cutoffs: tuple[int, ...] = ()
+    # The input at each step is the token's one-hot vector (the notes' toy RNN): the embedding
+    # is the identity, vocab_size wide, and never trained.
+    one_hot: bool = False
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHS:
@@ -66,6 +74,19 @@ class ModelConfig:
                 not isinstance(c, int) or a >= c for a, c in zip(bounds, bounds[1:], strict=False)
             ):
                 raise ValueError("cutoffs must be increasing integers below vocab_size")
+        if not isinstance(self.one_hot, bool) or not isinstance(self.tie, bool):
+            raise ValueError("one_hot and tie must be true or false")
+        if self.one_hot:
+            self._check_one_hot()
+
+    def _check_one_hot(self) -> None:
+        if self.vocab_size > ONE_HOT_MAX:
+            raise ValueError(
+                f"one-hot inputs need a vocabulary of at most {ONE_HOT_MAX:,} tokens, "
+                f"not {self.vocab_size:,}"
+            )
+        if self.embed != self.vocab_size or self.tie or self.cutoffs:
+            raise ValueError("a one-hot model's input is vocab_size wide, untied, full softmax")
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -85,7 +106,8 @@ class ModelConfig:
         else:
             shape = f"{self.arch} {self.layers}x{self.hidden}"
         tied = ", tied" if self.tie else ""
-        return f"{shape}, embed {self.embed}{tied}, dropout {self.dropout:g}"
+        embed = f"one-hot {self.embed}" if self.one_hot else f"embed {self.embed}"
+        return f"{shape}, {embed}{tied}, dropout {self.dropout:g}"
 
 
 @dataclass(frozen=True)

@@ -57,10 +57,16 @@ def make_configs(opts: dict, tok, n_train: int, n_val: int) -> tuple[ModelConfig
 
         settings["embed"] = vector_dim(opts["embeddings"])
     settings["cutoffs"] = sizing.cutoffs(tok.size, opts.get("softmax", "auto"))
+    one_hot = bool(opts.get("one_hot")) or opts.get("embed") == 0
+    if one_hot:
+        settings |= _one_hot_settings(opts, tok.size)
     stop_given = any(opts[k] for k in ("steps", "epochs", "time_limit"))
     try:
         model_cfg = ModelConfig(
-            vocab_size=tok.size, cutoffs=settings["cutoffs"], **{k: settings[k] for k in MODEL_KEYS}
+            vocab_size=tok.size,
+            cutoffs=settings["cutoffs"],
+            one_hot=one_hot,
+            **{k: settings[k] for k in MODEL_KEYS},
         )
         train_cfg = TrainConfig(
             seq_len=settings["seq_len"],
@@ -81,6 +87,27 @@ def make_configs(opts: dict, tok, n_train: int, n_val: int) -> tuple[ModelConfig
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     return model_cfg, train_cfg
+
+
+def _one_hot_settings(opts: dict, vocab: int) -> dict:
+    """One-hot inputs: the embedding is the vocabulary-wide identity, so nothing can be tied to
+    it, no pretrained vectors go into it, and the output is one full softmax."""
+    from rnnrepl.config import ONE_HOT_MAX
+
+    if vocab > ONE_HOT_MAX:
+        raise UsageError(
+            f"one-hot inputs need a vocabulary of at most {ONE_HOT_MAX:,} tokens; "
+            f"this one has {vocab:,}",
+            hint="learn an embedding instead (--embed N), or train at --level char",
+        )
+    if opts.get("embed") or opts.get("tie") or opts.get("embeddings"):
+        raise UsageError(
+            "one-hot inputs have no embedding to size, tie or initialise",
+            hint="drop --embed N, --tie and --embeddings, or drop --one-hot",
+        )
+    if opts.get("softmax") == "adaptive":
+        raise UsageError("one-hot models use a full softmax", hint="drop --softmax adaptive")
+    return {"embed": vocab, "tie": False, "cutoffs": ()}
 
 
 def eval_tokens(opts: dict, settings: dict) -> int:

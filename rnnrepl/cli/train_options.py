@@ -38,7 +38,17 @@ MODEL_OPTIONS = (
     ),
     click.option("--layers", type=click.IntRange(1, 16)),
     click.option("--hidden", type=click.IntRange(1, 16384)),
-    click.option("--embed", type=click.IntRange(1, 16384)),
+    click.option(
+        "--embed",
+        type=click.IntRange(0, 16384),
+        help="Embedding width; 0 = one-hot inputs (as --one-hot).",
+    ),
+    click.option(
+        "--one-hot",
+        is_flag=True,
+        help="Feed each token as its one-hot vector, with no learned embedding (the notes' toy "
+        "RNN; vocabularies up to 1,024 tokens).",
+    ),
     click.option(
         "--window", type=click.IntRange(1, 1024), help="Context tokens of the window model."
     ),

@@ -49,6 +49,10 @@ class LanguageModel(nn.Module):
             None if self.asm is not None else nn.Parameter(torch.zeros(cfg.vocab_size))
         )
         nn.init.normal_(self.embed.weight, std=0.1 if cfg.tie else 1.0)
+        if cfg.one_hot:  # row i is token i's one-hot vector (the window model's padding: zeros)
+            with torch.no_grad():
+                self.embed.weight.copy_(torch.eye(embed_rows, cfg.embed))
+            self.embed.weight.requires_grad_(False)
 
     def feature_size(self) -> int:
         return self.cfg.hidden
@@ -160,7 +164,8 @@ class LanguageModel(nn.Module):
         raise NotImplementedError
 
     def num_parameters(self) -> int:
-        return sum(p.numel() for p in self.parameters())
+        """The learned weights (a one-hot model's identity input table is not learned)."""
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
 
     # State helpers: the state is opaque to every caller outside this module.
     def detach_state(self, state: State) -> State:
@@ -286,6 +291,12 @@ def parameter_count(cfg: ModelConfig) -> int:
         width = e if layer == 0 else cfg.hidden
         total += gates * cfg.hidden * (width + cfg.hidden + 2)
     return total
+
+
+def learned_parameter_count(cfg: ModelConfig) -> int:
+    """parameter_count less a one-hot model's fixed identity table: num_parameters, unbuilt."""
+    table = (cfg.vocab_size + (cfg.arch == "window")) * cfg.embed if cfg.one_hot else 0
+    return parameter_count(cfg) - table
 
 
 def build_model(cfg: ModelConfig) -> LanguageModel:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from rnnrepl.config import ModelConfig
 from rnnrepl.errors import CheckpointError
-from rnnrepl.model.lm import parameter_count
+from rnnrepl.model.lm import learned_parameter_count
 from rnnrepl.store.container import read_metadata
 from rnnrepl.store.home import MODEL_SUFFIX, bundled_dir, bundled_names, models_home, stored_models
 from rnnrepl.units import finite_or_none, level_figure
@@ -71,7 +71,7 @@ def describe(name: str, source: str, path: Path) -> ModelEntry:
         base,
         level=level if isinstance(level, str) else None,
         arch=config.arch,
-        parameters=parameter_count(config),
+        parameters=learned_parameter_count(config),
         val_loss=float(val) if isinstance(val, (int, float)) else None,
     )
 

@@ -182,6 +182,9 @@ def _model_with_weights(
             raise CheckpointError(f"tensor {name} holds NaN or Inf", path=str(path))
         out[name] = t.float()
     model.load_state_dict(out, strict=True)
+    table = out["embed.weight"]
+    if config.one_hot and not torch.equal(table, torch.eye(*table.shape)):
+        raise CheckpointError("a one-hot model's input table is not the identity", path=str(path))
     return model
 
 
