@@ -15,7 +15,9 @@ import click
 
 from rnnrepl.cli.chat import DEFAULT_MODEL, chat, generate
 from rnnrepl.cli.corpus import corpus_group
+from rnnrepl.cli.explain import explain
 from rnnrepl.cli.models import list_cmd, rm
+from rnnrepl.cli.neurons import neurons
 from rnnrepl.cli.oneshot import eval_cmd, info, predict, score
 from rnnrepl.cli.train_options import train
 from rnnrepl.errors import RnnreplError, is_out_of_memory, out_of_memory
@@ -72,7 +74,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
         ctx.invoke(chat, model=DEFAULT_MODEL)
 
 
-for _command in (train, generate, predict, score, eval_cmd, info, chat, list_cmd, rm, corpus_group):
+_COMMANDS = (train, generate, predict, score, eval_cmd, info, explain, neurons, chat, list_cmd, rm)
+for _command in (*_COMMANDS, corpus_group):
     cli.add_command(_command)
 
 

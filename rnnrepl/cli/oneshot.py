@@ -312,11 +312,19 @@ def predict(model, text, k, as_json, words, n, cache) -> None:
     flag_value="rank",
     help="The text coloured by how expected each token was: by rank (the default) or prob.",
 )
-def score(model, text, file, k, as_json, color) -> None:
+@click.option("--explain", is_flag=True, help="Inside the model at every step (`rnnrepl explain`).")
+def score(model, text, file, k, as_json, color, explain) -> None:
     """Per token: p of the actual token, J_t = -log p, the top-k; then mean J, ppl, bpc.
 
     With --color: the text itself, each token coloured by its rank under the model (green the
     most likely, then yellow, red, magenta; README "Surprisal colours")."""
+    if explain:
+        from rnnrepl.cli.explain import UNITS, read_text, run_explain
+
+        if color:
+            raise UsageError("--explain and --color are two views: give one")
+        run_explain(model, read_text(text, file), k, UNITS, as_json)
+        return
     run_score(model, text, file, k, as_json, color)
 
 

@@ -22,8 +22,7 @@ class ModelRunner:
     def __init__(self, model: torch.nn.Module, tokenizer, int8: bool = False) -> None:
         self.model = model.eval()
         self.device = self.model.embed.weight.device
-        start = tokenizer.index.get("\n")
-        self.start_id = 0 if start is None else start  # a text starts after a line break
+        self.start_id = start_id(tokenizer)
         # Fused batch-1 single-token step (typing, generation); int8 where asked and available.
         self.fast = fast_step(self.model, int8)
         self.int8 = bool(getattr(self.fast, "int8", False))
@@ -64,3 +63,9 @@ class ModelRunner:
                     out, state = run(torch.tensor([ids[head:]], device=self.device), state)
             outs.append(out)
         return (outs[0] if len(outs) == 1 else torch.cat(outs, 1)), state
+
+
+def start_id(tokenizer) -> int:
+    """The token a text is fed after: a line break, or the unknown token (id 0) without one."""
+    start = tokenizer.index.get("\n")
+    return 0 if start is None else start
