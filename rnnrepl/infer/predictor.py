@@ -29,6 +29,7 @@ from rnnrepl.infer.prefix_cache import PrefixCache
 from rnnrepl.infer.runner import ModelRunner
 from rnnrepl.infer.scoring import Scorer, ScoreSummary, TokenScore
 from rnnrepl.infer.surprisal import Mark, Surprisal
+from rnnrepl.infer.unit_track import UnitTrack, parse_kind, unit_problem
 from rnnrepl.infer.word_cache import WordCache
 from rnnrepl.infer.words import Beam, WordCompleter
 from rnnrepl.model.lm import State
@@ -147,14 +148,29 @@ class Predictor:
         """The ranks kept along the text for colours (built on first use: /color is opt-in)."""
         return Surprisal(self.runner, self.cache)
 
+    @cached_property
+    def units(self) -> UnitTrack:
+        """One hidden unit's value kept along the text (/neuron; built on first use)."""
+        return UnitTrack(self.runner, self.tok)
+
     def colors_pending(self, text: str) -> int:
         """How many tokens of `text` ``colors`` would rank anew (typing: one or two)."""
-        return self.surprisal.pending(self.split(text)[0])
+        track = self.units if self.units.unit is not None else self.surprisal
+        return track.pending(self.split(text)[0])
 
     def colors(
         self, text: str, kind: str, since: int = 0, interrupt: Callable[[], bool] | None = None
     ) -> tuple[Mark, ...]:
-        """Surprisal marks (rank or prob buckets) of the complete tokens of `text` ending
-        after character `since`, at the cost of the tokens changed since the last call."""
-        scheme = scheme_for(kind, self.tok.level)
-        return self.surprisal.marks(text, scheme, since, interrupt)
+        """Surprisal marks (rank or prob buckets), or a hidden unit's (kind "unit L:I"), of
+        the complete tokens of `text` ending after character `since`, at the cost of the
+        tokens changed since the last call."""
+        unit = parse_kind(kind)
+        if unit is None:
+            self.units.forget()
+            return self.surprisal.marks(text, scheme_for(kind, self.tok.level), since, interrupt)
+        ids, partial = self.split(text)
+        return self.units.marks(text[: len(text) - len(partial)], ids, unit, since, interrupt)
+
+    def unit_problem(self, layer: int, unit: int) -> str | None:
+        """Why /neuron L:I cannot follow that unit of this model, or None."""
+        return unit_problem(self.model, layer, unit)

@@ -20,10 +20,12 @@ from rich.text import Text
 from rnnrepl.infer.buckets import KINDS, scheme_for
 from rnnrepl.repl.actions import Actions
 from rnnrepl.repl.state import Input, Session, Turn, is_command, prompt_text
-from rnnrepl.ui.surprisal import COLORS, colored_text, legend
+from rnnrepl.ui.surprisal import COLORS, SHADES, colored_text, legend
 from rnnrepl.ui.textsafe import safe_text
 
-STYLES = {f"surprise-{i}": f"fg:ansi{color}" for i, color in enumerate(COLORS)}
+STYLES = {f"surprise-{i}": f"fg:ansi{color}" for i, color in enumerate(COLORS)} | {
+    f"surprise-{len(COLORS) + i}": f"bg:{shade} fg:#000000" for i, shade in enumerate(SHADES)
+}
 
 
 class Run(NamedTuple):
@@ -76,7 +78,7 @@ def stream_fragments(session: Session, turn: Turn, shown: int) -> list | None:
     """The last `shown` characters of the model's text while it streams, each token in its
     colour (the rank it was sampled at); None when /color is off."""
     kind = session.settings.color
-    if kind == "off" or session.info is None:
+    if kind not in KINDS or session.info is None:  # off, or a unit's shades: after the turn
         return None
     scheme = scheme_for(kind, session.info.level)
     model, cut = turn.model, len(turn.model) - shown
@@ -97,6 +99,11 @@ def status_legend(session: Session) -> Text | None:
     kind = session.settings.color
     if kind == "off" or session.info is None:
         return None
+    if kind not in KINDS:  # "unit L:I"
+        line = Text(f"{kind} -1 ")
+        for shade in SHADES:
+            line.append("  ", style=f"on {shade}")
+        return line.append(" +1")
     labels = scheme_for(kind, session.info.level).short_labels
     line = Text(kind)
     for color, label in zip(COLORS, labels, strict=True):
@@ -142,6 +149,9 @@ def color_command(repl: Actions, arg: str) -> None:
     """/color rank|prob|off; /color alone says which is on."""
     session = repl.session
     kind = arg.lower() or session.settings.color
+    if kind.startswith("unit "):  # /color alone while /neuron colours the document
+        repl.emit(Text(f"colouring by {kind}: /neuron off, or /color rank|prob", style="dim"))
+        return
     if kind not in (*KINDS, "off"):
         repl.emit(Text("usage: /color rank|prob|off", style="red"))
         return

@@ -20,6 +20,7 @@ from rnnrepl.errors import ResourceError
 from rnnrepl.repl.actions import Actions
 from rnnrepl.repl.colors import color_command
 from rnnrepl.repl.meter import Meter
+from rnnrepl.repl.neuron import neuron_command
 from rnnrepl.repl.panel import help_view, message, show_view, stats_view
 from rnnrepl.repl.state import SETTING_NAMES, SettingError, apply_setting, is_command
 
@@ -33,6 +34,7 @@ COMMANDS = {
     "undo": "drop the last turn",
     "score": "per-token probabilities of TEXT after the document",
     "color": "colour the document by surprisal: rank, prob or off",
+    "neuron": "colour the document by a hidden unit: /neuron L:I or off",
     "model": "switch to another model",
     "save": "write the transcript to FILE",
     "quit": "leave",
@@ -166,6 +168,7 @@ HANDLERS: dict[str, Callable[[Actions, str], None]] = {
     "undo": _undo,
     "score": _score,
     "color": color_command,
+    "neuron": neuron_command,
     "model": _model,
     "save": _save,
     "quit": _quit,

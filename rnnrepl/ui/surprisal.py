@@ -15,6 +15,16 @@ from rich.text import Text
 from rnnrepl.ui.textsafe import safe_text
 
 COLORS = ("green", "yellow", "red", "magenta")  # bucket 0 (most expected) .. 3
+# A hidden unit's activation (/neuron), buckets 4.. : backgrounds from blue (-1) through light
+# grey (0) to red (+1), the "coolwarm" scale, under black text.
+SHADES = ("#3b4cc0", "#7b9ff9", "#c0d4f5", "#dddddd", "#f2cbb7", "#ee8468", "#b40426")
+
+
+def style_of(bucket: int) -> str:
+    """The rich style of a mark's bucket: a surprisal colour or an activation shade."""
+    if bucket < len(COLORS):
+        return COLORS[bucket]
+    return f"black on {SHADES[bucket - len(COLORS)]}"
 
 
 def colored_text(text: str, marks: Iterable, base: str = "") -> Text:
@@ -31,7 +41,7 @@ def colored_text(text: str, marks: Iterable, base: str = "") -> Text:
     pos = 0
     for m in marks:
         add(text[pos : m.start], base)
-        add(text[max(pos, m.start) : m.end], f"{base} {COLORS[m.bucket]}".strip())
+        add(text[max(pos, m.start) : m.end], f"{base} {style_of(m.bucket)}".strip())
         pos = max(pos, m.end)
     add(text[pos:], base)
     out = Text()
