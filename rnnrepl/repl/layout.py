@@ -214,7 +214,7 @@ def _input_buffer(repl: Actions, history, read_only) -> Buffer:
     buffer = Buffer(
         multiline=True,
         history=history,
-        completer=SlashCompleter(),
+        completer=SlashCompleter(repl.session),
         complete_while_typing=Condition(lambda: is_command(buffer.text)),
         accept_handler=lambda buf: repl.submit(buf.text) or False,
         read_only=read_only,
