@@ -1,5 +1,6 @@
 """Slash commands, ollama's style: /help /set /show /stats /reset /undo /score /color /model
-/save /quit; branches: /fork /branches /switch /load (``branch_commands.py``).
+/save /quit; branches: /fork /branches /switch /load (``branch_commands.py``), /alts /keep
+(``alts.py``).
 
 Each handler changes the session and prints through ``repl.emit`` (``actions.Actions``); the ones
 that need the model (/score, /model) hand a job to the worker thread and print when it is done.
@@ -18,6 +19,7 @@ from rich.text import Text
 from rnnrepl.atomic import atomic_write_bytes
 from rnnrepl.errors import ResourceError
 from rnnrepl.repl.actions import Actions
+from rnnrepl.repl.alts import alts_command, keep_command
 from rnnrepl.repl.branch_commands import (
     branches_command,
     fork_command,
@@ -45,6 +47,8 @@ COMMANDS = {
     "branches": "list the branches",
     "switch": "go to branch NAME",
     "load": "read FILE into the current branch",
+    "alts": "sample N continuations side by side",
+    "keep": "append alternative I to the document",
     "quit": "leave",
 }
 
@@ -182,6 +186,8 @@ HANDLERS: dict[str, Callable[[Actions, str], None]] = {
     "branches": branches_command,
     "switch": switch_command,
     "load": load_command,
+    "alts": alts_command,
+    "keep": keep_command,
     "quit": _quit,
 }
 

@@ -34,6 +34,8 @@ HELP = [
     ("/branches", "list the branches: turns, last line; * marks the current one"),
     ("/switch NAME", "go to a branch: its document, turns (/undo) and meter"),
     ("/load FILE", "read a text file (up to 4 MiB) as the current branch's document"),
+    ("/alts [N]", "sample N continuations (2-6, default 3) side by side; Ctrl-C stops"),
+    ("/keep I", "append alternative I to the document (typing on discards them)"),
     ("/quit", "leave (Ctrl-D on an empty line does too)"),
 ]
 KEYS = [
