@@ -66,6 +66,18 @@ def test_alts_samples_n_numbered_continuations_in_columns_or_stacked_by_width(re
     assert first in narrow[0] and "┃" not in "".join(narrow)
 
 
+def test_after_alts_the_next_key_costs_one_model_step():
+    """Sampling leaves the prefix cache as it found it: no re-read of the document after it."""
+    with running_repl(MODEL, Settings(SampleConfig(max_tokens=100, seed=3))) as repl:
+        enter(repl, "the cat sat")
+        repl.view_for(repl.session.doc.text)
+        alts(repl, "/alts 2")
+        fed = repl.repl.worker.predictor.tokens_fed
+        repl.type("t")
+        repl.view_for(repl.session.doc.text + "t")
+        assert repl.repl.worker.predictor.tokens_fed - fed == 1
+
+
 @pytest.mark.parametrize("line", ["/alts 1", "/alts 7", "/alts x"])
 def test_alts_counts_out_of_range_say_why(repl, line):
     repl.type(line + "\r")

@@ -68,18 +68,36 @@ def _count(arg: str) -> int | None:
 def sample(
     predictor, text: str, cfg: SampleConfig, n: int, stopped: Callable[[], bool]
 ) -> list[Alternative]:
-    """`n` continuations of `text` (worker thread); stops early once stopped() is true."""
+    """`n` continuations of `text` (worker thread); stops early once stopped() is true. Each
+    starts from the prefix cache as it was, which is left as it was: the next keystroke's
+    panel costs what it would have cost without them."""
     alts: list[Alternative] = []
-    for i in range(n):
-        seed = None if cfg.seed is None else cfg.seed + i - SEEDS * (cfg.seed + i >= SEEDS)
-        pieces: list[tuple[str, bool, int, float]] = []
-        for step in predictor.stream(text, cfg.replace(seed=seed)):
-            if stopped():
-                alts.append(Alternative(tuple(pieces), "stopped"))
-                return alts
-            pieces.append((step.text, step.token_id == 0, step.rank, step.prob))
-        alts.append(Alternative(tuple(pieces)))
+    before = predictor.cache.snapshot()
+    try:
+        for i in range(n):
+            predictor.cache.restore(before)
+            alts.append(_one(predictor, text, _seeded(cfg, i), stopped))
+            if alts[-1].ended:
+                break
+    finally:
+        predictor.cache.restore(before)
     return alts
+
+
+def _seeded(cfg: SampleConfig, i: int) -> SampleConfig:
+    """The settings of alternative i + 1: seed + i (kept below 2**64), or none."""
+    if cfg.seed is None:
+        return cfg
+    return cfg.replace(seed=(cfg.seed + i) - SEEDS * (cfg.seed + i >= SEEDS))
+
+
+def _one(predictor, text: str, cfg: SampleConfig, stopped: Callable[[], bool]) -> Alternative:
+    pieces: list[tuple[str, bool, int, float]] = []
+    for step in predictor.stream(text, cfg):
+        if stopped():
+            return Alternative(tuple(pieces), "stopped")
+        pieces.append((step.text, step.token_id == 0, step.rank, step.prob))
+    return Alternative(tuple(pieces))
 
 
 def keep_command(repl: Actions, arg: str) -> None:
