@@ -78,7 +78,7 @@ def test_after_alts_the_next_key_costs_one_model_step():
         assert repl.repl.worker.predictor.tokens_fed - fed == 1
 
 
-@pytest.mark.parametrize("line", ["/alts 1", "/alts 7", "/alts x"])
+@pytest.mark.parametrize("line", ["/alts 1", "/alts 7", "/alts x", "/alts ²", "/alts -3"])
 def test_alts_counts_out_of_range_say_why(repl, line):
     repl.type(line + "\r")
     wait_for(lambda: "usage: /alts [N] — N from 2 to 6 (default 3)" in repl.output())

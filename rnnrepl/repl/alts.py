@@ -34,7 +34,8 @@ def alts_command(repl: Actions, arg: str) -> None:
     session, store = repl.session, repl.session.branches
     n = _count(arg)
     if n is None:
-        repl.emit(message(f"usage: /alts [N] — N from {LOWEST} to {HIGHEST} (default {DEFAULT})", "red"))  # fmt: skip
+        usage = f"usage: /alts [N] — N from {LOWEST} to {HIGHEST} (default {DEFAULT})"
+        repl.emit(message(usage, "red"))
         return
     if session.info is None:
         repl.emit(message("the model is still loading — try again in a moment", "red"))
@@ -61,8 +62,13 @@ def alts_command(repl: Actions, arg: str) -> None:
 def _count(arg: str) -> int | None:
     if not arg:
         return DEFAULT
-    n = int(arg) if arg.isdigit() else 0
+    n = _number(arg)
     return n if LOWEST <= n <= HIGHEST else None
+
+
+def _number(arg: str) -> int:
+    """A count typed in ASCII digits ("²" is a digit to str.isdigit, not to int); else 0."""
+    return int(arg) if arg.isascii() and arg.isdigit() else 0
 
 
 def sample(
@@ -107,7 +113,7 @@ def keep_command(repl: Actions, arg: str) -> None:
     if offer is None or offer.branch != store.current or offer.base != session.doc.text:
         repl.emit(message("no alternatives on offer — /alts N samples some", "red"))
         return
-    i = int(arg) if arg.isdigit() else 0
+    i = _number(arg)
     if not 1 <= i <= len(offer.alts):
         repl.emit(message(f"usage: /keep I — I from 1 to {len(offer.alts)}", "red"))
         return
