@@ -6,6 +6,8 @@ import pytest
 import torch
 
 from rnnrepl.config import SampleConfig
+from rnnrepl.infer.branch_states import MAX_BRANCHES
+from rnnrepl.infer.predictor import Predictor
 from rnnrepl.repl.branch_commands import LOAD_MAX
 from rnnrepl.repl.state import Settings
 from tests.repl_support import (
@@ -147,6 +149,31 @@ def test_a_switch_reads_no_token_of_the_shared_prefix_again(tmp_path):
             command(repl, f"/switch {name}", f"on {name}")
             repl.view_for(shown)
             assert predictor.tokens_fed == fed
+
+
+def test_the_panel_after_switches_is_the_one_a_fresh_model_computes(tmp_path):
+    """Kept caches bring back the right states; past MAX_BRANCHES the oldest is dropped and
+    the branch is read again from before its fork point, with the same panel."""
+    model = random_lstm(char_vocab(), hidden=32)
+    fresh = Predictor(model)
+    with running_repl(model, Settings(SampleConfig(max_tokens=40, seed=5))) as repl:
+        enter(repl, "the mat")
+        main = repl.session.doc.text
+        for i in range(1, MAX_BRANCHES + 2):  # main's kept cache is the oldest: dropped
+            command(repl, "/fork", f"on b{i}")
+            enter(repl, " cat")
+        predictor = repl.repl.worker.predictor
+        for name in ("main", "b3", f"b{MAX_BRANCHES + 1}", "b3"):
+            repl.view_for(repl.session.doc.text)
+            fed = predictor.tokens_fed
+            command(repl, f"/switch {name}", f"on {name}")
+            text = repl.session.doc.text
+            view = repl.view_for(text)
+            expected = fresh.top_k(text, 10)
+            assert [t for t, _ in view.top] == [t for t, _ in expected]
+            assert [p for _, p in view.top] == pytest.approx([p for _, p in expected], abs=1e-5)
+            fed = predictor.tokens_fed - fed
+            assert 0 < fed <= len(main) if name == "main" else fed == 0, (name, fed, len(main))
 
 
 def test_save_writes_the_current_branch(repl, tmp_path):

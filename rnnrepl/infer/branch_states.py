@@ -27,16 +27,18 @@ class BranchStates:
         self.cache = cache
         self.saved: OrderedDict[str, Snapshot] = OrderedDict()
 
-    def keep(self, name: str) -> None:
-        """Remember the cache as it is now as branch `name`'s."""
+    def keep(self, name: str, text: str) -> None:
+        """Remember the cache, once it has read `text` (branch `name`'s document), as that
+        branch's. Reading it costs only what a panel interrupted by the switch had left."""
+        self.cache.read(text)
         self.saved[name] = self.cache.snapshot()
         self.saved.move_to_end(name)
         while len(self.saved) > MAX_BRANCHES:
             self.saved.popitem(last=False)
 
-    def switch(self, leaving: str, going: str) -> bool:
-        """Keep the cache as `leaving`'s, bring back `going`'s; True if it had one (a stale
-        one, from before a reset, counts as none)."""
+    def switch(self, leaving: str, text: str, going: str) -> bool:
+        """Keep the cache as `leaving`'s (whose document is `text`), bring back `going`'s;
+        True if it had one (a stale one, from before a reset, counts as none)."""
         snap = self.saved.pop(going, None)
-        self.keep(leaving)
+        self.keep(leaving, text)
         return snap is not None and self.cache.restore(snap)

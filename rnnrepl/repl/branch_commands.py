@@ -27,13 +27,13 @@ LOAD_MAX = 4 << 20  # bytes /load reads at most: a document, not a corpus
 def fork_command(repl: Actions, arg: str) -> None:
     """/fork [NAME]: keep the document as it is under the current name; go on as NAME."""
     session, store = repl.session, repl.session.branches
-    old = store.current
+    old, text = store.current, session.doc.text
     try:
         name = store.fork(session, arg)
     except BranchError as exc:
         repl.emit(message(f"error: {exc}", "red"))
         return
-    repl.call_model(lambda p: p.branches.keep(old), _ignore)
+    repl.call_model(lambda p: p.branches.keep(old, text), _ignore)
     size = len(session.doc.text)
     repl.emit(message(f"on {name}, forked from {old} at {size:,} characters", "dim"))
 
@@ -47,14 +47,14 @@ def switch_command(repl: Actions, arg: str) -> None:
     if arg == store.current:
         repl.emit(message(f"already on {arg}", "dim"))
         return
-    old = store.current
+    old, text = store.current, session.doc.text
     try:
         branch = store.switch(session, arg)
     except BranchError as exc:
         repl.emit(message(f"error: {exc}", "red"))
         return
     session.auto_space = None
-    repl.call_model(lambda p: p.branches.switch(old, arg), _ignore)
+    repl.call_model(lambda p: p.branches.switch(old, text, arg), _ignore)
     turns = len(branch.doc.turns)
     repl.emit(message(f"on {arg}: {turns} turn{'s' * (turns != 1)}", "dim"))
     repl.refresh(force=True)
