@@ -123,13 +123,15 @@ def test_the_command_menu_never_covers_the_panel_header(tmp_path):
     try:
         tmux.wait(lambda s: "chain · char" in s and "%" in s, "the panel")
         tmux("send-keys", "-t", "repl", "-l", "/")
-        screen = tmux.wait(lambda s: "/quit" in s and "leave" in s, "the command menu")
+        screen = tmux.wait(lambda s: "/help" in s and "list commands" in s, "the command menu")
         lines = screen.splitlines()
         menu = [i for i, line in enumerate(lines) if line.lstrip().startswith("/")]
-        assert lines[0].startswith("› /") and len(menu) == len(COMMANDS), screen  # every one
+        names = [lines[i].split()[0] for i in menu]
+        assert lines[0].startswith("› /") and len(names) >= 8, screen
+        assert names == [f"/{name}" for name in COMMANDS][: len(names)], screen  # as many as fit
         assert lines[max(menu) + 1].startswith("next token"), screen  # right under the menu
         tmux("send-keys", "-t", "repl", "-l", "sc")
-        screen = tmux.wait(lambda s: "/quit" not in s and "/score" in s, "one entry left")
+        screen = tmux.wait(lambda s: "/help" not in s and "/score" in s, "one entry left")
         lines = screen.splitlines()
         assert lines[1].lstrip().startswith("/score") and lines[2].startswith("next token")
         tmux("send-keys", "-t", "repl", "C-c")  # clear the line: the panel moves back up

@@ -10,6 +10,7 @@ a model and of the REPL. A thin facade over the parts that do the work:
     generation.stream          sampling a continuation, one Step at a time
     scoring.Scorer             per-token probabilities and losses, mean loss over long texts
     surprisal.Surprisal        each token's rank and colour bucket, kept along a typed text
+    branch_states.BranchStates the prefix cache of each REPL branch (/fork, /switch)
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from torch import Tensor
 
 from rnnrepl.config import SampleConfig
 from rnnrepl.infer import generation
+from rnnrepl.infer.branch_states import BranchStates
 from rnnrepl.infer.buckets import scheme_for
 from rnnrepl.infer.completion import Completer
 from rnnrepl.infer.distributions import Prediction, Vocabulary
@@ -142,6 +144,11 @@ class Predictor:
     ) -> tuple[list[TokenScore], ScoreSummary]:
         """p and J_t of every token of `text` after `context` (see ``Scorer.score``)."""
         return self.scorer.score(text, k, context)
+
+    @cached_property
+    def branches(self) -> BranchStates:
+        """The prefix cache of each REPL branch, kept aside while another is current."""
+        return BranchStates(self.cache)
 
     @cached_property
     def surprisal(self) -> Surprisal:

@@ -343,3 +343,32 @@ class PrefixCache:
         """Append one token to the cached sequence (generation): exactly one model step."""
         self._synced = False
         return self.states.extend(token)
+
+    def snapshot(self) -> Snapshot:
+        """The cached states as they are now (shared tensors, copied indexes: O(states))."""
+        s = self.states
+        return Snapshot(list(s.ids), dict(s.states), s.first, s.last, s.spacing, s.dense_lo)
+
+    def restore(self, snap: Snapshot) -> bool:
+        """Make `snap` the cached states again; False (nothing changed) if the cache was reset
+        since it was taken (new weights: its states are stale)."""
+        s = self.states
+        if snap.first is not s.first:
+            return False
+        s.ids, s.states, s.last = list(snap.ids), dict(snap.states), snap.last
+        s.spacing, s.dense_lo = snap.spacing, snap.dense_lo
+        s.version += 1
+        self._synced = False  # the encoder still holds the text read last
+        return True
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A StateCache's contents at one moment (``PrefixCache.snapshot``)."""
+
+    ids: list[int]
+    states: dict[int, State]
+    first: Tensor  # the reset it belongs to: reset() makes a new one
+    last: tuple[int, Tensor] | None
+    spacing: int
+    dense_lo: int

@@ -43,6 +43,12 @@ class Actions(Protocol):
     def call_model(self, fn: Callable[[Any], Any], on_done: Done) -> None:
         """Run fn(predictor) on the model thread; on_done(result, error) on the UI thread."""
 
+    def call_model_stoppable(
+        self, fn: Callable[[Any, Callable[[], bool]], Any], on_done: Done
+    ) -> None:
+        """As call_model, with fn(predictor, stopped): stop_stream() (Ctrl-C) makes stopped()
+        true, and fn returns what it has."""
+
     def width(self) -> int:
         """The terminal's width in columns."""
         ...

@@ -241,6 +241,11 @@ class ReplApp:
     def call_model(self, fn: Callable[[Any], Any], on_done: Done) -> None:
         self.worker.call(fn, on_done)
 
+    def call_model_stoppable(
+        self, fn: Callable[[Any, Callable[[], bool]], Any], on_done: Done
+    ) -> None:
+        self.worker.call_stoppable(fn, on_done)
+
     # ---- turns --------------------------------------------------------------------------------
     def submit(self, text: str) -> None:
         """Enter: a slash command, or the model continues the document (after `text`)."""

@@ -1,5 +1,6 @@
 """Slash commands, ollama's style: /help /set /show /stats /reset /undo /score /color /model
-/save /quit.
+/save /quit; branches: /fork /branches /switch /load (``branch_commands.py``), /alts /keep
+(``alts.py``).
 
 Each handler changes the session and prints through ``repl.emit`` (``actions.Actions``); the ones
 that need the model (/score, /model) hand a job to the worker thread and print when it is done.
@@ -18,11 +19,18 @@ from rich.text import Text
 from rnnrepl.atomic import atomic_write_bytes
 from rnnrepl.errors import ResourceError
 from rnnrepl.repl.actions import Actions
+from rnnrepl.repl.alts import alts_command, keep_command
+from rnnrepl.repl.branch_commands import (
+    branches_command,
+    fork_command,
+    load_command,
+    switch_command,
+)
 from rnnrepl.repl.colors import color_command
 from rnnrepl.repl.meter import Meter
 from rnnrepl.repl.neuron import neuron_command
 from rnnrepl.repl.panel import help_view, message, show_view, stats_view
-from rnnrepl.repl.state import SETTING_NAMES, SettingError, apply_setting, is_command
+from rnnrepl.repl.state import SETTING_NAMES, Session, SettingError, apply_setting, is_command
 
 SCORE_K_MAX = 5  # /score shows the panel's k predictions per token, at most this many (width)
 COMMANDS = {
@@ -37,6 +45,12 @@ COMMANDS = {
     "neuron": "colour the document by a hidden unit: /neuron L:I or off",
     "model": "switch to another model",
     "save": "write the transcript to FILE",
+    "fork": "keep the document as a branch and go on as NAME",
+    "branches": "list the branches",
+    "switch": "go to branch NAME",
+    "load": "read FILE into the current branch",
+    "alts": "sample N continuations side by side",
+    "keep": "append alternative I to the document",
     "quit": "leave",
 }
 
@@ -171,15 +185,23 @@ HANDLERS: dict[str, Callable[[Actions, str], None]] = {
     "neuron": neuron_command,
     "model": _model,
     "save": _save,
+    "fork": fork_command,
+    "branches": branches_command,
+    "switch": switch_command,
+    "load": load_command,
+    "alts": alts_command,
+    "keep": keep_command,
     "quit": _quit,
 }
 
 
 class SlashCompleter(Completer):
-    """Command names, then setting names after /set, then paths after /model and /save."""
+    """Command names, then setting names after /set, branch names after /switch, then paths
+    after /model, /save and /load."""
 
-    def __init__(self) -> None:
+    def __init__(self, session: Session | None = None) -> None:
         self.paths = PathCompleter(expanduser=True)
+        self.session = session
 
     def get_completions(self, document: PtDocument, event: CompleteEvent) -> Iterable[Completion]:
         text = document.text_before_cursor
@@ -194,5 +216,9 @@ class SlashCompleter(Completer):
             for name in SETTING_NAMES:
                 if name.startswith(rest):
                     yield Completion(name, -len(rest))
-        elif command in ("/model", "/save"):
+        elif command == "/switch" and self.session is not None:
+            for name in self.session.branches.names():
+                if name.startswith(rest):
+                    yield Completion(name, -len(rest))
+        elif command in ("/model", "/save", "/load"):
             yield from self.paths.get_completions(PtDocument(rest), event)

@@ -54,8 +54,8 @@ def _turn_keys(kb: KeyBindings, repl: Actions, buffer: Buffer, typing: Filter) -
     @kb.add("c-c", filter=~is_searching)
     @kb.add(Keys.SIGINT)
     def _interrupt(event: KeyPressEvent) -> None:
-        """Stop generating at once; on the prompt, clear the line."""
-        if repl.session.streaming is not None:
+        """Stop generating (or sampling /alts) at once; on the prompt, clear the line."""
+        if repl.session.streaming is not None or repl.session.branches.sampling:
             repl.stop_stream()
         else:
             event.current_buffer.reset()

@@ -31,6 +31,7 @@ from prompt_toolkit.styles import Style
 from prompt_toolkit.widgets import SearchToolbar
 
 from rnnrepl.repl.actions import Actions
+from rnnrepl.repl.alts import sampling_note
 from rnnrepl.repl.colors import STYLES, SurpriseColors, status_legend, stream_fragments
 from rnnrepl.repl.commands import SlashCompleter
 from rnnrepl.repl.keys import build_key_bindings
@@ -129,7 +130,7 @@ def _panel(session: Session, width: int):
 
 
 def _status(session: Session, width: int):
-    busy = "generating… Ctrl-C stops" if session.streaming is not None else ""
+    busy = "generating… Ctrl-C stops" if session.streaming is not None else sampling_note(session)
     meter = session.meter.status(session.settings.words)
     info, settings, view = session.info, session.settings, session.view
     key = (info, settings, view.tokens if view else 0, busy, meter)
@@ -214,7 +215,7 @@ def _input_buffer(repl: Actions, history, read_only) -> Buffer:
     buffer = Buffer(
         multiline=True,
         history=history,
-        completer=SlashCompleter(),
+        completer=SlashCompleter(repl.session),
         complete_while_typing=Condition(lambda: is_command(buffer.text)),
         accept_handler=lambda buf: repl.submit(buf.text) or False,
         read_only=read_only,

@@ -29,7 +29,13 @@ HELP = [
     ("/score TEXT", "per-token probabilities and mean loss of TEXT after the document"),
     ("/color rank|prob|off", "colour the document by how expected each token was"),
     ("/model PATH", "switch to another model (the document is kept)"),
-    ("/save FILE", "write the document (transcript) to FILE"),
+    ("/save FILE", "write the document (transcript) of the current branch to FILE"),
+    ("/fork [NAME]", "keep the document as a branch; go on as NAME (default b1, b2, ...)"),
+    ("/branches", "list the branches: turns, last line; * marks the current one"),
+    ("/switch NAME", "go to a branch: its document, turns (/undo) and meter"),
+    ("/load FILE", "read a text file (up to 4 MiB) as the current branch's document"),
+    ("/alts [N]", "sample N continuations (2-6, default 3) side by side; Ctrl-C stops"),
+    ("/keep I", "append alternative I to the document (typing on discards them)"),
     ("/quit", "leave (Ctrl-D on an empty line does too)"),
 ]
 KEYS = [

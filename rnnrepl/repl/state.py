@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from rnnrepl.config import SampleConfig
+from rnnrepl.repl.branches import Branches
 from rnnrepl.repl.meter import Meter
 
 K_MAX = 50  # rows the panel can show
@@ -329,6 +330,7 @@ class Session:
     streaming: Turn | None = None  # the turn being generated, if any
     auto_space: str | None = None  # the input right after accepting a word + space
     meter: Meter = field(default_factory=Meter)  # what the suggestions saved, over the session
+    branches: Branches = field(default_factory=Branches)  # the others, by name (/fork, /switch)
 
     def prediction_text(self, line: Input) -> str:
         """The document followed by the input up to the cursor (the input alone is a command)."""

@@ -72,6 +72,14 @@ class Worker:
         """Run fn(predictor) in order with the other jobs; on_done(result, error)."""
         self._submit(lambda: self._call(fn, on_done))
 
+    def call_stoppable(
+        self, fn: Callable[[Any, Callable[[], bool]], Any], on_done: Callable[[Any, Any], None]
+    ) -> None:
+        """As `call`, for a long job: fn(predictor, stopped) returns early once stopped() is
+        true, after cancel_stream() (Ctrl-C)."""
+        self._cancel.clear()
+        self._submit(lambda: self._call(lambda p: fn(p, self._cancel.is_set), on_done))
+
     def stream(self, text: str, cfg, on_pieces, on_done) -> None:
         """Generate after `text`; on_pieces(list of (text, is <unk>, rank, p)) as they come,
         then on_done(reason)."""
