@@ -20,6 +20,7 @@ from rnnrepl.errors import ResourceError
 from rnnrepl.repl.actions import Actions
 from rnnrepl.repl.colors import color_command
 from rnnrepl.repl.meter import Meter
+from rnnrepl.repl.pair import swap_command
 from rnnrepl.repl.panel import help_view, message, show_view, stats_view
 from rnnrepl.repl.state import SETTING_NAMES, SettingError, apply_setting, is_command
 
@@ -34,6 +35,7 @@ COMMANDS = {
     "score": "per-token probabilities of TEXT after the document",
     "color": "colour the document by surprisal: rank, prob or off",
     "model": "switch to another model",
+    "swap": "chat A B: exchange the two models",
     "save": "write the transcript to FILE",
     "quit": "leave",
 }
@@ -167,6 +169,7 @@ HANDLERS: dict[str, Callable[[Actions, str], None]] = {
     "score": _score,
     "color": color_command,
     "model": _model,
+    "swap": swap_command,
     "save": _save,
     "quit": _quit,
 }
