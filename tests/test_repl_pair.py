@@ -14,6 +14,7 @@ from rnnrepl.errors import CheckpointError
 from rnnrepl.repl.app import model_loader
 from rnnrepl.repl.pair_panel import pair_panel
 from rnnrepl.repl.state import Settings
+from rnnrepl.text.bpe import BpeVocab
 from rnnrepl.text.tokenizers import WordVocab
 from tests.helpers import invoke, run_cli
 from tests.repl_support import (
@@ -110,18 +111,31 @@ def _score_json(model, text: str) -> dict:
     return json.loads(result.stdout)
 
 
-@pytest.mark.parametrize("int8", [False, True])
-def test_the_figures_equal_what_score_reports_for_each_model(tmp_path, int8):
-    char = save(random_lstm(char_vocab("the cat sat on mat.\n"), seed=1), tmp_path / "c")
-    word = save(random_lstm(WordVocab(["<unk>", "\n", *WORDS]), seed=2, arch="gru"), tmp_path / "w")
+def _tiny(kind: str, tmp_path):
+    """A random 2-layer model of `kind` (char LSTM, word GRU or BPE GRU), saved."""
+    if kind == "char":
+        loaded = random_lstm(char_vocab("the cat sat on mat.\n"), seed=1)
+    elif kind == "word":
+        loaded = random_lstm(WordVocab(["<unk>", "\n", *WORDS]), seed=2, arch="gru")
+    else:
+        tok = BpeVocab.train(["the cat sat on the mat. the dog sat on the log.\n" * 20], 300)
+        loaded = random_lstm(tok, seed=3, arch="gru")
+    return save(loaded, tmp_path / kind)
+
+
+@pytest.mark.parametrize(("b_kind", "int8"), [("word", False), ("word", True), ("bpe", False)])
+def test_the_figures_equal_what_score_reports_for_each_model(tmp_path, b_kind, int8):
+    char, other = _tiny("char", tmp_path), _tiny(b_kind, tmp_path)
     text = "the cat sat on the mat. the dog "
-    loaders = (model_loader(str(char), "cpu"), model_loader(str(word), "cpu"))
+    loaders = (model_loader(str(char), "cpu"), model_loader(str(other), "cpu"))
     with running_repl(loaders[0](), Settings(words=0), second=loaders[1], int8=int8) as repl:
         wait_for(lambda: repl.repl.pair.info is not None, what="model B")
         repl.type(text)
         shown = pair_for(repl, text)
-    for typed, model in ((shown.a, char), (shown.b, word)):
-        scored = _score_json(model, text)
+    # char and word read every character here; BPE leaves the last pre-token (the space) out
+    assert shown.a.characters == len(text) and shown.b.characters == len(text) - (b_kind == "bpe")
+    for typed, model in ((shown.a, char), (shown.b, other)):
+        scored = _score_json(model, text[: typed.characters])
         rel = 1e-4 if not int8 else 0.02  # int8 steps: close, not equal
         assert typed.tokens == scored["tokens"] and typed.characters == scored["characters"]
         assert typed.mean_loss == pytest.approx(scored["cross_entropy"], rel=rel)
@@ -132,7 +146,31 @@ def test_the_figures_equal_what_score_reports_for_each_model(tmp_path, int8):
         last = scored["steps"][-1]
         assert typed.last == last["token"]
         assert typed.last_prob == pytest.approx(last["prob"], rel=rel)
-    assert shown.a.tokens == len(text) and shown.b.tokens == 9  # "." and "dog" as tokens
+    assert shown.a.tokens == len(text)
+    if b_kind == "word":
+        assert shown.b.tokens == 9  # "." a token of its own
+
+
+def test_a_paste_longer_than_the_scored_limit_scores_its_last_tokens(monkeypatch):
+    from rnnrepl.infer import surprisal
+    from rnnrepl.infer.predictor import Predictor
+    from rnnrepl.repl.pair_panel import figures
+
+    monkeypatch.setattr(surprisal, "LIMIT", 4)
+    predictor = Predictor(random_lstm(char_vocab()))
+    pasted = predictor.typed_score("the cat sat")  # 11 tokens at once: the last 4 scored
+    assert (pasted.tokens, pasted.skipped, pasted.last) == (4, 7, "t")
+    assert math.isnan(pasted.bits_per_character) and math.isfinite(pasted.perplexity)
+    typed = predictor.typed_score("the cat sat ")  # then one key: one more scored
+    assert (typed.tokens, typed.skipped, typed.last) == (5, 7, " ")
+    back = predictor.typed_score("the")  # backspaces into the paste: still unscored
+    assert (back.tokens, back.skipped) == (0, 3)
+    assert (
+        to_plain(figures(back, 80), 80).strip()
+        == "last e – · bpc – · ppl – · 0 tok (3 pasted unscored)"
+    )
+    predictor.typed_score("")  # /reset
+    assert predictor.typed_score("the").skipped == 0  # typed afresh: all scored
 
 
 def test_enter_streams_from_a_and_swap_makes_b_write(two):
@@ -205,4 +243,4 @@ def test_untyped_figures_render_as_dashes_not_nan():
 
     pasted = TypedScore(5, 5 * math.log(2), 40, "x", math.nan, skipped=3)
     line = to_plain(figures(pasted, 80), 80).strip()
-    assert line == "last x – · bpc – · ppl 2.00 · 5 tok (last 5; a paste)"
+    assert line == "last x – · bpc – · ppl 2.00 · 5 tok (3 pasted unscored)"
