@@ -190,6 +190,12 @@ def test_enter_streams_from_a_and_swap_makes_b_write(two):
     assert lines[0].startswith("A  bigram · word") and "B  bigram · char" in lines[0]
 
 
+def test_show_names_model_b(two):
+    two.type("/show\r")
+    wait_for(lambda: "model B: bigram.safetensors" in two.output(), what="/show")
+    assert "word level, vocabulary 7" in " ".join(two.output().split())
+
+
 def test_model_replaces_a_and_keeps_b(two, tmp_path):
     other = save(word_model(["sun"], {"sun": 2.0}), tmp_path / "suns")
     two.type(f"/model {other}\r")

@@ -20,7 +20,7 @@ from rnnrepl.errors import ResourceError
 from rnnrepl.repl.actions import Actions
 from rnnrepl.repl.colors import color_command
 from rnnrepl.repl.meter import Meter
-from rnnrepl.repl.pair import swap_command
+from rnnrepl.repl.pair import pair_show, swap_command
 from rnnrepl.repl.panel import help_view, message, show_view, stats_view
 from rnnrepl.repl.state import SETTING_NAMES, SettingError, apply_setting, is_command
 
@@ -80,6 +80,8 @@ def _show(repl: Actions, arg: str) -> None:
     session = repl.session
     tokens = session.view.tokens if session.view else 0
     repl.emit(show_view(session.info, session.settings, tokens))
+    if repl.pair is not None and repl.pair.info is not None:  # chat A B: the panel on the right
+        repl.emit(pair_show(repl.pair.info))
 
 
 def _stats(repl: Actions, arg: str) -> None:

@@ -105,6 +105,16 @@ def swap_command(repl: Any, arg: str) -> None:
     repl.call_model(lambda _: pair.swap_models(), done)
 
 
+def pair_show(info: ModelInfo) -> Any:
+    """/show's lines about B (A's are /show's own)."""
+    from rnnrepl.repl.panel import message
+
+    return message(
+        f"model B: {info.path} · {info.arch}, {info.parameters:,} parameters · {info.level} "
+        f"level, vocabulary {info.vocab_size:,} (its top-k and figures only; /swap)"
+    )
+
+
 def refuse_lines() -> None:
     """chat A B on a pipe: line mode has no panel to compare, so it is a usage error."""
     from rnnrepl.errors import UsageError
