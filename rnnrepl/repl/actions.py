@@ -22,6 +22,11 @@ class Actions(Protocol):
         """The state that keys, layout and commands read (and commands change)."""
         ...
 
+    @property
+    def pair(self) -> Any:
+        """`chat A B`: the second model (``pair.Pair``); None with one model."""
+        ...
+
     def refresh(self, force: bool = False) -> None:
         """Ask the model thread for the panel of the current text (newest request wins)."""
 
@@ -42,11 +47,6 @@ class Actions(Protocol):
 
     def call_model(self, fn: Callable[[Any], Any], on_done: Done) -> None:
         """Run fn(predictor) on the model thread; on_done(result, error) on the UI thread."""
-
-    @property
-    def pair(self) -> Any:
-        """`chat A B`: the second model (``pair.Pair``); None with one model."""
-        ...
 
     def width(self) -> int:
         """The terminal's width in columns."""

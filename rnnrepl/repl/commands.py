@@ -17,10 +17,10 @@ from rich.text import Text
 
 from rnnrepl.atomic import atomic_write_bytes
 from rnnrepl.errors import ResourceError
+from rnnrepl.repl import pair
 from rnnrepl.repl.actions import Actions
 from rnnrepl.repl.colors import color_command
 from rnnrepl.repl.meter import Meter
-from rnnrepl.repl.pair import pair_show, swap_command
 from rnnrepl.repl.panel import help_view, message, show_view, stats_view
 from rnnrepl.repl.state import SETTING_NAMES, SettingError, apply_setting, is_command
 
@@ -81,7 +81,7 @@ def _show(repl: Actions, arg: str) -> None:
     tokens = session.view.tokens if session.view else 0
     repl.emit(show_view(session.info, session.settings, tokens))
     if repl.pair is not None and repl.pair.info is not None:  # chat A B: the panel on the right
-        repl.emit(pair_show(repl.pair.info))
+        repl.emit(pair.pair_show(repl.pair.info))
 
 
 def _stats(repl: Actions, arg: str) -> None:
@@ -171,7 +171,7 @@ HANDLERS: dict[str, Callable[[Actions, str], None]] = {
     "score": _score,
     "color": color_command,
     "model": _model,
-    "swap": swap_command,
+    "swap": pair.swap_command,
     "save": _save,
     "quit": _quit,
 }
