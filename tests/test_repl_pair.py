@@ -173,13 +173,13 @@ def test_a_paste_longer_than_the_scored_limit_scores_its_last_tokens(monkeypatch
     assert predictor.typed_score("the").skipped == 0  # typed afresh: all scored
 
 
-def test_enter_streams_from_a_and_swap_makes_b_write(two):
+def test_enter_streams_from_a_and_flip_makes_b_write(two):
     two.type("d\r")
     wait_for(lambda: two.session.doc.turns, what="a turn")
     two.idle()
     assert two.session.doc.text == "dog, su"  # the char chain wrote it: model A
-    two.type("/swap\r")
-    wait_for(lambda: two.session.info.level == "word", what="the swap")
+    two.type("/flip\r")
+    wait_for(lambda: two.session.info.level == "word", what="the flip")
     assert two.repl.pair.info.level == "char"
     assert "A is now bigram" in two.output()
     two.type("\r")  # Enter on an empty line: the new A (the word model) continues
@@ -206,9 +206,9 @@ def test_model_replaces_a_and_keeps_b(two, tmp_path):
     assert shown.a.last == "<unk>" and shown.b.last == "the"  # A's vocabulary lacks "the"
 
 
-def test_swap_with_one_model_says_it_needs_two():
+def test_flip_with_one_model_says_it_needs_two():
     with running_repl(CHAR, GREEDY) as repl:
-        repl.type("/swap\r")
+        repl.type("/flip\r")
         wait_for(lambda: repl.printed, what="the message")
         assert "needs two models: chat MODEL_A MODEL_B" in repl.output()
 

@@ -85,7 +85,7 @@ def chat(model, model_b, k, device, int8, cache, **sampling) -> None:
     """Interactive REPL: live next-token probabilities as you type.
 
     With MODEL_B, its panel beside MODEL's for the same text, each with the probability it
-    gave what was typed; MODEL writes (Enter, ghost text, words), /swap exchanges them.
+    gave what was typed; MODEL writes (Enter, ghost text, words), /flip exchanges them.
 
     On a pipe (stdin or stdout not a terminal) each input line is a prompt and only its
     continuation is written to stdout (one model only).

@@ -35,7 +35,7 @@ COMMANDS = {
     "score": "per-token probabilities of TEXT after the document",
     "color": "colour the document by surprisal: rank, prob or off",
     "model": "switch to another model",
-    "swap": "chat A B: exchange the two models",
+    "flip": "chat A B: exchange the two models",
     "save": "write the transcript to FILE",
     "quit": "leave",
 }
@@ -171,7 +171,7 @@ HANDLERS: dict[str, Callable[[Actions, str], None]] = {
     "score": _score,
     "color": color_command,
     "model": _model,
-    "swap": pair.swap_command,
+    "flip": pair.flip_command,
     "save": _save,
     "quit": _quit,
 }

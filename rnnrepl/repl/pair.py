@@ -5,10 +5,10 @@ are its own. B gets a panel of its own for the same text, read with its own toke
 top-k of its own tokens), and both get the figures of the text so far: the probability each gave
 the last complete token, and the bits per character and perplexity of all of them
 (``infer.typed``). Both are computed on the worker thread in the job of A's panel, one model
-after the other (``compute``); `/swap` exchanges the two; `/model` replaces A and keeps B.
+after the other (``compute``); `/flip` exchanges the two; `/model` replaces A and keeps B.
 
 No prompt-toolkit or rich here (``pair_panel.py`` renders): the worker thread runs ``load``,
-``compute`` and the swap; the UI thread reads ``info`` and ``view``.
+``compute`` and the flip; the UI thread reads ``info`` and ``view``.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ class Pair:
                 result = PairView(text, typed_a, error=error)
         post(lambda: self._show(result))
 
-    def swap_models(self) -> None:
+    def flip_models(self) -> None:
         """Exchange A and B on the worker thread (a job: no view is being computed)."""
         self.worker.predictor, self.predictor = self.predictor, self.worker.predictor
 
@@ -80,8 +80,8 @@ class Pair:
         self.view = view
 
 
-def swap_command(repl: Any, arg: str) -> None:
-    """/swap: model B becomes A (Enter, ghost text, words) and A becomes B."""
+def flip_command(repl: Any, arg: str) -> None:
+    """/flip: model B becomes A (Enter, ghost text, words) and A becomes B."""
     from rnnrepl.repl.meter import Meter
     from rnnrepl.repl.panel import message
 
@@ -89,10 +89,10 @@ def swap_command(repl: Any, arg: str) -> None:
     session = repl.session
     if pair is None or pair.info is None or session.info is None:
         what = "both models to load" if pair is not None else "two models: chat MODEL_A MODEL_B"
-        repl.emit(message(f"/swap needs {what}", "red"))
+        repl.emit(message(f"/flip needs {what}", "red"))
         return
     if session.streaming is not None:
-        repl.emit(message("/swap: wait for the model to finish (Ctrl-C stops it)", "red"))
+        repl.emit(message("/flip: wait for the model to finish (Ctrl-C stops it)", "red"))
         return
 
     def done(result, error) -> None:
@@ -102,7 +102,7 @@ def swap_command(repl: Any, arg: str) -> None:
         repl.emit(message(f"A is now {session.info.name}, B {pair.info.name}", "dim"))
         repl.refresh(force=True)
 
-    repl.call_model(lambda _: pair.swap_models(), done)
+    repl.call_model(lambda _: pair.flip_models(), done)
 
 
 def pair_show(info: ModelInfo) -> Any:
@@ -111,7 +111,7 @@ def pair_show(info: ModelInfo) -> Any:
 
     return message(
         f"model B: {info.path} · {info.arch}, {info.parameters:,} parameters · {info.level} "
-        f"level, vocabulary {info.vocab_size:,} (its top-k and figures only; /swap)"
+        f"level, vocabulary {info.vocab_size:,} (its top-k and figures only; /flip)"
     )
 
 
