@@ -7,7 +7,8 @@ the last complete token, and the bits per character and perplexity of all of the
 (``infer.typed``). Both are computed on the worker thread in the job of A's panel, one model
 after the other (``compute``); `/flip` exchanges the two; `/model` replaces A and keeps B.
 
-No prompt-toolkit or rich here (``pair_panel.py`` renders): the worker thread runs ``load``,
+Imports no prompt-toolkit or rich at module level (the worker thread uses it; ``pair_panel.py``
+renders, the commands import the message renderer when run): the worker thread runs ``load``,
 ``compute`` and the flip; the UI thread reads ``info`` and ``view``.
 """
 
@@ -59,7 +60,7 @@ class Pair:
         from rnnrepl.infer.prefix_cache import Superseded
 
         typed_a = a.typed_score(text, stale)
-        b, error, result = self.predictor, "", PairView(text, typed_a)
+        b, result = self.predictor, PairView(text, typed_a)
         if b is not None:
             try:
                 b_view = compute_view(b, text, k, stale)
@@ -67,8 +68,7 @@ class Pair:
             except Superseded:
                 raise
             except Exception as exc:  # B failing must not take A's panel with it
-                error = f"{exc}"
-                result = PairView(text, typed_a, error=error)
+                result = PairView(text, typed_a, error=f"{exc}")
         post(lambda: self._show(result))
 
     def flip_models(self) -> None:
