@@ -68,6 +68,7 @@ DEFAULT_MODEL = "wikitext-word"
 
 @click.command()
 @click.argument("model", default=DEFAULT_MODEL, shell_complete=complete_model)
+@click.argument("model_b", metavar="[MODEL_B]", required=False, shell_complete=complete_model)
 @click.option("-k", "--k", "k", type=click.IntRange(1, 50), default=10, show_default=True,
               help="Rows in the live top-k panel.")  # fmt: skip
 @click.option("--temperature", type=Finite(0), default=0.8, show_default=True)
@@ -80,14 +81,17 @@ DEFAULT_MODEL = "wikitext-word"
 @click.option("--device", type=DEVICES, default="cpu", show_default=True)
 @int8_option
 @cache_option
-def chat(model, k, device, int8, cache, **sampling) -> None:
+def chat(model, model_b, k, device, int8, cache, **sampling) -> None:
     """Interactive REPL: live next-token probabilities as you type.
 
+    With MODEL_B, its panel beside MODEL's for the same text, each with the probability it
+    gave what was typed; MODEL writes (Enter, ghost text, words), /flip exchanges them.
+
     On a pipe (stdin or stdout not a terminal) each input line is a prompt and only its
-    continuation is written to stdout.
+    continuation is written to stdout (one model only).
     """
     from rnnrepl.config import SampleConfig
     from rnnrepl.repl.app import run_repl
 
     sample = SampleConfig(**sampling)
-    run_repl(model, sample=sample, k=k, device=device, int8=int8, cache=cache)
+    run_repl(model, sample=sample, k=k, device=device, int8=int8, cache=cache, second=model_b)

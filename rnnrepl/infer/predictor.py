@@ -9,6 +9,7 @@ a model and of the REPL. A thin facade over the parts that do the work:
     word_cache.WordCache       the words the text already holds, mixed into those (a cache LM)
     generation.stream          sampling a continuation, one Step at a time
     scoring.Scorer             per-token probabilities and losses, mean loss over long texts
+    typed.TypedScorer          the loss of the typed text so far, kept along it (two models)
     surprisal.Surprisal        each token's rank and colour bucket, kept along a typed text
     branch_states.BranchStates the prefix cache of each REPL branch (/fork, /switch)
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from torch import Tensor
 
@@ -36,6 +38,9 @@ from rnnrepl.infer.word_cache import WordCache
 from rnnrepl.infer.words import Beam, WordCompleter
 from rnnrepl.model.lm import State
 from rnnrepl.store.modelfile import LoadedModel
+
+if TYPE_CHECKING:
+    from rnnrepl.infer.typed import TypedScore, TypedScorer
 
 
 class Predictor:
@@ -139,6 +144,18 @@ class Predictor:
         return "".join(step.text for step in self.stream(text, cfg))
 
     # ---- scoring --------------------------------------------------------------------------
+    @cached_property
+    def typed(self) -> TypedScorer:
+        """Running loss of the REPL's text (imported and built on first use: `chat A B`)."""
+        from rnnrepl.infer.typed import TypedScorer
+
+        return TypedScorer(self.surprisal)
+
+    def typed_score(self, text: str, interrupt: Callable[[], bool] | None = None) -> TypedScore:
+        """p of the last complete token of `text` and the loss of all of them, at the cost of
+        the tokens changed since the last call (see ``typed``)."""
+        return self.typed.score(text, interrupt)
+
     def score(
         self, text: str, k: int = 5, context: str = ""
     ) -> tuple[list[TokenScore], ScoreSummary]:

@@ -87,6 +87,13 @@ class Surprisal:
         first = bisect.bisect_right(self.spans, since, key=lambda span: span[1])
         return tuple(m for m in self.made[first:] if m is not None)
 
+    def rank(self, text: str, interrupt: Callable[[], bool] | None = None) -> int:
+        """Rank the complete tokens of `text` (then in ``ids``, ``ranks``, ``probs``); returns
+        how many characters of `text` they cover (all but the half-typed word)."""
+        ids, partial, _ = self.cache.read(text, interrupt)
+        self._rank(ids, interrupt)
+        return len(text) - len(partial)
+
     def pending(self, ids: list[int]) -> int:
         """How many of `ids` ``marks`` would rank anew (at most LIMIT)."""
         return min(LIMIT, len(ids) - common_prefix(self.ids, ids))

@@ -22,6 +22,11 @@ class Actions(Protocol):
         """The state that keys, layout and commands read (and commands change)."""
         ...
 
+    @property
+    def pair(self) -> Any:
+        """`chat A B`: the second model (``pair.Pair``); None with one model."""
+        ...
+
     def refresh(self, force: bool = False) -> None:
         """Ask the model thread for the panel of the current text (newest request wins)."""
 

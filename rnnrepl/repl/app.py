@@ -41,9 +41,15 @@ def run_repl(
     device: str = "cpu",
     int8: bool = False,
     cache: bool = True,
+    second: str | None = None,
 ) -> None:
-    """`rnnrepl chat`: the application on a terminal, line mode on a pipe. Exits 0."""
+    """`rnnrepl chat`: the application on a terminal, line mode on a pipe. Exits 0. With
+    `second`, that model's panel beside the first one's (``pair.py``)."""
     settings = Settings(sample or SampleConfig(), k, cache=cache)
+    if second is not None and not interactive():
+        from rnnrepl.repl.pair import refuse_lines
+
+        refuse_lines()
     if not interactive():
         from rnnrepl.repl.lines import run_lines
 
@@ -55,6 +61,7 @@ def run_repl(
         history=file_history(),
         device=device,
         int8=int8,
+        second=model_loader(second, device) if second is not None else None,
     )
     repl.run()
 
@@ -144,6 +151,7 @@ class ReplApp:
         input=None,
         output=None,
         emit: Callable[[Any], None] | None = None,
+        second: Callable[[], Any] | None = None,
     ) -> None:
         from rnnrepl.repl.layout import build_application
         from rnnrepl.repl.worker import Worker
@@ -158,6 +166,7 @@ class ReplApp:
         self._post_lock = threading.Lock()
         self.worker = Worker(self._post)  # starts importing torch and loading right away
         self.worker.load(loader, self._on_loaded, int8)
+        self.pair = None if second is None else self._load_second(second)
         self._emit = emit or self._print_above
         self.ui = build_application(self, history, input, output)
 
@@ -231,6 +240,22 @@ class ReplApp:
             self.emit(message(f"switched to {info.name} ({info.path})", "dim"))
         self.refresh(force=True)
         self.invalidate()
+
+    def _load_second(self, loader: Callable[[], Any]):
+        """chat A B: B loads on the worker after A; failing, it ends the REPL as A would."""
+        from rnnrepl.repl.pair import Pair
+
+        pair = self.worker.pair = Pair(self.worker)
+
+        def loaded(info, error: BaseException | None) -> None:
+            if error is not None:
+                self.ui.application.exit(exception=error)
+                return
+            pair.info = info
+            self.refresh(force=True)
+
+        self.worker.call(lambda _: pair.load(loader, self.int8), loaded)
+        return pair
 
     def switch_model(self, spec: str) -> None:
         from rnnrepl.infer.loading import load_for_inference

@@ -18,6 +18,7 @@ from rich.text import Text
 
 from rnnrepl.atomic import atomic_write_bytes
 from rnnrepl.errors import ResourceError
+from rnnrepl.repl import pair
 from rnnrepl.repl.actions import Actions
 from rnnrepl.repl.alts import alts_command, keep_command
 from rnnrepl.repl.branch_commands import (
@@ -44,6 +45,7 @@ COMMANDS = {
     "color": "colour the document by surprisal: rank, prob or off",
     "neuron": "colour the document by a hidden unit: /neuron L:I or off",
     "model": "switch to another model",
+    "flip": "chat A B: exchange the two models",
     "save": "write the transcript to FILE",
     "fork": "keep the document as a branch and go on as NAME",
     "branches": "list the branches",
@@ -94,6 +96,8 @@ def _show(repl: Actions, arg: str) -> None:
     session = repl.session
     tokens = session.view.tokens if session.view else 0
     repl.emit(show_view(session.info, session.settings, tokens))
+    if repl.pair is not None and repl.pair.info is not None:  # chat A B: the panel on the right
+        repl.emit(pair.pair_show(repl.pair.info))
 
 
 def _stats(repl: Actions, arg: str) -> None:
@@ -184,6 +188,7 @@ HANDLERS: dict[str, Callable[[Actions, str], None]] = {
     "color": color_command,
     "neuron": neuron_command,
     "model": _model,
+    "flip": pair.flip_command,
     "save": _save,
     "fork": fork_command,
     "branches": branches_command,

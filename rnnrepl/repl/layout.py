@@ -129,6 +129,15 @@ def _panel(session: Session, width: int):
     return lambda: panel(view, settings, width, notice), key
 
 
+def _panel_builder(repl: Actions):
+    """One model's panel, or two models' (chat A B: ``pair_panel``)."""
+    if repl.pair is None:
+        return _panel
+    from rnnrepl.repl.pair_panel import pair_builder
+
+    return pair_builder(repl.pair)
+
+
 def _status(session: Session, width: int):
     busy = "generating… Ctrl-C stops" if session.streaming is not None else sampling_note(session)
     meter = session.meter.status(session.settings.words)
@@ -169,7 +178,7 @@ def build_application(repl: Actions, history, input, output) -> Ui:
     streaming = Condition(lambda: session.streaming is not None)
     buffer = _input_buffer(repl, history, read_only=streaming)
     search = SearchToolbar()
-    panel_control = RichControl(session, repl.width, _panel)
+    panel_control = RichControl(session, repl.width, _panel_builder(repl))
     status_control = RichControl(session, repl.width, _status, one_line=True)
     stream_window = Window(
         FormattedTextControl(lambda: _stream_fragments(session)),

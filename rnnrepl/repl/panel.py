@@ -28,6 +28,7 @@ HELP = [
     ("/undo", "drop the last turn (your text and the model's continuation)"),
     ("/score TEXT", "per-token probabilities and mean loss of TEXT after the document"),
     ("/color rank|prob|off", "colour the document by how expected each token was"),
+    ("/flip", "chat A B: exchange the two models (A writes: Enter, ghost, words)"),
     ("/model PATH", "switch to another model (the document is kept)"),
     ("/save FILE", "write the document (transcript) of the current branch to FILE"),
     ("/fork [NAME]", "keep the document as a branch; go on as NAME (default b1, b2, ...)"),

@@ -37,6 +37,7 @@ class Worker:
         self._cancel = threading.Event()
         self._words: tuple = ()  # the last words posted (the pending column keeps their place)
         self.predictor: Any = None
+        self.pair: Any = None  # chat A B: the second model (repl/pair.py), computed with the panel
         self._thread = threading.Thread(target=self._run, name="rnnrepl-model", daemon=True)
         self._thread.start()
 
@@ -141,6 +142,8 @@ class Worker:
             if size[3] is not None and not later:  # /color: a keystroke's few new tokens
                 view = self._with_colors(view, size[3], stale)
             view = self._with_words(view, size[1:3], stale, on_view)
+            if self.pair is not None:  # chat A B: both models' figures and B's panel, first
+                self.pair.compute(self.predictor, text, size[0], stale, self._post)
             self._post(lambda: on_view(view))
             if later:  # a paste: the panel first, its colours after (about a second)
                 view = self._with_colors(view, size[3], stale)
