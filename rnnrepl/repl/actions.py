@@ -43,6 +43,14 @@ class Actions(Protocol):
     def call_model(self, fn: Callable[[Any], Any], on_done: Done) -> None:
         """Run fn(predictor) on the model thread; on_done(result, error) on the UI thread."""
 
+    @property
+    def learning(self) -> Any:
+        """Learning as you type (``learn.Learning``): its switch and its adapter."""
+        ...
+
+    def background_model(self, fn: Callable[[Any], Any], on_done: Done) -> None:
+        """Like call_model, once no other job and no panel request waits (learning's slices)."""
+
     def width(self) -> int:
         """The terminal's width in columns."""
         ...

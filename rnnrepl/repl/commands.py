@@ -1,5 +1,5 @@
 """Slash commands, ollama's style: /help /set /show /stats /reset /undo /score /color /model
-/save /quit.
+/save /quit; /learn /forget /save-model (``learn.py``).
 
 Each handler changes the session and prints through ``repl.emit`` (``actions.Actions``); the ones
 that need the model (/score, /model) hand a job to the worker thread and print when it is done.
@@ -19,6 +19,7 @@ from rnnrepl.atomic import atomic_write_bytes
 from rnnrepl.errors import ResourceError
 from rnnrepl.repl.actions import Actions
 from rnnrepl.repl.colors import color_command
+from rnnrepl.repl.learn import forget_command, learn_command, save_model_command
 from rnnrepl.repl.meter import Meter
 from rnnrepl.repl.panel import help_view, message, show_view, stats_view
 from rnnrepl.repl.state import SETTING_NAMES, SettingError, apply_setting, is_command
@@ -33,6 +34,9 @@ COMMANDS = {
     "undo": "drop the last turn",
     "score": "per-token probabilities of TEXT after the document",
     "color": "colour the document by surprisal: rank, prob or off",
+    "learn": "learn from what you type: on or off (alone: what it learned)",
+    "forget": "undo all learning: the weights as loaded",
+    "save-model": "write the adapted model: NAME or PATH [--force]",
     "model": "switch to another model",
     "save": "write the transcript to FILE",
     "quit": "leave",
@@ -166,6 +170,9 @@ HANDLERS: dict[str, Callable[[Actions, str], None]] = {
     "undo": _undo,
     "score": _score,
     "color": color_command,
+    "learn": learn_command,
+    "forget": forget_command,
+    "save-model": save_model_command,
     "model": _model,
     "save": _save,
     "quit": _quit,
@@ -191,5 +198,5 @@ class SlashCompleter(Completer):
             for name in SETTING_NAMES:
                 if name.startswith(rest):
                     yield Completion(name, -len(rest))
-        elif command in ("/model", "/save"):
+        elif command in ("/model", "/save", "/save-model"):
             yield from self.paths.get_completions(PtDocument(rest), event)
