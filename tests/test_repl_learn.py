@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 
 import pytest
 import torch
@@ -29,7 +30,9 @@ def tiny(tmp_path, arch: str = "lstm"):
 
 def learned(repl, rounds: int) -> None:
     """Wait until `rounds` rounds of learning have ended."""
-    wait_for(lambda: repl.output().count("learned from") >= rounds, what=f"{rounds} rounds")
+    wait_for(
+        lambda: repl.output().count("learned from") >= rounds, timeout=120, what=f"{rounds} rounds"
+    )
 
 
 def said(repl, text: str) -> str:
@@ -245,3 +248,22 @@ def test_typing_a_made_up_word_with_learn_on_raises_its_probability():
         after = p_next(repl, "l")
     assert after > 10 * before and after > 0.05, (before, after)
     assert loaded.path.read_bytes() == on_disk
+
+
+def test_background_slices_wait_for_every_job_and_panel_request():
+    from rnnrepl.repl.worker import Worker
+
+    order: list[str] = []
+    worker = Worker(lambda fn: fn())  # callbacks run on the model thread itself
+    try:
+        worker.predictor = Predictor(random_lstm(char_vocab(), hidden=16))
+        gate = threading.Event()
+        worker.call(lambda p: gate.wait(10), lambda *_: None)  # the thread is busy
+        worker.background(lambda p: order.append("slice"), lambda *_: None)
+        worker.request_view("the ca", 5, lambda view: order.append("panel"))
+        worker.call(lambda p: order.append("job"), lambda *_: None)
+        gate.set()
+        wait_for(lambda: "slice" in order, what="the slice")
+        assert order[0] == "job" and order[1] == "panel" and order[-1] == "slice", order
+    finally:
+        worker.close()
