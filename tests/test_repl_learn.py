@@ -267,3 +267,19 @@ def test_background_slices_wait_for_every_job_and_panel_request():
         assert order[0] == "job" and order[1] == "panel" and order[-1] == "slice", order
     finally:
         worker.close()
+
+
+def test_after_model_switches_learning_goes_on_with_the_new_model_from_its_own_weights(tmp_path):
+    loaded, _ = tiny(tmp_path)
+    other = save(random_lstm(char_vocab(), hidden=24, seed=5), tmp_path / "other")
+    with running_repl(loaded, SHORT) as repl:
+        repl.type("/learn on\r")
+        turn(repl, "the cat")
+        learned(repl, 1)
+        repl.type(f"/model {other}\r")
+        wait_for(lambda: repl.session.info.name == "other", what="the switch")
+        turn(repl, "the mat")
+        learned(repl, 2)
+        repl.type("/learn\r")
+        said(repl, "learning on: 1 turns, 7 tokens learned from")
+        assert "error" not in unwrapped(repl)

@@ -44,24 +44,14 @@ def learn_command(repl: Actions, arg: str) -> None:
 def _start(repl: Actions) -> None:
     learning = repl.learning
 
-    def start(predictor) -> str:
-        from rnnrepl.infer.adapt import Adapter, trainable
-
-        why = trainable(predictor.model)
-        if why:
-            return f"this model cannot learn in place: {why}"
-        if _adapter(learning, predictor) is None:  # first time, or another model since
-            learning.adapter = Adapter(predictor.model)
-        return ""
-
-    def done(refused, error) -> None:
-        if error is not None or refused:
-            repl.emit(message(f"error: {error or refused}", "red"))
+    def done(adapter, error) -> None:
+        if error is not None:
+            repl.emit(message(f"error: {error}", "red"))
             return
         learning.on = True
         repl.emit(message("learning on: the model learns from each turn you type", "dim"))
 
-    repl.call_model(start, done)
+    repl.call_model(lambda predictor: _adapter_for(learning, predictor), done)
 
 
 def _stop(repl: Actions) -> None:
@@ -100,6 +90,21 @@ def _adapter(learning: Learning, predictor):
     return adapter if adapter is not None and adapter.model is predictor.model else None
 
 
+def _adapter_for(learning: Learning, predictor):
+    """The adapter of the predictor's model, made anew the first time and after another model
+    was loaded (what the previous one learned went with it); refused if it cannot learn."""
+    from rnnrepl.errors import UsageError
+    from rnnrepl.infer.adapt import Adapter, trainable
+
+    adapter = _adapter(learning, predictor)
+    if adapter is None:
+        why = trainable(predictor.model)
+        if why:
+            raise UsageError(f"this model cannot learn in place: {why}")
+        adapter = learning.adapter = Adapter(predictor.model)
+    return adapter
+
+
 # ---- learning after each turn -------------------------------------------------------------
 def after_turn(repl: Actions, turn: Turn) -> None:
     """A finished turn: queue a round of learning on what the user typed (when /learn on)."""
@@ -112,9 +117,7 @@ def after_turn(repl: Actions, turn: Turn) -> None:
     def add(predictor) -> bool:
         from rnnrepl.infer.adapt import learning_window
 
-        adapter = _adapter(learning, predictor)
-        if adapter is None:
-            raise RuntimeError("another model was loaded since /learn on — /learn on again")
+        adapter = _adapter_for(learning, predictor)  # another model since: learns anew
         size = adapter.cfg.window
         window = learning_window(predictor.tok, predictor.start_id, text, user, size)
         if window is not None:
