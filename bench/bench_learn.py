@@ -56,6 +56,7 @@ def run_turns(loaded, turns: int, learn: bool, gap: float) -> tuple[list[float],
             input=pipe,
             output=DummyOutput(),
             emit=printed.append,
+            int8=True,  # as `chat` runs by default
         )
         clock = PanelClock(repl)
         thread = threading.Thread(target=repl.run, kwargs={"handle_sigint": False}, daemon=True)

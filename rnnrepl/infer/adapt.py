@@ -14,7 +14,8 @@ The recipe, after each finished turn (``Adapter.add``):
 
 The work is cut into slices (``Adapter.work``): the forward and backward pass of one chunk of
 ``chunk`` tokens (gradients accumulate over the chunks, the state is carried detached), the
-update, the loss after the round. Each slice is short, so the REPL's model thread can serve a
+update (with the Predictor's rebuild, by the caller), and at the end a forward pass per chunk
+for the loss after the round. Each slice is short, so the REPL's model thread can serve a
 keystroke's panel between two of them. Nothing here prints.
 """
 
@@ -46,7 +47,7 @@ class LearnConfig:
     steps: int = 2  # gradient steps per finished turn
     lr: float = 3e-4  # Adam's learning rate
     window: int = 128  # tokens read per step: the latest turn and earlier text (replay)
-    chunk: int = 16  # tokens per slice of work
+    chunk: int = 8  # tokens per slice of work
     clip: float = 1.0  # the gradient's largest norm
 
 
@@ -171,13 +172,13 @@ class Adapter:
         if not self._rounds:
             return Outcome()
         r = self._rounds[0]
-        if r.step == self.cfg.steps:
-            self._finish(r)
-            return Outcome(more=self.busy, finished=dataclasses.replace(self.stats))
         if r.at < r.x.shape[1]:
-            self._chunk(r)
+            self._chunk(r, learn=r.step < self.cfg.steps)
             return Outcome(more=True)
-        return self._update(r)
+        if r.step < self.cfg.steps:
+            return self._update(r)
+        self._finish(r)
+        return Outcome(more=self.busy, finished=dataclasses.replace(self.stats))
 
     def forget(self) -> None:
         """The weights from before learning began, bitwise; the optimizer and stats anew."""
@@ -194,13 +195,15 @@ class Adapter:
         self._optimizer.zero_grad()
 
     # ---- the slices ---------------------------------------------------------------------------
-    def _chunk(self, r: _Round) -> None:
+    def _chunk(self, r: _Round, learn: bool) -> None:
+        """One chunk's forward pass, and its backward pass if `learn` (else the loss after
+        the round's steps)."""
         lo, hi = r.at, min(r.at + self.cfg.chunk, r.x.shape[1])
         r.at = hi
         if r.skip:
             return
         count = int(r.own.sum())
-        with torch.enable_grad(), torch.backends.cudnn.flags(enabled=False):  # eval-mode RNN
+        with torch.set_grad_enabled(learn), torch.backends.cudnn.flags(enabled=False):
             h, state = self.model.features(r.x[:, lo:hi], r.state)  # (1, c, feat)
             mask = r.own[0, lo:hi]
             if bool(mask.any()):
@@ -208,10 +211,11 @@ class Adapter:
                 loss = torch.nn.functional.cross_entropy(
                     logits[0].float(), r.y[0, lo:hi][mask], reduction="sum"
                 )
-                if not torch.isfinite(loss):
+                if learn and not torch.isfinite(loss):
                     r.skip = "the loss is not finite"
                     return
-                (loss / count).backward()
+                if learn:  # the model stays in eval mode: cuDNN's RNN backward is off
+                    (loss / count).backward()
                 r.loss += float(loss.detach())
         r.state = self.model.detach_state(state)
 
@@ -234,12 +238,12 @@ class Adapter:
         return Outcome(changed=not skip, more=True, skipped=skip)
 
     def _finish(self, r: _Round) -> None:
-        """The loss on the window after the round; the round counted."""
+        """The round counted, with its loss before and after (its last pass)."""
         self._rounds.popleft()
         self.stats.turns += 1
         self.stats.tokens += r.new
         self.stats.last = r.new
-        self.stats.before, self.stats.after = r.before, window_loss(self.model, r)
+        self.stats.before, self.stats.after = r.before, r.loss / max(1, int(r.own.sum()))
 
 
 class Adam:
@@ -267,14 +271,6 @@ class Adam:
     def zero_grad(self) -> None:
         for p in self.params:
             p.grad = None
-
-
-def window_loss(model: LanguageModel, r: _Round) -> float:
-    """Mean loss of the window's targets under `model` as it is now."""
-    with torch.inference_mode():
-        h, _ = model.features(r.x, None)
-        logits = model.head(h[:, r.own[0]])
-        return float(torch.nn.functional.cross_entropy(logits[0].float(), r.y[0][r.own[0]]))
 
 
 def trainable(model: LanguageModel) -> str:
