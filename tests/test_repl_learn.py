@@ -246,6 +246,7 @@ def test_typing_a_made_up_word_with_learn_on_raises_its_probability():
             turn(repl, "My friend Zorblax came home.")
             learned(repl, n)
         repl.type("/reset\r")
+        said(repl, "document and meter cleared")
         after = p_next(repl, "l")
     assert after > 10 * before and after > 0.05, (before, after)
     assert loaded.path.read_bytes() == on_disk
@@ -284,3 +285,20 @@ def test_after_model_switches_learning_goes_on_with_the_new_model_from_its_own_w
         repl.type("/learn\r")
         said(repl, "learning on: 1 turns, 7 tokens learned from")
         assert "error" not in unwrapped(repl)
+
+
+def test_the_window_learns_the_users_words_only_never_the_models_nor_unk():
+    from rnnrepl.infer.adapt import learning_window
+    from rnnrepl.text.tokenizers import WordVocab
+
+    tok = WordVocab(["<unk>", "\n", "the", "cat", "sat", "on", "mat"])
+    text = "the cat sat on the zorblax mat"  # the user: "the cat", then " the zorblax mat"
+    user = [(0, 7), (14, len(text))]
+    w = learning_window(tok, 1, text, user, 128)
+    targets = [tok.tokens[t] for t, own in zip(w.y, w.own, strict=True) if own]
+    assert targets == ["the", "cat", "the", "mat"]  # not "sat on" (the model's), not <unk>
+    assert w.x[0] == 1 and w.x[1:] == w.y[:-1]  # read after the start token, one step behind
+    assert w.new == 2  # the latest turn's own tokens: "the", "mat"
+    small = learning_window(tok, 1, text, user, 3)
+    assert [tok.tokens[t] for t in small.y] == ["the", "<unk>", "mat"] and small.new == 2
+    assert learning_window(tok, 1, "sat on", [(0, 0)], 128) is None
