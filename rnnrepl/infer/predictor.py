@@ -61,6 +61,14 @@ class Predictor:
         self.word_completer = WordCompleter(self.completer, self.runner)
         self.word_cache = WordCache()
 
+    def weights_changed(self) -> None:
+        """Rebuild everything derived from the model's weights after they changed in place
+        (learning as you type): the fast step's fused and int8 copies, the prefix cache's
+        states, the word search's memo, the word cache and the surprisal ranks."""
+        fresh = Predictor(self.loaded, self.int8)
+        self.__dict__.clear()  # cached properties (surprisal) too
+        self.__dict__.update(fresh.__dict__)
+
     # ---- the prefix cache -----------------------------------------------------------------
     def reset(self) -> None:
         self.cache.reset()

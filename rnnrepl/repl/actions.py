@@ -54,6 +54,14 @@ class Actions(Protocol):
         """As call_model, with fn(predictor, stopped): stop_stream() (Ctrl-C) makes stopped()
         true, and fn returns what it has."""
 
+    @property
+    def learning(self) -> Any:
+        """Learning as you type (``learn.Learning``): its switch and its adapter."""
+        ...
+
+    def background_model(self, fn: Callable[[Any], Any], on_done: Done) -> None:
+        """Like call_model, once no other job and no panel request waits (learning's slices)."""
+
     def width(self) -> int:
         """The terminal's width in columns."""
         ...

@@ -154,9 +154,11 @@ class ReplApp:
         second: Callable[[], Any] | None = None,
     ) -> None:
         from rnnrepl.repl.layout import build_application
+        from rnnrepl.repl.learn import Learning
         from rnnrepl.repl.worker import Worker
 
         self.session = Session(settings or Settings())
+        self.learning = Learning()  # /learn: off until asked
         self.device = device
         self.int8 = int8
         self._stream_id = 0
@@ -271,6 +273,9 @@ class ReplApp:
     ) -> None:
         self.worker.call_stoppable(fn, on_done)
 
+    def background_model(self, fn: Callable[[Any], Any], on_done: Done) -> None:
+        self.worker.background(fn, on_done)
+
     # ---- turns --------------------------------------------------------------------------------
     def submit(self, text: str) -> None:
         """Enter: a slash command, or the model continues the document (after `text`)."""
@@ -312,12 +317,14 @@ class ReplApp:
 
     def finish_turn(self, reason: str) -> None:
         from rnnrepl.repl.colors import emit_turn
+        from rnnrepl.repl.learn import after_turn
         from rnnrepl.repl.panel import turn_text
 
         turn, self.session.streaming = self.session.streaming, None
         turn.ended = reason
         self._stream_id += 1  # pieces still in flight belong to a finished turn
         emit_turn(self, turn, turn_text(turn))  # coloured when /color is on
+        after_turn(self, turn)  # /learn on: a round of learning on what the user typed
         self.refresh()
         self.invalidate()
 

@@ -1,6 +1,6 @@
 """Slash commands, ollama's style: /help /set /show /stats /reset /undo /score /color /model
 /save /quit; branches: /fork /branches /switch /load (``branch_commands.py``), /alts /keep
-(``alts.py``).
+(``alts.py``); /learn /forget /save-model (``learn.py``).
 
 Each handler changes the session and prints through ``repl.emit`` (``actions.Actions``); the ones
 that need the model (/score, /model) hand a job to the worker thread and print when it is done.
@@ -28,6 +28,7 @@ from rnnrepl.repl.branch_commands import (
     switch_command,
 )
 from rnnrepl.repl.colors import color_command
+from rnnrepl.repl.learn import forget_command, learn_command, save_model_command
 from rnnrepl.repl.meter import Meter
 from rnnrepl.repl.neuron import neuron_command
 from rnnrepl.repl.panel import help_view, message, show_view, stats_view
@@ -44,6 +45,9 @@ COMMANDS = {
     "score": "per-token probabilities of TEXT after the document",
     "color": "colour the document by surprisal: rank, prob or off",
     "neuron": "colour the document by a hidden unit: /neuron L:I or off",
+    "learn": "learn from what you type: on or off (alone: what it learned)",
+    "forget": "undo all learning: the weights as loaded",
+    "save-model": "write the adapted model: NAME or PATH [--force]",
     "model": "switch to another model",
     "flip": "chat A B: exchange the two models",
     "save": "write the transcript to FILE",
@@ -187,6 +191,9 @@ HANDLERS: dict[str, Callable[[Actions, str], None]] = {
     "score": _score,
     "color": color_command,
     "neuron": neuron_command,
+    "learn": learn_command,
+    "forget": forget_command,
+    "save-model": save_model_command,
     "model": _model,
     "flip": pair.flip_command,
     "save": _save,
@@ -225,5 +232,5 @@ class SlashCompleter(Completer):
             for name in self.session.branches.names():
                 if name.startswith(rest):
                     yield Completion(name, -len(rest))
-        elif command in ("/model", "/save", "/load"):
+        elif command in ("/model", "/save", "/load", "/save-model"):
             yield from self.paths.get_completions(PtDocument(rest), event)

@@ -31,6 +31,7 @@ class Worker:
         self._post = post
         self._cond = threading.Condition()
         self._jobs: deque[Callable[[], None]] = deque()
+        self._idle: deque[Callable[[], None]] = deque()  # background: after jobs and panels
         self._view: tuple[int, str, tuple[int, int], Callable[[View], None]] | None = None
         self._seq = 0
         self._closing = False
@@ -81,6 +82,13 @@ class Worker:
         self._cancel.clear()
         self._submit(lambda: self._call(lambda p: fn(p, self._cancel.is_set), on_done))
 
+    def background(self, fn: Callable[[Any], Any], on_done) -> None:
+        """Like ``call``, but only once no job and no panel request waits: a keystroke's
+        panel waits for one such slice at most (learning as you type, ``learn.py``)."""
+        with self._cond:
+            self._idle.append(lambda: self._call(fn, on_done))
+            self._cond.notify()
+
     def stream(self, text: str, cfg, on_pieces, on_done) -> None:
         """Generate after `text`; on_pieces(list of (text, is <unk>, rank, p)) as they come,
         then on_done(reason)."""
@@ -109,15 +117,19 @@ class Worker:
     def _run(self) -> None:
         while True:
             with self._cond:
-                while not (self._closing or self._jobs or (self._view and self.predictor)):
+                view = self._view if self.predictor else None
+                while not (self._closing or self._jobs or view or self._idle):
                     self._cond.wait()
+                    view = self._view if self.predictor else None
                 if self._closing:
                     return
                 if self._jobs:
                     job = self._jobs.popleft()
-                else:
-                    job = functools.partial(self._compute_view, *self._view)
+                elif view:
+                    job = functools.partial(self._compute_view, *view)
                     self._view = None
+                else:
+                    job = self._idle.popleft()
             job()
 
     def _stale(self, seq: int) -> bool:
