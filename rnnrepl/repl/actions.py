@@ -43,6 +43,11 @@ class Actions(Protocol):
     def call_model(self, fn: Callable[[Any], Any], on_done: Done) -> None:
         """Run fn(predictor) on the model thread; on_done(result, error) on the UI thread."""
 
+    @property
+    def training(self) -> Any:
+        """The live training (``live.LiveTraining``): /train, its status, Ctrl-C twice."""
+        ...
+
     def width(self) -> int:
         """The terminal's width in columns."""
         ...

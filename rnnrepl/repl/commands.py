@@ -34,6 +34,7 @@ COMMANDS = {
     "score": "per-token probabilities of TEXT after the document",
     "color": "colour the document by surprisal: rank, prob or off",
     "model": "switch to another model",
+    "train": "train FILE... in the background, live; /train stop",
     "save": "write the transcript to FILE",
     "quit": "leave",
 }
@@ -167,6 +168,7 @@ HANDLERS: dict[str, Callable[[Actions, str], None]] = {
     "score": _score,
     "color": color_command,
     "model": _model,
+    "train": lambda repl, arg: repl.training.command(arg),
     "save": _save,
     "quit": _quit,
 }
@@ -191,5 +193,5 @@ class SlashCompleter(Completer):
             for name in SETTING_NAMES:
                 if name.startswith(rest):
                     yield Completion(name, -len(rest))
-        elif command in ("/model", "/save"):
+        elif command in ("/model", "/save", "/train"):
             yield from self.paths.get_completions(PtDocument(rest), event)
