@@ -7,7 +7,11 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
+import shlex
+import shutil
 import signal
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -17,7 +21,7 @@ from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
 from rnnrepl.train.background import train_command
-from tests.helpers import invoke, run_cli
+from tests.helpers import REPO, invoke, run_cli
 from tests.repl_support import Driver, wait_for
 
 pytestmark = pytest.mark.slow
@@ -171,9 +175,6 @@ def _children(pid: int) -> list[int]:
 def test_killing_the_repl_stops_its_training(tmp_path, sig):
     """SIGTERM: the REPL quits as /quit does; SIGKILL: the child's parent-death signal."""
     import subprocess
-    import sys
-
-    from tests.helpers import REPO
 
     master, slave = os.openpty()
     env = {**os.environ, "PYTHONPATH": str(REPO), "TERM": "xterm", "HOME": str(tmp_path)}
@@ -206,3 +207,44 @@ def _drain(fd: int) -> bool:
         except OSError:
             break
     return False
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+def test_chat_train_in_a_terminal_sharpens_stops_and_leaves_a_model(tmp_path):
+    """End to end: `chat --train` in tmux; the status line's step advances, the panel changes
+    with the checkpoints, /train stop saves, and the model file loads with `rnnrepl info`."""
+    from tests.test_repl_tmux import Tmux, _top_row
+
+    out = tmp_path / "live"
+    env = {"PYTHONPATH": str(REPO), "HOME": str(tmp_path), "TERM": "xterm-256color"}
+    env |= {"XDG_DATA_HOME": str(tmp_path / "data"), "PATH": os.environ.get("PATH", "/bin")}
+    command = " ".join(
+        ["env -i", *(f"{k}={shlex.quote(v)}" for k, v in env.items()), shlex.quote(sys.executable),
+         "-m rnnrepl chat --train", shlex.quote(str(corpus(tmp_path / "c.txt"))),
+         "-o", shlex.quote(str(out)), "--time 60s --train-args", shlex.quote(TINY),
+         "; echo EXIT=$?; sleep 60"]
+    )  # fmt: skip
+    tmux = Tmux(f"rnnrepl-live-{os.getpid()}")
+    tmux("new-session", "-d", "-s", "repl", "-x", "120", "-y", "30", command)
+    try:
+        tmux.wait(lambda s: "waiting for its first checkpoint" in s, "the waiting panel")
+        screen = tmux.wait(lambda s: re.search(r"training step \d", s), "a first checkpoint")
+        tmux("send-keys", "-t", "repl", "-l", "the ca")
+        screen = tmux.wait(lambda s: "%" in _top_row(s) and "ctx 6 tok" in s, "the panel")
+        step, row = _step(screen), _top_row(screen)
+        tmux.wait(lambda s: _step(s) > step and _top_row(s) != row, "a later checkpoint")
+        tmux("send-keys", "-t", "repl", "C-c")
+        tmux("send-keys", "-t", "repl", "-l", "/train stop")
+        tmux("send-keys", "-t", "repl", "Enter")
+        tmux.wait(lambda s: "training stopped" in s, "the stop")
+        tmux("send-keys", "-t", "repl", "C-d")
+        screen = tmux.wait(lambda s: "EXIT=" in s, "the exit")
+        assert "EXIT=0" in screen and "Traceback" not in screen
+    finally:
+        tmux("kill-server")
+    assert run_cli("info", str(out)).returncode == 0
+
+
+def _step(screen: str) -> int:
+    found = re.search(r"training step ([\d,]+)", screen)
+    return int(found[1].replace(",", "")) if found else -1

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import math
 import shlex
+import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -22,7 +24,7 @@ from rnnrepl.errors import RnnreplError
 from rnnrepl.repl.meter import Meter
 from rnnrepl.repl.panel import message
 from rnnrepl.train.background import STOP_WAIT, Figures, TrainJob
-from rnnrepl.ui.render import duration
+from rnnrepl.ui.render import duration, safe_text
 from rnnrepl.units import level_figure
 
 POLL = 0.25  # seconds between two looks at the log and the model file
@@ -46,6 +48,7 @@ class LiveTraining:
         self._ctrl_c = -math.inf
         self._swapped = False  # a checkpoint of this run has been loaded
         self.args: list[str] = []  # the run's `train` arguments, as the user gave them
+        self._outcome: tuple | None = None  # how the watched run ended (set by the watcher)
 
     # ---- commands ---------------------------------------------------------------------------
     def command(self, arg: str) -> None:
@@ -74,10 +77,11 @@ class LiveTraining:
             return
         self.job, self.figures, self.state, self.detail = job, Figures(), "running", ""
         self.args = args
-        self._swapped = False
+        self._swapped, self._outcome = False, None
         self._stop.clear()
         if self.app.session.info is None:
             self.app.session.notice = WAITING
+            self.app.call_model(_warm_up, lambda result, error: None)
         self.app.emit(message(f"training in the background: {shlex.join(args)}", "dim"))
         self._thread = threading.Thread(target=self._watch, args=(job,), daemon=True)
         self._thread.name = "rnnrepl-train-watch"
@@ -105,8 +109,11 @@ class LiveTraining:
         thread = self._thread
         if thread is None or not thread.is_alive():
             return
+        _say("stopping the training: it saves a resumable checkpoint…")
         self._stop.set()
         thread.join(STOP_WAIT + 5)
+        if self._outcome is not None:  # the UI loop is gone: said here instead
+            _say("training {}: {}".format(*self._ending(*self._outcome, "rnnrepl train")))
 
     @property
     def running(self) -> bool:
@@ -154,7 +161,8 @@ class LiveTraining:
             time.sleep(POLL)
         error = job.error(code) if code not in (0, 130, 143) else ""
         job.cleanup()
-        self.post(lambda: self._on_end(code, error))
+        self._outcome = (code, error, job.stopping, job.figures.model)
+        self.post(lambda: self._on_end(*self._ending(code, error, job.stopping, job.figures.model)))
 
     def _on_figures(self, figures: Figures) -> None:
         self.figures = figures
@@ -183,25 +191,44 @@ class LiveTraining:
         self.app.refresh(force=True)
         self.app.invalidate()
 
-    def _on_end(self, code: int, error: str) -> None:
-        model = self.figures.model
+    def _ending(
+        self, code: int, error: str, stopping: bool, model: str, again: str = "/train"
+    ) -> tuple[str, str]:
+        """(state, detail) of a run that ended with `code`; `again` starts a training."""
+        saved = bool(model) and Path(model).exists()
+        resume = f"{model} (resume: {again} {shlex.join(self._args_again())} --resume)"
         if code == 0:
-            self.state, self.detail = "finished", f"saved {model}"
-        elif code in (130, 143):
-            self.state = "stopped"
-            saved = self._swapped or (model and Path(model).exists())
-            self.detail = f"{model} (resume: {self._resume()})" if saved else "no model saved"
-        else:
-            self.state, self.detail = "failed", error
-        style = "red" if self.state == "failed" else "dim"
-        self.app.emit(message(f"training {self.state}: {self.detail}", style))
+            return "finished", f"saved {model}"
+        if code in (130, 143):
+            return "stopped", resume if saved else "no model saved"
+        if stopping and code == -signal.SIGKILL:
+            return "stopped", f"killed after {STOP_WAIT:g} s without saving; " + (
+                f"{model} holds the last checkpoint" if saved else "no model saved"
+            )
+        return "failed", error
+
+    def _on_end(self, state: str, detail: str) -> None:
+        self.state, self.detail = state, detail
+        self.app.emit(message(f"training {state}: {detail}", "red" if state == "failed" else "dim"))
         if self.app.session.info is None:
-            self.app.session.notice = f"training {self.state}: {self.detail}"
+            self.app.session.notice = f"training {state}: {detail}"
         self.app.invalidate()
 
-    def _resume(self) -> str:
-        args = [a for a in self.args if a not in ("--force", "--resume")]
-        return f"/train {shlex.join(args)} --resume"
+    def _args_again(self) -> list[str]:
+        return [a for a in self.args if a not in ("--force", "--resume")]
+
+
+def _warm_up(predictor) -> None:
+    """On the model thread, while the child reads its text: torch imported before the first
+    checkpoint comes, not after (seconds on a busy machine)."""
+    import rnnrepl.infer.loading  # noqa: F401
+    import rnnrepl.infer.predictor  # noqa: F401
+
+
+def _say(text: str) -> None:
+    """A line on stderr once the application has ended (quitting)."""
+    sys.stderr.write(f"rnnrepl: {safe_text(text, one_line=True)}\n")
+    sys.stderr.flush()
 
 
 def _loss(f: Figures) -> str:

@@ -31,7 +31,8 @@ from rnnrepl.errors import UsageError
 LIVE_OPTIONS = (("--eval-seconds", "2"), ("--eval-tokens", "4096"))
 OWN_OPTIONS = ("--log", "--nproc")  # the watcher's to set, or meaningless here
 NICE = 10  # the child's priority: below the process that watches it
-STOP_WAIT = 15.0  # seconds from SIGINT (finish the step, save) to SIGKILL
+STOP_WAIT = 60.0  # seconds from SIGINT (finish the step, save) to SIGKILL: a big model's
+# step on a busy CPU took 13 s
 ERROR_PREFIX = "rnnrepl: error: "
 PR_SET_PDEATHSIG = 1
 
