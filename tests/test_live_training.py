@@ -60,6 +60,23 @@ def test_the_train_command_line_takes_live_defaults_unless_given():
         train_command(["c.txt", "--log=x.jsonl"], Path("l.jsonl"))
 
 
+def test_the_event_log_is_read_a_whole_line_at_a_time(tmp_path):
+    from rnnrepl.train.background import Figures, read_events
+
+    log = tmp_path / "events.jsonl"
+    start = {"event": "start", "step": 0, "level": "char", "model": "m.safetensors"}
+    evaluated = {"event": "eval", "step": 7, "seconds": 1.5, "val_loss": 2.0}
+    line = json.dumps(evaluated) + "\n"
+    log.write_text(json.dumps(start) + "\n" + line[:20])  # the child is writing the second
+    offset, figures = read_events(log, 0, Figures())
+    assert (figures.started, figures.model, figures.step) == (True, "m.safetensors", 0)
+    with open(log, "a") as f:
+        f.write(line[20:])
+    offset, figures = read_events(log, offset, figures)
+    assert (figures.step, figures.val_loss, figures.seconds) == (7, 2.0, 1.5)
+    assert offset == log.stat().st_size and not figures.resumed
+
+
 @contextmanager
 def repl_without_model():
     """The REPL as `chat --train` starts it: no model until a training's first checkpoint."""

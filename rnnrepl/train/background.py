@@ -125,6 +125,7 @@ class TrainJob:
     """One child training run. Only one thread (the watcher) calls poll() and stop()."""
 
     def __init__(self, args: list[str]) -> None:
+        train_command(args, Path("-"))  # a refused option: refused before anything is made
         self.dir = Path(tempfile.mkdtemp(prefix="rnnrepl-train-"))
         self.log, self.err = self.dir / "events.jsonl", self.dir / "train.err"
         self.argv = train_command(args, self.log)
@@ -136,7 +137,8 @@ class TrainJob:
 
     def start(self) -> None:
         env = {**os.environ, "OMP_NUM_THREADS": "1", "NO_COLOR": "1", "COLUMNS": "1000"}
-        with open(self.err, "wb") as err:  # a file, not a pipe: nothing to drain, no SIGPIPE
+        with open(self.err, "wb") as err, _removed_on_error(self.dir):
+            # stdout and stderr to a file, not a pipe: nothing to drain, no SIGPIPE
             self.proc = subprocess.Popen(
                 self.argv,
                 stdin=subprocess.DEVNULL,
@@ -186,6 +188,15 @@ class TrainJob:
     def cleanup(self) -> None:
         """Remove the log and the error file (the child has ended)."""
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _removed_on_error(directory: Path):
+    try:
+        yield
+    except BaseException:
+        shutil.rmtree(directory, ignore_errors=True)
+        raise
 
 
 def child_main() -> None:
