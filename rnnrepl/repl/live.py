@@ -128,7 +128,11 @@ class LiveTraining:
         if self.state == "running" and not f.started:
             return "training: reading the text…"
         head = {"running": "training", "stopping": "stopping"}.get(self.state, self.state)
-        parts = [f"{head} step {f.step:,}", f"val {_loss(f)}"]
+        return f"{head} {self._figures()}"
+
+    def _figures(self) -> str:
+        f = self.figures
+        parts = [f"step {f.step:,}", f"val {_loss(f)}"]
         if self.running:
             parts.append(f"{f.tokens_per_s / 1000:.1f}k tok/s")
         parts.append(duration(f.seconds))
@@ -138,7 +142,7 @@ class LiveTraining:
         """/train alone: the state, figures and output file."""
         if not self.state:
             return f"no training in this session — {USAGE}"
-        text = f"training {self.state}: {self.line()}"
+        text = f"training {self.state}: {self._figures()}"
         if self.figures.model:
             text += f" · model {self.figures.model}"
         return text + (f" — {self.detail}" if self.detail else "")
