@@ -60,6 +60,21 @@ def test_the_train_command_line_takes_live_defaults_unless_given():
         train_command(["c.txt", "--log=x.jsonl"], Path("l.jsonl"))
 
 
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--level", "word"], "--level goes with --train FILE — add --train FILE"),
+        (["shakespeare-char", "--train", "c.txt"], "give a MODEL or --train FILE, not both"),
+        (["--train", "c.txt"], "chat --train needs a terminal"),  # CliRunner: not a terminal
+        (["--train", "c.txt", "--train-args", "'--hidden"], "--train-args: No closing quotation"),
+    ],
+)
+def test_chat_train_usage_errors_are_one_line_and_exit_2(args, said):
+    result = invoke("chat", *args)
+    assert result.exit_code == 2 and said in result.stderr
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("rnnrepl: error: ")
+
+
 def test_the_event_log_is_read_a_whole_line_at_a_time(tmp_path):
     from rnnrepl.train.background import Figures, read_events
 
