@@ -127,6 +127,7 @@ class TrainConfig:
     min_lr_ratio: float = 0.1
     val_fraction: float = 0.1
     eval_every: int = 200
+    eval_seconds: float = 0.0  # also validate this often in seconds (0 = by steps only)
     eval_tokens: int = 0  # 0 = the whole validation split
     patience: int = 0  # evaluations without improvement before stopping; 0 = never
     seed: int = 1337

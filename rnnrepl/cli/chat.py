@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from rnnrepl.cli.chat_train import live_training_options, train_arguments
 from rnnrepl.cli.common import read_prompt_file
 from rnnrepl.cli.models import complete_model
 from rnnrepl.cli.params import DEVICES, SEED, Finite, cache_option
@@ -81,7 +82,9 @@ DEFAULT_MODEL = "wikitext-word"
 @click.option("--device", type=DEVICES, default="cpu", show_default=True)
 @int8_option
 @cache_option
-def chat(model, model_b, k, device, int8, cache, **sampling) -> None:
+@live_training_options
+@click.pass_context
+def chat(ctx, model, model_b, k, device, int8, cache, **sampling) -> None:
     """Interactive REPL: live next-token probabilities as you type.
 
     With MODEL_B, its panel beside MODEL's for the same text, each with the probability it
@@ -89,9 +92,17 @@ def chat(model, model_b, k, device, int8, cache, **sampling) -> None:
 
     On a pipe (stdin or stdout not a terminal) each input line is a prompt and only its
     continuation is written to stdout (one model only).
+
+    With --train FILE: train a new model on FILE in the background and watch it learn.
     """
     from rnnrepl.config import SampleConfig
     from rnnrepl.repl.app import run_repl
 
+    train = train_arguments(ctx, sampling)
     sample = SampleConfig(**sampling)
-    run_repl(model, sample=sample, k=k, device=device, int8=int8, cache=cache, second=model_b)
+    code = run_repl(
+        model, sample=sample, k=k, device=device, int8=int8, cache=cache, second=model_b,
+        train=train,
+    )  # fmt: skip
+    if code:
+        sys.exit(code)

@@ -79,6 +79,7 @@ def make_configs(opts: dict, tok, n_train: int, n_val: int) -> tuple[ModelConfig
             time_limit=opts["time_limit"] if stop_given else sizing.DEFAULT_TIME,
             val_fraction=opts["val_fraction"],
             eval_every=opts["eval_every"] or 200,
+            eval_seconds=opts.get("eval_seconds") or 0.0,
             eval_tokens=eval_tokens(opts, settings),
             patience=opts["patience"],
             seed=opts["seed"],

@@ -108,6 +108,12 @@ RUN_OPTIONS = (
     ),
     click.option("--eval-every", type=click.IntRange(1), help="Steps between validations."),
     click.option(
+        "--eval-seconds",
+        type=Finite(0, min_open=True),
+        help="Also validate (and save a better model) every S seconds of training, the first "
+        "times sooner (0.5 s, 1 s, 2 s, ...): for watching a model learn (chat --train).",
+    ),
+    click.option(
         "--eval-tokens",
         type=click.IntRange(0),
         help="Validation tokens scored per in-training pass (0 = the whole split; default: a "

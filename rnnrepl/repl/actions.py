@@ -62,6 +62,11 @@ class Actions(Protocol):
     def background_model(self, fn: Callable[[Any], Any], on_done: Done) -> None:
         """Like call_model, once no other job and no panel request waits (learning's slices)."""
 
+    @property
+    def training(self) -> Any:
+        """The live training (``live.LiveTraining``): /train, its status, Ctrl-C twice."""
+        ...
+
     def width(self) -> int:
         """The terminal's width in columns."""
         ...

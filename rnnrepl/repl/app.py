@@ -13,7 +13,9 @@ stdin or stdout not a terminal: ``lines.py`` instead, which never imports prompt
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import signal
 import sys
 import threading
 from collections.abc import Callable
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from rnnrepl.config import SampleConfig
+from rnnrepl.errors import UsageError
 from rnnrepl.repl.actions import Done
 from rnnrepl.repl.meter import Meter
 from rnnrepl.repl.state import (
@@ -42,28 +45,41 @@ def run_repl(
     int8: bool = False,
     cache: bool = True,
     second: str | None = None,
-) -> None:
-    """`rnnrepl chat`: the application on a terminal, line mode on a pipe. Exits 0. With
-    `second`, that model's panel beside the first one's (``pair.py``)."""
+    train: list[str] | None = None,
+) -> int:
+    """`rnnrepl chat`: the application on a terminal, line mode on a pipe. Returns the exit
+    status: 0, or 143 after SIGTERM. With `second`, that model's panel beside the first one's
+    (``pair.py``). With `train` (`train` arguments): no model until the first checkpoint of
+    that training, started in the background (``live.py``)."""
     settings = Settings(sample or SampleConfig(), k, cache=cache)
+    if second is not None and train is not None:
+        raise UsageError(
+            "chat --train shows the model being trained alone", hint="drop the second model"
+        )
     if second is not None and not interactive():
         from rnnrepl.repl.pair import refuse_lines
 
         refuse_lines()
+    if train is not None and not interactive():
+        raise UsageError(
+            "chat --train needs a terminal", hint="run `rnnrepl train` for a training on a pipe"
+        )
     if not interactive():
         from rnnrepl.repl.lines import run_lines
 
         run_lines(model_spec, settings, device, int8=int8)
-        return
+        return 0
     repl = ReplApp(
-        model_loader(model_spec, device),
+        None if train is not None else model_loader(model_spec, device),
         settings,
         history=file_history(),
         device=device,
         int8=int8,
         second=model_loader(second, device) if second is not None else None,
     )
-    repl.run()
+    if train is not None:
+        repl.training.start(train)
+    return repl.run()
 
 
 def interactive() -> bool:
@@ -142,7 +158,7 @@ class ReplApp:
 
     def __init__(
         self,
-        loader: Callable[[], Any],
+        loader: Callable[[], Any] | None,
         settings: Settings | None = None,
         *,
         history=None,
@@ -155,6 +171,7 @@ class ReplApp:
     ) -> None:
         from rnnrepl.repl.layout import build_application
         from rnnrepl.repl.learn import Learning
+        from rnnrepl.repl.live import LiveTraining
         from rnnrepl.repl.worker import Worker
 
         self.session = Session(settings or Settings())
@@ -167,8 +184,11 @@ class ReplApp:
         self._early: list[Callable[[], None]] = []
         self._post_lock = threading.Lock()
         self.worker = Worker(self._post)  # starts importing torch and loading right away
-        self.worker.load(loader, self._on_loaded, int8)
+        self.no_model = loader is None  # the model comes from a live training (chat --train)
+        if loader is not None:
+            self.worker.load(loader, self._on_loaded, int8)
         self.pair = None if second is None else self._load_second(second)
+        self.training = LiveTraining(self, self._post)
         self._emit = emit or self._print_above
         self.ui = build_application(self, history, input, output)
 
@@ -178,6 +198,7 @@ class ReplApp:
         try:
             return self.ui.application.run(pre_run=self._pre_run, handle_sigint=handle_sigint) or 0
         finally:
+            self.training.close()  # a running training saves and stops: never an orphan
             self.worker.close()
 
     def _pre_run(self) -> None:
@@ -186,6 +207,13 @@ class ReplApp:
             early, self._early = self._early, []
         for fn in early:
             self._loop.call_soon(fn)
+        with contextlib.suppress(ValueError, RuntimeError):  # only on the main thread
+            # SIGTERM: leave as /quit does (the terminal restored, a training stopped), status 143
+            self._loop.add_signal_handler(signal.SIGTERM, self._terminated)
+
+    def _terminated(self) -> None:
+        self.worker.cancel_stream()
+        self.ui.application.exit(result=143)
 
     def _post(self, fn: Callable[[], None]) -> None:
         """Run fn on the UI thread (from any thread)."""
@@ -230,7 +258,7 @@ class ReplApp:
 
         session = self.session
         if error is not None:
-            if session.info is None:  # the model given on the command line: a CLI error
+            if session.info is None and not self.no_model:  # the command line's: a CLI error
                 self.ui.application.exit(exception=error)
             else:
                 self.emit(message(f"error: {error}", "red"))
@@ -283,6 +311,11 @@ class ReplApp:
             from rnnrepl.repl.commands import run_command
 
             run_command(self, text)
+            return
+        if self.no_model and self.session.info is None:  # waiting for a training's first model
+            from rnnrepl.repl.panel import message
+
+            self.emit(message("no model yet: " + (self.session.notice or "loading…"), "dim"))
             return
         self.start_turn(prompt_text(text))
 

@@ -50,6 +50,7 @@ COMMANDS = {
     "save-model": "write the adapted model: NAME or PATH [--force]",
     "model": "switch to another model",
     "flip": "chat A B: exchange the two models",
+    "train": "train FILE... in the background, live; /train stop",
     "save": "write the transcript to FILE",
     "fork": "keep the document as a branch and go on as NAME",
     "branches": "list the branches",
@@ -196,6 +197,7 @@ HANDLERS: dict[str, Callable[[Actions, str], None]] = {
     "save-model": save_model_command,
     "model": _model,
     "flip": pair.flip_command,
+    "train": lambda repl, arg: repl.training.command(arg),
     "save": _save,
     "fork": fork_command,
     "branches": branches_command,
@@ -232,5 +234,5 @@ class SlashCompleter(Completer):
             for name in self.session.branches.names():
                 if name.startswith(rest):
                     yield Completion(name, -len(rest))
-        elif command in ("/model", "/save", "/load", "/save-model"):
+        elif command in ("/model", "/save", "/load", "/save-model", "/train"):
             yield from self.paths.get_completions(PtDocument(rest), event)

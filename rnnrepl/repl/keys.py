@@ -59,6 +59,7 @@ def _turn_keys(kb: KeyBindings, repl: Actions, buffer: Buffer, typing: Filter) -
             repl.stop_stream()
         else:
             event.current_buffer.reset()
+            repl.training.ctrl_c()  # twice within a second: stop a live training
 
     @kb.add("c-d", filter=empty & typing)
     def _quit(event: KeyPressEvent) -> None:

@@ -138,13 +138,13 @@ def _panel_builder(repl: Actions):
     return pair_builder(repl.pair)
 
 
-def _status(session: Session, width: int):
+def _status(session: Session, width: int, training: str = ""):
     busy = "generating… Ctrl-C stops" if session.streaming is not None else sampling_note(session)
     meter = session.meter.status(session.settings.words)
     info, settings, view = session.info, session.settings, session.view
-    key = (info, settings, view.tokens if view else 0, busy, meter)
+    key = (info, settings, view.tokens if view else 0, busy, meter, training)
     legend = status_legend(session)
-    return lambda: status(info, settings, view, busy, meter, width, legend), key
+    return lambda: status(info, settings, view, busy, meter, width, legend, training), key
 
 
 def _stream_fragments(session: Session) -> list:
@@ -179,7 +179,9 @@ def build_application(repl: Actions, history, input, output) -> Ui:
     buffer = _input_buffer(repl, history, read_only=streaming)
     search = SearchToolbar()
     panel_control = RichControl(session, repl.width, _panel_builder(repl))
-    status_control = RichControl(session, repl.width, _status, one_line=True)
+    status_control = RichControl(
+        session, repl.width, lambda s, w: _status(s, w, repl.training.line()), one_line=True
+    )
     stream_window = Window(
         FormattedTextControl(lambda: _stream_fragments(session)),
         wrap_lines=True,

@@ -41,6 +41,7 @@ HELP = [
     ("/load FILE", "read a text file (up to 4 MiB) as the current branch's document"),
     ("/alts [N]", "sample N continuations (2-6, default 3) side by side; Ctrl-C stops"),
     ("/keep I", "append alternative I to the document (typing on discards them)"),
+    ("/train FILE... [opts]", "train a model in the background and watch it learn (/train stop)"),
     ("/quit", "leave (Ctrl-D on an empty line does too)"),
 ]
 KEYS = [
@@ -49,7 +50,7 @@ KEYS = [
     ("Tab / →", "accept the ghost text (the rest of the word, and its space)"),
     ("Alt-F", "accept one token of the ghost text"),
     ("Alt-1 … Alt-9", "insert the i-th suggested word of the panel and a space (/set words N)"),
-    ("Ctrl-C", "stop generating; on the prompt: clear the line"),
+    ("Ctrl-C", "stop generating; on the prompt: clear the line (twice: stop a /train)"),
     ("↑ ↓ / Ctrl-R", "history / search it"),
     ("//text", "input that starts with a slash"),
 ]
@@ -181,17 +182,19 @@ def status(
     meter: str = "",
     width: int = 0,
     legend: Text | None = None,
+    training: str = "",
 ) -> Text:
-    """One line: model, level, temperature, top-k, top-p, panel k, context length in tokens,
-    then the meter (``Meter.status``) once something has been typed, then the /color legend.
-    When the meter or the legend would not fit in `width`, the sampling settings make room
-    for them, top-p first (/show lists them)."""
+    """One line: model, level, a live training's figures, temperature, top-k, top-p, panel k,
+    context length in tokens, then the meter (``Meter.status``) once something has been typed,
+    then the /color legend. When the training, the meter or the legend would not fit in `width`,
+    the sampling settings make room for them, top-p first (/show lists them)."""
     s = settings.sample
     if info is None:
         head = Text("loading…")
     else:
         head = Text.assemble((visible(info.name), "bold"), f" · {info.level}")
     parts = [
+        *([training] if training else []),
         f"T {s.temperature:g}",
         f"top-k {s.top_k or 'off'}",
         f"top-p {s.top_p:g}",
@@ -200,8 +203,8 @@ def status(
     ]
     if meter:
         parts.append(meter)
-    if meter or legend is not None:
-        for drop in (2, 1, 0, 0):  # top-p, top-k, T, k
+    if meter or legend is not None or training:
+        for drop in (d + bool(training) for d in (2, 1, 0, 0)):  # top-p, top-k, T, k
             extra = 4 + (len(busy) + 3 if busy else 0)  # " ", " · " and " · busy"
             extra += legend.cell_len + 3 if legend is not None else 0
             if not width or head.cell_len + len(" · ".join(parts)) + extra <= width:

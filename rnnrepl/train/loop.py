@@ -30,6 +30,8 @@ from rnnrepl.train.recovery import Recovery
 from rnnrepl.train.schedule import Budget, lr_at, make_optimizer, set_lr
 from rnnrepl.train.validation import held_out_loss, sample_text, start_token
 
+FIRST_GAP = 0.5  # seconds to the first validation of --eval-seconds; then 1, 2, 4, ...
+
 
 class Trainer:
     """One training run. `should_stop()` is polled after every step (Ctrl-C, SIGTERM)."""
@@ -64,6 +66,7 @@ class Trainer:
         self.budget = Budget(cfg, spans_per_epoch(self.streams, cfg.seq_len))
         self.recovery = Recovery(model, self.opt)
         self._best_step: int | None = None  # the step of the model this run saved last
+        self._timed = (0.0, 0)  # --eval-seconds: (elapsed at the last validation, validations)
         self.half = False  # store the best model in fp16
 
     # ---- budget -----------------------------------------------------------------------------
@@ -167,6 +170,7 @@ class Trainer:
         first_step = self.progress.step
         self.model.train()
         clock = Clock(self.progress.elapsed)
+        self._timed = (self.progress.elapsed, 0)
         ended = self._loop(clock)
         self._close(interrupted=ended == "interrupted", clock=clock)
         self._record_total(resumed=first_step > 0)
@@ -195,10 +199,17 @@ class Trainer:
             self.recovery.finite()
             self._advance(value, state, y.numel(), clock)
             self._emit("step", loss=value, lr=lr, tokens_per_s=clock.rate())
-            if p.step % cfg.eval_every == 0 or self.finished():
+            if p.step % cfg.eval_every == 0 or self.finished() or self._eval_due():
                 if self._evaluate_and_save():
                     return "early stop"
                 clock.new_window()
+
+    def _eval_due(self) -> bool:
+        """--eval-seconds: so long since the last validation (the first gaps shorter, so that
+        a watcher gets a model early). p.elapsed is alike on every rank: one decision."""
+        last, count = self._timed
+        gap = min(self.cfg.eval_seconds, FIRST_GAP * 2 ** min(count, 20))
+        return self.cfg.eval_seconds > 0 and self.progress.elapsed - last >= gap
 
     def _next_epoch_if_due(self) -> None:
         """At the first step and after the last span: a new epoch at a new random offset, cold."""
@@ -301,6 +312,7 @@ class Trainer:
         )  # alike on every rank: one decision
         point = hist.Point(p.step, p.tokens_seen, round(p.elapsed, 2), p.last_loss, val)
         self.history = hist.add(self.history, point)
+        self._timed = (p.elapsed, self._timed[1] + 1)
         improved = math.isfinite(val) and val < p.best_val
         if improved:
             p.best_val, p.bad_evals = val, 0
