@@ -54,12 +54,26 @@ def _prepare_cached(opts: dict, err: Console):
         err.print(f"note: normalised {report.crlf_normalised} CRLF/CR line endings to LF")
     for entry in got.entries:
         _print_cache_note(entry, err)
+    _print_sample_note(meta.get("bpe_sample"), err)
     _warn_if_small(meta["count"], got.tokenizer.level, err)
     split = f"the file {opts['val_file']}" if opts["val_file"] else meta["validation"]
     summary = _summary(report, meta["corpus_sha256"], got.train, got.val, split)
     unk = meta["unknown"] / meta["n_train"] if meta["n_train"] else 0.0
     summary["unknown_rate"] = round(unk, 6)
+    if "bpe_sample" in meta:  # how much text the vocabulary was learnt from
+        summary["bpe_sample"] = meta["bpe_sample"]
     return got.tokenizer, got.train, got.val, summary
+
+
+def _print_sample_note(sample: dict | None, err: Console) -> None:
+    """One line when a BPE vocabulary was learnt from a sample of the corpus, not all of it."""
+    if sample and sample.get("windows"):
+        share = 100 * sample["chars"] / max(sample["of"], 1)
+        err.print(
+            f"note: the BPE vocabulary was learnt from a sample of {sample['chars']:,} of the "
+            f"corpus's {sample['of']:,} characters ({share:.1f}%, {sample['windows']:,} windows "
+            "spread over every file), in bounded memory"
+        )
 
 
 def _encode_processes() -> int | None:

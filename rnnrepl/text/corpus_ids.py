@@ -146,7 +146,7 @@ def _build(
     """Read the files in chunks: check them, build the tokenizer, encode into ids.bin."""
     started = time.monotonic()
     scanned = scan_corpus(paths, skipped, opts.encoding, opts.skip_bad)
-    tok = _stream_tokenizer(scanned, opts)
+    tok, learned = _stream_tokenizer(scanned, opts)
     dtype = file_dtype(tok.size)
     processes = encode_processes(scanned.report.chars, tok.level, processes)
     if opts.val_file or len(scanned.report.files) == 1:  # already in split order
@@ -171,27 +171,29 @@ def _build(
         "validation": split,
         "encode_seconds": round(time.monotonic() - started, 3),
         "encode_processes": processes,
+        **learned,
     }
     return fields, tok.to_dict()
 
 
-def _stream_tokenizer(scanned: ScannedCorpus, opts: CorpusOptions) -> Any:
-    """make_tokenizer's tokenizer, from the corpus read in chunks."""
+def _stream_tokenizer(scanned: ScannedCorpus, opts: CorpusOptions) -> tuple[Any, dict]:
+    """make_tokenizer's tokenizer, from the corpus read in chunks (a BPE vocabulary from a
+    bounded sample of a large one: bpe_sample.py), and the sidecar's fields about it."""
     if opts.level == "bpe":
-        from rnnrepl.text.bpe import BpeVocab, default_vocab_size, safe_chunks
+        from rnnrepl.text.bpe import BpeVocab, default_vocab_size
+        from rnnrepl.text.bpe_sample import BpeSample
 
         size = opts.vocab_size or default_vocab_size(scanned.report.chars)
-        # 1 MB texts, as make_tokenizer gives it: the trainer's memory grows with their length
-        # (2 GB for 8 MB texts of a 30 MB corpus, 0.3 GB for 1 MB ones)
-        pieces = safe_pieces(scanned.pieces(), "bpe", opts.lowercase)
-        texts = (chunk for piece in pieces for chunk in safe_chunks(piece, 1 << 20))
-        return BpeVocab.train(texts, size, lowercase=opts.lowercase)
+        sample = BpeSample(scanned, opts.lowercase)
+        tok = BpeVocab.train(sample.texts(), size, lowercase=opts.lowercase)
+        return tok, {"bpe_sample": sample.to_dict()}
     counts: Counter[str] = Counter()
     for piece in safe_pieces(scanned.pieces(), opts.level, opts.lowercase):
         counts.update(count_symbols(piece, opts.level, opts.lowercase))
-    return tokenizers.build_tokenizer(
+    tok = tokenizers.build_tokenizer(
         opts.level, counts, opts.lowercase, opts.min_freq, opts.max_vocab
     )
+    return tok, {}
 
 
 def _encode(scanned: ScannedCorpus, tok: Any, w: IdsWriter, processes: int) -> list[int]:
