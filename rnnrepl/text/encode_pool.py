@@ -58,7 +58,7 @@ class WorkerFailed(Exception):
 class _Worker:
     """One worker process and its two pipes."""
 
-    def __init__(self, tokenizer_json: bytes) -> None:
+    def __init__(self) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "rnnrepl.text.encode_pool"],
             stdin=subprocess.PIPE,
@@ -66,7 +66,6 @@ class _Worker:
             stderr=subprocess.DEVNULL,
             start_new_session=True,  # out of the terminal's reach: Ctrl-C is for this process
         )
-        self.send(tokenizer_json)
 
     def send(self, data: bytes) -> None:
         try:
@@ -102,7 +101,9 @@ class PieceEncoder:
         data = json.dumps(self.tokenizer.to_dict()).encode() if self.processes else b""
         try:
             for _ in range(self.processes):
-                self._workers.append(_Worker(data))
+                self._workers.append(_Worker())
+            for worker in self._workers:  # sent once all have started: they start together
+                worker.send(data)
         except (OSError, WorkerFailed):  # no processes here: encode in this one
             self.__exit__()
         return self
