@@ -75,6 +75,18 @@ def children(pid: int, marker: str = "rnnrepl.text.encode_pool") -> list[int]:
     return found
 
 
+def waiting(pid: int) -> bool:
+    """The process sleeps with no CPU time for 0.2 s (a worker waiting for its next piece)."""
+
+    def state() -> tuple[str, int]:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return fields[0], int(fields[11]) + int(fields[12])  # state, utime + stime
+
+    before = state()
+    time.sleep(0.2)
+    return before[0] == "S" and state() == before
+
+
 def alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -91,13 +103,21 @@ def test_a_worker_that_dies_is_replaced_by_this_process():
 
     def items():
         for n, piece in enumerate(pieces):
-            if n == 5:  # as the out-of-memory killer would
-                for pid in children(os.getpid()):
+            if n == 5:  # once pieces 3 and 4 are done (their ids wait in the pipes), piece 5
+                pids = children(os.getpid())  # goes to a dead worker: the out-of-memory killer
+                while not all(map(waiting, pids)):
+                    time.sleep(0.05)
+                for pid in pids:
                     os.kill(pid, signal.SIGKILL)
             yield n, piece
 
-    with PieceEncoder(tok, 2) as encoder:
-        ids = np.concatenate([a for _, a in encoder.map(items())])
+    # SIGPIPE's default action, as the CLI sets it: a write to a dead worker must not end us
+    old = signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    try:
+        with PieceEncoder(tok, 2) as encoder:
+            ids = np.concatenate([a for _, a in encoder.map(items())])
+    finally:
+        signal.signal(signal.SIGPIPE, old)
     assert np.array_equal(ids, encode_corpus(text, tok))
     assert not children(os.getpid())
 
@@ -174,3 +194,18 @@ def test_stopping_train_while_encoding_leaves_no_worker_and_no_entry(tmp_path, h
         time.sleep(0.05)
     if how == "ctrl-c":
         assert entry_files() == ["lock"]  # no ids.bin, no temp file, no meta.json
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux's /proc")
+def test_train_goes_on_when_a_worker_dies(tmp_path, monkeypatch):
+    proc, workers = start_training(tmp_path)
+    os.kill(workers[0], signal.SIGKILL)  # as the out-of-memory killer would
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    [entry] = [p for p in tokens_home().iterdir() if p.is_dir()]
+    monkeypatch.setenv("RNNREPL_ENCODE_PROCESSES", "0")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "serial"))
+    train(tmp_path / "big.txt", out=tmp_path / "m0", extra=["--level", "word"])
+    [serial] = [p for p in tokens_home().iterdir() if p.is_dir()]
+    assert (entry / "ids.bin").read_bytes() == (serial / "ids.bin").read_bytes()

@@ -16,11 +16,14 @@ cannot start or one fails, the pieces not yet encoded are encoded here instead.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import struct
 import subprocess
 import sys
+import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
 from typing import IO, Any, TypeVar
@@ -70,7 +73,8 @@ class _Worker:
     def send(self, data: bytes) -> None:
         try:
             assert self.proc.stdin is not None
-            _write_message(self.proc.stdin, data)
+            with _no_sigpipe():
+                _write_message(self.proc.stdin, data)
         except OSError as exc:  # a broken pipe: the worker is gone
             raise WorkerFailed(str(exc)) from None
 
@@ -83,9 +87,25 @@ class _Worker:
         self.proc.wait()
         for pipe in (self.proc.stdin, self.proc.stdout):
             try:
-                pipe.close()  # type: ignore[union-attr]
+                with _no_sigpipe():
+                    pipe.close()  # type: ignore[union-attr]
             except OSError:  # a write still buffered to a dead worker
                 pass
+
+
+@contextlib.contextmanager
+def _no_sigpipe() -> Iterator[None]:
+    """Writing to a worker that died raises BrokenPipeError meanwhile, instead of ending this
+    process (the CLI restores SIGPIPE's default action, so that `| head` ends quietly)."""
+    main = threading.current_thread() is threading.main_thread()
+    if not main or not hasattr(signal, "SIGPIPE"):  # elsewhere signals cannot be set
+        yield
+        return
+    old = signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGPIPE, old)
 
 
 class PieceEncoder:
@@ -106,6 +126,9 @@ class PieceEncoder:
                 worker.send(data)
         except (OSError, WorkerFailed):  # no processes here: encode in this one
             self.__exit__()
+        except BaseException:  # Ctrl-C: no worker is left behind
+            self.__exit__()
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:
