@@ -103,8 +103,8 @@ def test_a_worker_that_dies_is_replaced_by_this_process():
 
     def items():
         for n, piece in enumerate(pieces):
-            if n == 5:  # once pieces 3 and 4 are done (their ids wait in the pipes), piece 5
-                pids = children(os.getpid())  # goes to a dead worker: the out-of-memory killer
+            if n == 0:  # once both have started, as the out-of-memory killer would
+                pids = children(os.getpid())
                 while not all(map(waiting, pids)):
                     time.sleep(0.05)
                 for pid in pids:
@@ -112,6 +112,8 @@ def test_a_worker_that_dies_is_replaced_by_this_process():
             yield n, piece
 
     # SIGPIPE's default action, as the CLI sets it: a write to a dead worker must not end us
+    # (this test died without the fix when one piece per worker was in flight; with two, and
+    # threads feeding the pipes, it no longer reliably writes to a dead worker)
     old = signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     try:
         with PieceEncoder(tok, 2) as encoder:

@@ -3,15 +3,16 @@ whole) go round to worker processes, each holding the tokenizer and its own chun
 ids come back in order as raw arrays.
 
 The ids are exactly the serial path's: a worker runs the same encode_corpus on the same pieces.
-One piece per worker is in flight (the next is read from disk meanwhile), so memory stays bounded
+Two pieces per worker are in flight (threads feed and drain the pipes), so memory stays bounded
 whatever the corpus size. Small corpora and the char level (already fast, and bound by reading)
 are encoded here, in this process: a worker costs an interpreter's start.
 
 A worker is `python -m rnnrepl.text.encode_pool` on two pipes: the tokenizer's JSON, then pieces
 as UTF-8, each with its length; back come the ids' bytes, each with its length (nothing is
-pickled). RNNREPL_ENCODE_PROCESSES (read by the CLI) sets their number. Workers run in a session of their own, so Ctrl-C reaches this process alone,
-which kills them; a worker whose parent is gone finds its input closed and exits. If the workers
-cannot start or one fails, the pieces not yet encoded are encoded here instead.
+pickled). RNNREPL_ENCODE_PROCESSES (read by the CLI) sets their number. Workers run in a
+session of their own, so Ctrl-C reaches this process alone, which kills them; a worker whose
+parent is gone finds its input closed and exits. If the workers cannot start or one fails, the
+pieces not yet encoded are encoded here instead.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import queue
 import signal
 import struct
 import subprocess
@@ -38,6 +40,7 @@ from rnnrepl.text.tokens import encode_corpus, token_dtype
 MIN_PARALLEL_CHARS = 16 << 20
 MAX_PROCESSES = 8
 _LENGTH = struct.Struct("<Q")
+IN_FLIGHT = 2  # pieces per worker sent ahead: the next waits in its pipe while one is encoded
 
 Tag = TypeVar("Tag")
 
@@ -59,7 +62,8 @@ class WorkerFailed(Exception):
 
 
 class _Worker:
-    """One worker process and its two pipes."""
+    """One worker process, and a thread each to feed its input pipe and drain its output pipe:
+    this process never waits on a pipe, so neither does a worker."""
 
     def __init__(self) -> None:
         self.proc = subprocess.Popen(
@@ -69,43 +73,47 @@ class _Worker:
             stderr=subprocess.DEVNULL,
             start_new_session=True,  # out of the terminal's reach: Ctrl-C is for this process
         )
+        self.inbox: queue.Queue[bytes | None] = queue.Queue()
+        self.outbox: queue.Queue[bytes | None] = queue.Queue()  # None: the worker is gone
+        self.threads = [
+            threading.Thread(target=self._feed, daemon=True),
+            threading.Thread(target=self._drain, daemon=True),
+        ]
+        for thread in self.threads:
+            thread.start()
+
+    def _feed(self) -> None:
+        while (data := self.inbox.get()) is not None:
+            try:
+                _write_message(self.proc.stdin, data)  # type: ignore[arg-type]
+            except (OSError, ValueError):  # the worker is gone (SIGPIPE is ignored meanwhile)
+                return
+
+    def _drain(self) -> None:
+        try:
+            while True:
+                self.outbox.put(_read_message(self.proc.stdout, EOFError))  # type: ignore[arg-type]
+        except (EOFError, OSError, ValueError):
+            self.outbox.put(None)
 
     def send(self, data: bytes) -> None:
-        try:
-            assert self.proc.stdin is not None
-            with _no_sigpipe():
-                _write_message(self.proc.stdin, data)
-        except OSError as exc:  # a broken pipe: the worker is gone
-            raise WorkerFailed(str(exc)) from None
+        self.inbox.put(data)
 
     def receive(self) -> bytes:
-        assert self.proc.stdout is not None
-        return _read_message(self.proc.stdout, WorkerFailed)
+        data = self.outbox.get()
+        if data is None:
+            raise WorkerFailed("the worker stopped")
+        return data
 
     def stop(self) -> None:
         self.proc.kill()
         self.proc.wait()
+        self.inbox.put(None)
+        for thread in self.threads:
+            thread.join(timeout=5)
         for pipe in (self.proc.stdin, self.proc.stdout):
-            try:
-                with _no_sigpipe():
-                    pipe.close()  # type: ignore[union-attr]
-            except OSError:  # a write still buffered to a dead worker
-                pass
-
-
-@contextlib.contextmanager
-def _no_sigpipe() -> Iterator[None]:
-    """Writing to a worker that died raises BrokenPipeError meanwhile, instead of ending this
-    process (the CLI restores SIGPIPE's default action, so that `| head` ends quietly)."""
-    main = threading.current_thread() is threading.main_thread()
-    if not main or not hasattr(signal, "SIGPIPE"):  # elsewhere signals cannot be set
-        yield
-        return
-    old = signal.signal(signal.SIGPIPE, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGPIPE, old)
+            with contextlib.suppress(OSError, ValueError):  # a write buffered to a dead worker
+                pipe.close()  # type: ignore[union-attr]
 
 
 class PieceEncoder:
@@ -116,9 +124,11 @@ class PieceEncoder:
         self.tokenizer, self.processes = tokenizer, processes
         self.dtype = token_dtype(tokenizer.size)
         self._workers: list[_Worker] = []
+        self._sigpipe: Any = None  # SIGPIPE's action before the workers started
 
     def __enter__(self) -> PieceEncoder:
         data = json.dumps(self.tokenizer.to_dict()).encode() if self.processes else b""
+        self._sigpipe = _ignore_sigpipe() if self.processes else None
         try:
             for _ in range(self.processes):
                 self._workers.append(_Worker())
@@ -135,6 +145,9 @@ class PieceEncoder:
         for worker in self._workers:
             worker.stop()
         self._workers = []
+        if self._sigpipe is not None:
+            signal.signal(signal.SIGPIPE, self._sigpipe)
+            self._sigpipe = None
 
     def map(self, items: Iterable[tuple[Tag, str]]) -> Iterator[tuple[Tag, np.ndarray]]:
         items = iter(items)
@@ -151,7 +164,7 @@ class PieceEncoder:
         try:
             for n, (tag, text) in enumerate(items):
                 ahead.append((tag, text, None))
-                if len(ahead) > len(self._workers):  # the next worker is busy: take its result
+                if len(ahead) > IN_FLIGHT * len(self._workers):  # take the oldest result first
                     yield self._result(*ahead[0])
                     ahead.popleft()
                 worker = self._workers[n % len(self._workers)]
@@ -168,6 +181,16 @@ class PieceEncoder:
     def _result(self, tag: Tag, text: str, worker: _Worker | None) -> tuple[Tag, np.ndarray]:
         assert worker is not None
         return tag, np.frombuffer(worker.receive(), dtype=self.dtype)
+
+
+def _ignore_sigpipe() -> Any:
+    """Ignore SIGPIPE while workers run (the CLI restores its default action, so that `| head`
+    ends quietly): a write to a worker that died then fails with EPIPE instead of ending this
+    process. Returns the action to restore (None where signals cannot be set: not the main
+    thread)."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGPIPE"):
+        return None
+    return signal.signal(signal.SIGPIPE, signal.SIG_IGN)
 
 
 def _read_message(f: IO[bytes], failure: type[Exception]) -> bytes:
