@@ -10,12 +10,21 @@ corpus) is learnt once from train.txt itself; learning it is not timed. Neither 
 tokenizers' thread pool (both call encode, not encode_batch), so RAYON_NUM_THREADS changes nothing.
 
     OMP_NUM_THREADS=1 python bench/bench_encode.py [--mb 100] [--levels char,word,bpe]
+
+With --processes N (word and BPE): the serial bulk path (encode_corpus over train's 4 Mi-character
+pieces, in this process) against the same pieces dealt to N worker processes
+(rnnrepl.text.encode_pool, as `train` encodes a corpus of 16 MiB characters or more), copy by
+copy in turn; the pool is started once, before the first copy, and its start-up is counted
+on the new side. Ids checked equal.
+
+    OMP_NUM_THREADS=1 nice python bench/bench_encode.py --levels word,bpe --processes 2
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import sys
 import time
 from collections import Counter
@@ -28,6 +37,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import WIKI  # noqa: E402
 
 from rnnrepl.text.bpe import BpeVocab, safe_chunks  # noqa: E402
+from rnnrepl.text.encode_pool import PieceEncoder  # noqa: E402
+from rnnrepl.text.streaming import safe_pieces  # noqa: E402
 from rnnrepl.text.tokenizers import CharVocab, WordVocab, build_tokenizer  # noqa: E402
 from rnnrepl.text.tokens import _blocks, count_symbols, encode_corpus  # noqa: E402
 from rnnrepl.text.wordsplit import chunk_pieces  # noqa: E402
@@ -150,11 +161,41 @@ def bench_level(level: str, segments: list[str], size_mb: float) -> None:
     row(level, "encode", size_mb, seconds)
 
 
+def bench_processes(level: str, segments: list[str], size_mb: float, processes: int) -> None:
+    """Serial bulk encoding against the same pieces on `processes` workers, taking turns by
+    blocks of 3 copies (about 32 MB: 8 pieces, so the workers' last pieces rarely idle one)."""
+    if level == "bpe":
+        vocab = BpeVocab.train(safe_chunks(segments[0], 1 << 20), 8000)
+    else:
+        vocab = build_tokenizer(level, count_symbols(segments[0], level, False), False, 1, 0)
+    blocks = ["".join(segments[i : i + 3]) for i in range(0, len(segments), 3)]
+    encoder, serial = PieceEncoder(vocab, processes), PieceEncoder(vocab, 0)
+    _, start = timed(encoder.__enter__)
+
+    def encode(side: PieceEncoder, block: str) -> np.ndarray:
+        pieces = enumerate(safe_pieces([block], level, False))
+        return np.concatenate([a for _, a in side.map(pieces)])
+
+    try:
+        seconds, olds, news = alternate(
+            blocks, lambda b: encode(serial, b), lambda b: encode(encoder, b)
+        )
+        assert encoder._workers, "the workers stopped: the pool side ran serially"
+    finally:
+        encoder.__exit__(None, None, None)
+    assert all(np.array_equal(a, b) for a, b in zip(olds, news, strict=True)), f"{level}: differ"
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # workers are waited
+    print(f"      {len(blocks)} blocks each way; pool start-up {start:.2f} s; worker peak RSS "
+          f"{peak:.0f} MB", flush=True)  # fmt: skip
+    row(level, "encode", size_mb, [seconds[0], seconds[1] + start])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mb", type=float, default=100.0, help="corpus size in MB (default 100)")
     parser.add_argument("--levels", default="char,word,bpe")
     parser.add_argument("--corpus", type=Path, default=WIKI / "train.txt")
+    parser.add_argument("--processes", type=int, default=0, help="workers against serial")
     args = parser.parse_args()
     base = args.corpus.read_text(encoding="utf-8")
     segments = [base] * max(1, round(args.mb * 1e6 / len(base.encode("utf-8"))))
@@ -167,7 +208,10 @@ def main() -> None:
         flush=True,
     )
     for level in args.levels.split(","):
-        bench_level(level, segments, size_mb)
+        if args.processes:
+            bench_processes(level, segments, size_mb, args.processes)
+        else:
+            bench_level(level, segments, size_mb)
     print(f"load after {os.getloadavg()[0]:.1f}")
 
 

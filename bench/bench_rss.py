@@ -4,7 +4,8 @@ Each corpus is generated in a temp dir (text repeated from tiny Shakespeare when
 it, else a synthetic text; never committed, deleted at the end), then trained on through the CLI
 at char level (or --level) for a few steps with a fixed small model, twice: the first run encodes the corpus
 into the token cache (in the temp dir's XDG_DATA_HOME), the second reuses it. Peak RSS is the
-child's own (os.wait4's ru_maxrss); the encode time is the one `train` reports in its note.
+child's own (os.wait4's ru_maxrss: the largest of `train` and the encoding workers it started,
+not their sum); the encode time is the one `train` reports in its note.
 
     OMP_NUM_THREADS=1 nice python bench/bench_rss.py [--sizes 100M,1G,2G] [--level char]
 """
@@ -86,9 +87,10 @@ def measure(spec: str, tmp: Path, level: str) -> str:
     assert encoded and "reused from the cache" in err2, (err1, err2)
     tokens, enc_s = encoded.group(1), float(encoded.group(2))
     mb = size_bytes(spec) / 1e6
+    notes = [line for line in err1.splitlines() if "processes" in line or "sample of" in line]
     return (
         f"| {spec} {level} | {tokens} | {rss1:,.0f} MB | {enc_s:.1f} s ({mb / enc_s:.0f} MB/s) | "
-        f"{wall1:.1f} s | {rss2:,.0f} MB | {wall2:.1f} s |"
+        f"{wall1:.1f} s | {rss2:,.0f} MB | {wall2:.1f} s |" + "".join(f"\n  {n}" for n in notes)
     )
 
 

@@ -4,6 +4,7 @@ with one line of what was read and skipped, and the notes a user should see."""
 from __future__ import annotations
 
 import hashlib
+import os
 import sys
 
 from rich.console import Console
@@ -46,19 +47,46 @@ def _prepare_cached(opts: dict, err: Console):
     from rnnrepl.store.home import tokens_home
     from rnnrepl.text.corpus_ids import cached_corpus_ids
 
-    got = cached_corpus_ids(_corpus_options(opts), tokens_home())
+    got = cached_corpus_ids(_corpus_options(opts), tokens_home(), _encode_processes())
     report, meta = got.report, got.meta
     _print_reading(report, err, opts.get("verbose", False))
     if report.crlf_normalised:
         err.print(f"note: normalised {report.crlf_normalised} CRLF/CR line endings to LF")
     for entry in got.entries:
         _print_cache_note(entry, err)
+    _print_sample_note(meta.get("bpe_sample"), err)
     _warn_if_small(meta["count"], got.tokenizer.level, err)
     split = f"the file {opts['val_file']}" if opts["val_file"] else meta["validation"]
     summary = _summary(report, meta["corpus_sha256"], got.train, got.val, split)
     unk = meta["unknown"] / meta["n_train"] if meta["n_train"] else 0.0
     summary["unknown_rate"] = round(unk, 6)
+    if "bpe_sample" in meta:  # how much text the vocabulary was learnt from
+        summary["bpe_sample"] = meta["bpe_sample"]
     return got.tokenizer, got.train, got.val, summary
+
+
+def _print_sample_note(sample: dict | None, err: Console) -> None:
+    """One line when a BPE vocabulary was learnt from a sample of the corpus, not all of it."""
+    if sample and sample.get("windows"):
+        share = 100 * sample["chars"] / max(sample["of"], 1)
+        err.print(
+            f"note: the BPE vocabulary was learnt from a sample of {sample['chars']:,} of the "
+            f"corpus's {sample['of']:,} characters ({share:.1f}%, {sample['windows']:,} windows "
+            "spread over every file), in bounded memory"
+        )
+
+
+def _encode_processes() -> int | None:
+    """RNNREPL_ENCODE_PROCESSES: how many worker processes encode (0: none); unset: by size."""
+    value = os.environ.get("RNNREPL_ENCODE_PROCESSES", "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or int(value) > 64:
+        raise UsageError(
+            f"RNNREPL_ENCODE_PROCESSES must be a number of processes from 0 to 64, not {value!r}",
+            hint="unset it to use every core for a large corpus",
+        )
+    return int(value)
 
 
 def _print_cache_note(entry, err: Console) -> None:
@@ -68,7 +96,9 @@ def _print_cache_note(entry, err: Console) -> None:
         line = f"note: token ids reused from the cache {where}"
     else:
         seconds = entry.meta.get("encode_seconds", 0.0)
-        line = f"note: encoded {entry.meta['count']:,} tokens in {seconds:.1f}s into the token cache {where}"
+        processes = entry.meta.get("encode_processes", 0)
+        on = f" on {processes} processes" if processes else ""
+        line = f"note: encoded {entry.meta['count']:,} tokens in {seconds:.1f}s{on} into the token cache {where}"
         if entry.damage:
             line += f" (the entry there was damaged: {safe_text(entry.damage, one_line=True)})"
     err.print(line, markup=False, soft_wrap=True)

@@ -24,6 +24,7 @@ from rnnrepl.errors import InputDataError
 from rnnrepl.text import tokenizers
 from rnnrepl.text.corpus_scan import ScannedCorpus, scan_corpus
 from rnnrepl.text.decoding import check_encoding
+from rnnrepl.text.encode_pool import PieceEncoder, encode_processes
 from rnnrepl.text.files import Skipped, TextReport, expand_inputs, open_input
 from rnnrepl.text.streaming import safe_pieces
 from rnnrepl.text.token_cache import (
@@ -34,7 +35,7 @@ from rnnrepl.text.token_cache import (
     file_dtype,
     open_entry,
 )
-from rnnrepl.text.tokens import count_symbols, encode_corpus, split_ranges
+from rnnrepl.text.tokens import count_symbols, split_ranges
 
 _READ = 1 << 24
 
@@ -68,22 +69,26 @@ class CorpusIds:
     entries: list[CacheEntry]
 
 
-def cached_corpus_ids(opts: CorpusOptions, cache_dir: Path) -> CorpusIds:
-    """Train/validation ids of the files `opts` names (no stdin), from the cache or encoded now."""
+def cached_corpus_ids(
+    opts: CorpusOptions, cache_dir: Path, processes: int | None = None
+) -> CorpusIds:
+    """Train/validation ids of the files `opts` names (no stdin), from the cache or encoded now,
+    on `processes` worker processes (None: chosen by the corpus size, see encode_pool.py)."""
     if opts.encoding is not None:
         check_encoding(opts.encoding)
     skipped: list[Skipped] = []
     paths = expand_inputs(list(opts.inputs), skipped)
     key = _key_or_first_error(paths, opts, skipped)
     entry = open_entry(
-        cache_dir / key, lambda folder, ids_file: _build(opts, paths, skipped, folder, ids_file)
+        cache_dir / key,
+        lambda folder, ids_file: _build(opts, paths, skipped, folder, ids_file, processes),
     )
     tok = tokenizers.tokenizer_from_dict(entry.tokenizer)
     report = _report(entry.meta["report"])
     entries = [entry]
     val = entry.val
     if opts.val_file:
-        val_entry = _val_entry(opts, entry, tok, cache_dir)
+        val_entry = _val_entry(opts, entry, tok, cache_dir, processes)
         entries.append(val_entry)
         val = val_entry.train
     return CorpusIds(tok, entry.train, val, report, entry.meta, entries)
@@ -131,16 +136,22 @@ def input_key(paths: list[str], options: dict[str, Any]) -> str:
 
 
 def _build(
-    opts: CorpusOptions, paths: list[str], skipped: list[Skipped], folder: Path, ids_file: IdsFile
+    opts: CorpusOptions,
+    paths: list[str],
+    skipped: list[Skipped],
+    folder: Path,
+    ids_file: IdsFile,
+    processes: int | None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Read the files in chunks: check them, build the tokenizer, encode into ids.bin."""
     started = time.monotonic()
     scanned = scan_corpus(paths, skipped, opts.encoding, opts.skip_bad)
-    tok = _stream_tokenizer(scanned, opts)
+    tok, learned = _stream_tokenizer(scanned, opts)
     dtype = file_dtype(tok.size)
+    processes = encode_processes(scanned.report.chars, tok.level, processes)
     if opts.val_file or len(scanned.report.files) == 1:  # already in split order
         with ids_file(dtype) as w:
-            _encode(scanned, tok, w)
+            _encode(scanned, tok, w, processes)
         heads, _, split = split_ranges([w.count], opts.val_fraction)
         n_train = w.count if opts.val_file else heads[0][1]
     else:  # encoded in corpus order, then copied in split order: train, then validation
@@ -148,7 +159,7 @@ def _build(
             order = IdsWriter(
                 tmp, dtype, folder / "ids in corpus order (a temporary file)", digest=False
             )
-            ends = _encode(scanned, tok, order)
+            ends = _encode(scanned, tok, order, processes)
             heads, tails, split = split_ranges(ends, opts.val_fraction)
             with ids_file(dtype) as w:
                 _copy(tmp, dtype, heads + tails, w)
@@ -159,37 +170,47 @@ def _build(
         "corpus_sha256": scanned.sha256,
         "validation": split,
         "encode_seconds": round(time.monotonic() - started, 3),
+        "encode_processes": processes,
+        **learned,
     }
     return fields, tok.to_dict()
 
 
-def _stream_tokenizer(scanned: ScannedCorpus, opts: CorpusOptions) -> Any:
-    """make_tokenizer's tokenizer, from the corpus read in chunks."""
+def _stream_tokenizer(scanned: ScannedCorpus, opts: CorpusOptions) -> tuple[Any, dict]:
+    """make_tokenizer's tokenizer, from the corpus read in chunks (a BPE vocabulary from a
+    bounded sample of a large one: bpe_sample.py), and the sidecar's fields about it."""
     if opts.level == "bpe":
-        from rnnrepl.text.bpe import BpeVocab, default_vocab_size, safe_chunks
+        from rnnrepl.text.bpe import BpeVocab, default_vocab_size
+        from rnnrepl.text.bpe_sample import BpeSample
 
         size = opts.vocab_size or default_vocab_size(scanned.report.chars)
-        # 1 MB texts, as make_tokenizer gives it: the trainer's memory grows with their length
-        # (2 GB for 8 MB texts of a 30 MB corpus, 0.3 GB for 1 MB ones)
-        pieces = safe_pieces(scanned.pieces(), "bpe", opts.lowercase)
-        texts = (chunk for piece in pieces for chunk in safe_chunks(piece, 1 << 20))
-        return BpeVocab.train(texts, size, lowercase=opts.lowercase)
+        sample = BpeSample(scanned, opts.lowercase)
+        tok = BpeVocab.train(sample.texts(), size, lowercase=opts.lowercase)
+        return tok, {"bpe_sample": sample.to_dict()}
     counts: Counter[str] = Counter()
     for piece in safe_pieces(scanned.pieces(), opts.level, opts.lowercase):
         counts.update(count_symbols(piece, opts.level, opts.lowercase))
-    return tokenizers.build_tokenizer(
+    tok = tokenizers.build_tokenizer(
         opts.level, counts, opts.lowercase, opts.min_freq, opts.max_vocab
     )
+    return tok, {}
 
 
-def _encode(scanned: ScannedCorpus, tok: Any, w: IdsWriter) -> list[int]:
-    """Write every file's ids in corpus order; returns where each file's ids end."""
-    ends = []
-    for _, pieces in scanned.file_texts():
-        for piece in safe_pieces(pieces, tok.level, bool(getattr(tok, "lowercase", False))):
-            w.write(encode_corpus(piece, tok))
-        ends.append(w.count)
-    return ends
+def _encode(scanned: ScannedCorpus, tok: Any, w: IdsWriter, processes: int) -> list[int]:
+    """Write every file's ids in corpus order, on `processes` workers (0: here; see
+    encode_pool.py); returns where each file's ids end."""
+    lowercase = bool(getattr(tok, "lowercase", False))
+    tagged = (
+        (i, piece)
+        for i, pieces in scanned.file_texts()
+        for piece in safe_pieces(pieces, tok.level, lowercase)
+    )
+    ends: list[int] = []
+    with PieceEncoder(tok, processes) as encoder:
+        for i, ids in encoder.map(tagged):
+            ends += [w.count] * (i - len(ends))  # the files before file i are written
+            w.write(ids)
+    return ends + [w.count] * (len(scanned.report.files) - len(ends))
 
 
 def _copy(src: BinaryIO, dtype: str, ranges: list[tuple[int, int]], w: IdsWriter) -> None:
@@ -215,21 +236,30 @@ def make_tokenizer(text: str, opts: CorpusOptions) -> Any:
     )
 
 
-def _val_entry(opts: CorpusOptions, train: CacheEntry, tok: Any, cache_dir: Path) -> CacheEntry:
+def _val_entry(
+    opts: CorpusOptions, train: CacheEntry, tok: Any, cache_dir: Path, processes: int | None
+) -> CacheEntry:
     """The --val file's ids, an entry of their own keyed by the file and the tokenizer."""
     assert opts.val_file is not None
     options = {"val_file": True, "encoding": opts.encoding}
     options["tokenizer"] = train.meta["tokenizer_sha256"]
     key = input_key([opts.val_file], options)
-    return open_entry(cache_dir / key, lambda folder, ids_file: _build_val(opts, tok, ids_file))
+
+    def build(folder: Path, ids_file: IdsFile) -> tuple[dict, None]:
+        return _build_val(opts, tok, ids_file, processes)
+
+    return open_entry(cache_dir / key, build)
 
 
-def _build_val(opts: CorpusOptions, tok: Any, ids_file: IdsFile) -> tuple[dict, None]:
+def _build_val(
+    opts: CorpusOptions, tok: Any, ids_file: IdsFile, processes: int | None
+) -> tuple[dict, None]:
     assert opts.val_file is not None
     scanned = scan_corpus([opts.val_file], [], opts.encoding, skip_bad=False)
+    processes = encode_processes(scanned.report.chars, tok.level, processes)
     with ids_file(file_dtype(tok.size)) as w:
-        _encode(scanned, tok, w)
-    return {"n_train": w.count}, None
+        _encode(scanned, tok, w, processes)
+    return {"n_train": w.count, "encode_processes": processes}, None
 
 
 def _report(d: dict[str, Any]) -> TextReport:
