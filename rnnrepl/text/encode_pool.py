@@ -38,7 +38,9 @@ from rnnrepl.text.tokens import encode_corpus, token_dtype
 # Below this many characters a corpus is encoded in this process: starting a worker (an
 # interpreter, numpy, the tokenizer) takes about as long as encoding a few MB.
 MIN_PARALLEL_CHARS = 16 << 20
-MAX_PROCESSES = 8
+# Each worker holds a copy of the tokenizer and its pieces: about 220 MB at word level and 460 MB
+# at BPE level (bench_rss), so more cores than this would cost memory faster than they save time.
+MAX_PROCESSES = 4
 _LENGTH = struct.Struct("<Q")
 IN_FLIGHT = 2  # pieces per worker sent ahead: the next waits in its pipe while one is encoded
 
