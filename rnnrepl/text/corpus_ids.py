@@ -25,6 +25,7 @@ from rnnrepl.text import tokenizers
 from rnnrepl.text.corpus_scan import ScannedCorpus, scan_corpus
 from rnnrepl.text.decoding import check_encoding
 from rnnrepl.text.files import Skipped, TextReport, expand_inputs, open_input
+from rnnrepl.text.reverse import reverse_text, reversed_ids
 from rnnrepl.text.streaming import safe_pieces
 from rnnrepl.text.token_cache import (
     ID_DTYPES,
@@ -53,6 +54,7 @@ class CorpusOptions:
     val_file: str | None = None
     encoding: str | None = None
     skip_bad: bool = False
+    reverse: bool = False  # a backward model's ids: each file's text reversed (text/reverse.py)
 
 
 @dataclass
@@ -109,6 +111,8 @@ def _key_options(opts: CorpusOptions) -> dict[str, Any]:
     d = asdict(opts)
     del d["inputs"], d["val_file"]
     d["val_fraction"] = None if opts.val_file else opts.val_fraction
+    if not opts.reverse:  # the keys of forward runs stay as they were: their cache entries hold
+        del d["reverse"]
     d["versions"] = [__version__, WORD_VERSION]
     if opts.level == "bpe":
         d["versions"].append(version("tokenizers"))
@@ -140,7 +144,7 @@ def _build(
     dtype = file_dtype(tok.size)
     if opts.val_file or len(scanned.report.files) == 1:  # already in split order
         with ids_file(dtype) as w:
-            _encode(scanned, tok, w)
+            _encode(scanned, tok, w, opts.reverse)
         heads, _, split = split_ranges([w.count], opts.val_fraction)
         n_train = w.count if opts.val_file else heads[0][1]
     else:  # encoded in corpus order, then copied in split order: train, then validation
@@ -148,7 +152,7 @@ def _build(
             order = IdsWriter(
                 tmp, dtype, folder / "ids in corpus order (a temporary file)", digest=False
             )
-            ends = _encode(scanned, tok, order)
+            ends = _encode(scanned, tok, order, opts.reverse)
             heads, tails, split = split_ranges(ends, opts.val_fraction)
             with ids_file(dtype) as w:
                 _copy(tmp, dtype, heads + tails, w)
@@ -157,7 +161,7 @@ def _build(
         "n_train": n_train,
         "report": asdict(scanned.report),
         "corpus_sha256": scanned.sha256,
-        "validation": split,
+        "validation": split + (" as read backwards (its start as written)" * opts.reverse),
         "encode_seconds": round(time.monotonic() - started, 3),
     }
     return fields, tok.to_dict()
@@ -176,17 +180,22 @@ def _stream_tokenizer(scanned: ScannedCorpus, opts: CorpusOptions) -> Any:
         return BpeVocab.train(texts, size, lowercase=opts.lowercase)
     counts: Counter[str] = Counter()
     for piece in safe_pieces(scanned.pieces(), opts.level, opts.lowercase):
+        piece = reverse_text(piece) if opts.reverse else piece  # lowercasing Σ looks around
         counts.update(count_symbols(piece, opts.level, opts.lowercase))
     return tokenizers.build_tokenizer(
         opts.level, counts, opts.lowercase, opts.min_freq, opts.max_vocab
     )
 
 
-def _encode(scanned: ScannedCorpus, tok: Any, w: IdsWriter) -> list[int]:
-    """Write every file's ids in corpus order; returns where each file's ids end."""
+def _encode(scanned: ScannedCorpus, tok: Any, w: IdsWriter, reverse: bool = False) -> list[int]:
+    """Write every file's ids in corpus order; returns where each file's ids end. With `reverse`,
+    each file's text is reversed as a whole (one file's ids are held in memory)."""
     ends = []
     for _, pieces in scanned.file_texts():
-        for piece in safe_pieces(pieces, tok.level, bool(getattr(tok, "lowercase", False))):
+        safe = safe_pieces(pieces, tok.level, bool(getattr(tok, "lowercase", False)))
+        if reverse:
+            w.write(reversed_ids(safe, lambda piece: encode_corpus(piece, tok)))
+        for piece in () if reverse else safe:
             w.write(encode_corpus(piece, tok))
         ends.append(w.count)
     return ends
@@ -219,6 +228,8 @@ def _val_entry(opts: CorpusOptions, train: CacheEntry, tok: Any, cache_dir: Path
     """The --val file's ids, an entry of their own keyed by the file and the tokenizer."""
     assert opts.val_file is not None
     options = {"val_file": True, "encoding": opts.encoding}
+    if opts.reverse:
+        options["reverse"] = True
     options["tokenizer"] = train.meta["tokenizer_sha256"]
     key = input_key([opts.val_file], options)
     return open_entry(cache_dir / key, lambda folder, ids_file: _build_val(opts, tok, ids_file))
@@ -228,7 +239,7 @@ def _build_val(opts: CorpusOptions, tok: Any, ids_file: IdsFile) -> tuple[dict, 
     assert opts.val_file is not None
     scanned = scan_corpus([opts.val_file], [], opts.encoding, skip_bad=False)
     with ids_file(file_dtype(tok.size)) as w:
-        _encode(scanned, tok, w)
+        _encode(scanned, tok, w, opts.reverse)
     return {"n_train": w.count}, None
 
 
