@@ -15,6 +15,7 @@ import click
 
 from rnnrepl.cli.chat import DEFAULT_MODEL, chat, generate
 from rnnrepl.cli.corpus import corpus_group
+from rnnrepl.cli.embed import embed, similar
 from rnnrepl.cli.models import list_cmd, rm
 from rnnrepl.cli.oneshot import eval_cmd, info, predict, score
 from rnnrepl.cli.train_options import train
@@ -73,6 +74,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 for _command in (train, generate, predict, score, eval_cmd, info, chat, list_cmd, rm, corpus_group):
+    cli.add_command(_command)
+for _command in (embed, similar):  # contextual string embeddings (#18)
     cli.add_command(_command)
 
 
