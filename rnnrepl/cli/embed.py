@@ -47,13 +47,22 @@ def _document(emb: Embeddings) -> dict:
 
 
 def write_safetensors(path: Path, emb: Embeddings) -> None:
-    """Tensor `vectors` (words, dims) and, as JSON strings in the metadata, the rest; atomic."""
-    from safetensors.torch import save
+    """Tensor `vectors` (words, dims), float32, and as JSON strings in the metadata the rest:
+    the safetensors layout written a block of rows at a time (no second copy of the vectors in
+    memory), atomically."""
+    import struct
 
-    from rnnrepl.atomic import atomic_write_bytes
+    from rnnrepl.atomic import atomic_file
 
     meta = {k: v if isinstance(v, str) else json.dumps(v) for k, v in _document(emb).items()}
-    atomic_write_bytes(path, save({"vectors": emb.vectors.contiguous()}, metadata=meta))
+    n, d = emb.vectors.shape
+    entry = {"dtype": "F32", "shape": [n, d], "data_offsets": [0, n * d * 4]}
+    header = json.dumps({"__metadata__": meta, "vectors": entry}).encode()
+    header += b" " * (-len(header) % 8)  # the data starts 8-byte aligned
+    with atomic_file(path) as f:
+        f.write(struct.pack("<Q", len(header)) + header)
+        for a in range(0, n, 4096):
+            f.write(emb.vectors[a : a + 4096].numpy().astype("<f4", copy=False).tobytes())
 
 
 def _print_table(emb: Embeddings) -> None:

@@ -88,10 +88,12 @@ def embed_text(
     # character before a word, (" " + text)[start], comes at n - start.
     f_ids = _ids(forward, text + " ")
     b_ids = _ids(backward, reverse_text(" " + text))
-    hf = hidden_at(forward.model, f_ids, ends + 1, chunk)
-    hb = hidden_at(backward.model, b_ids, n - starts + 1, chunk)
+    df, db = forward.config.hidden, backward.config.hidden
+    vectors = torch.empty(len(words), df + db)  # filled in place: the largest thing held
+    hidden_at(forward.model, f_ids, ends + 1, chunk, vectors[:, :df])
+    hidden_at(backward.model, b_ids, n - starts + 1, chunk, vectors[:, df:])
     unknown = (int((f_ids[1:] == 0).sum()), int((b_ids[1:] == 0).sum()))
-    return Embeddings(words, torch.cat([hf, hb], 1), (hf.shape[1], hb.shape[1]), unknown)
+    return Embeddings(words, vectors, (df, db), unknown)
 
 
 def _ids(loaded: LoadedModel, text: str) -> np.ndarray:
@@ -109,12 +111,13 @@ def _ids(loaded: LoadedModel, text: str) -> np.ndarray:
 
 
 @torch.inference_mode()
-def hidden_at(model: LanguageModel, ids: np.ndarray, positions: np.ndarray, chunk: int) -> Tensor:
-    """The top layer's output after reading ids[:p + 1], for each p of `positions`: the ids fed
-    `chunk` at a time with the state carried, only the rows asked for kept. (len(positions), hidden)"""
+def hidden_at(
+    model: LanguageModel, ids: np.ndarray, positions: np.ndarray, chunk: int, out: Tensor
+) -> None:
+    """Row i of `out` (len(positions), hidden): the top layer's output after reading
+    ids[:positions[i] + 1], the ids fed `chunk` at a time with the state carried."""
     order = np.argsort(positions, kind="stable")
     sorted_pos = positions[order]
-    out = torch.empty(len(positions), model.cfg.hidden)
     device = next(model.parameters()).device
     state = None
     for a in range(0, len(ids), chunk):
@@ -124,7 +127,6 @@ def hidden_at(model: LanguageModel, ids: np.ndarray, positions: np.ndarray, chun
         if hi > lo:
             rows = torch.from_numpy(sorted_pos[lo:hi] - a).to(device)
             out[torch.from_numpy(order[lo:hi])] = h[0].index_select(0, rows).float().cpu()
-    return out
 
 
 def nearest(emb: Embeddings, index: int, k: int) -> list[tuple[int, float]]:
