@@ -109,7 +109,7 @@ def _prepare_in_memory(opts: dict, err: Console):
     if report.crlf_normalised:
         err.print(f"note: normalised {report.crlf_normalised} CRLF/CR line endings to LF")
     if opts.get("reverse"):  # each file's text as a whole (load_corpus's ends say where)
-        bounds = zip([0, *report.ends], report.ends, strict=True)
+        bounds = zip([0, *report.ends[:-1]], report.ends, strict=True)
         text = "".join(reverse_text(text[a:b]) for a, b in bounds)
     tok = make_tokenizer(text, _corpus_options(opts))
     ids, token_ends = encode_files(text, report.ends, tok)
@@ -121,7 +121,7 @@ def _prepare_in_memory(opts: dict, err: Console):
         split = f"the file {opts['val_file']}"
     else:
         train_ids, val_ids, split = split_per_file(ids, token_ends, opts["val_fraction"])
-        split += " as read backwards (its start as written)" if opts.get("reverse") else ""
+        split += " as read backwards: the start as written" if opts.get("reverse") else ""
     del ids  # several files: the splits are copies, and the whole need not stay in memory
     summary = _summary(report, _sha(text), train_ids, val_ids, split)
     summary["unknown_rate"] = round(float((train_ids == 0).mean()) if len(train_ids) else 0.0, 6)

@@ -161,7 +161,7 @@ def _build(
         "n_train": n_train,
         "report": asdict(scanned.report),
         "corpus_sha256": scanned.sha256,
-        "validation": split + (" as read backwards (its start as written)" * opts.reverse),
+        "validation": split + (" as read backwards: the start as written" * opts.reverse),
         "encode_seconds": round(time.monotonic() - started, 3),
     }
     return fields, tok.to_dict()
