@@ -86,8 +86,9 @@ def test_scoring_a_backward_model_scores_the_reversed_text(models, tmp_path):
 def test_info_shows_the_direction(models):
     assert _figures("info", str(models["backward"]))["direction"] == "backward"
     assert _figures("info", str(models["forward"]))["direction"] == "forward"
-    shown = invoke("info", str(models["backward"]))
-    assert "direction" in shown.output and "backward" in shown.output
+    shown = invoke("info", str(models["backward"])).output
+    assert "direction     │ backward (trained on reversed text: reads right to left)" in shown
+    assert "direction" not in invoke("info", str(models["forward"])).output  # the default
     # a file from before --reverse records no direction: forward
     old = _figures("info", "shakespeare-char")
     assert "direction" not in old["training"] and old["direction"] == "forward"

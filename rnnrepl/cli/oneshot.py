@@ -252,8 +252,9 @@ def run_info(model, as_json, plot: str | None = None) -> None:
             "tokens",
             f"{tok.level} level, {tok.size:,} ({'lowercased, ' if tok.lowercase else ''}first: {sample})",
         ),
-        ("direction", _direction_label(loaded.direction)),
     ]
+    if loaded.direction == "backward":  # forward, the default, goes without saying (as untied)
+        rows.append(("direction", "backward (trained on reversed text: reads right to left)"))
     training = dict(loaded.training)
     training.pop("direction", None)  # shown above
     total = training.pop("total_steps", None)
@@ -277,12 +278,6 @@ def _print_curve(points, level: str) -> None:
         width = max(20, min(60, console.width - 12))
         console.print()
         console.print(loss_curve(curve_points(points), level, width=width), no_wrap=True)
-
-
-def _direction_label(direction: str) -> str:
-    if direction == "backward":
-        return "backward (trained on reversed text: reads right to left)"
-    return "forward"
 
 
 def _steps_label(best, total) -> str:
