@@ -57,6 +57,8 @@ def test_standard_input_is_reversed_the_same_way(models):
     alone = _train(models["dir"] / "one-file.safetensors", str(models["files"][0]), "--reverse")
     a, b = _weights(out), _weights(alone)
     assert all(torch.equal(a[k], b[k]) for k in a)
+    sha = [load_model(p).training["corpus_sha256"] for p in (out, alone)]
+    assert sha[0] == sha[1]  # of the text as read, on both paths
 
 
 def _figures(*args: str) -> dict:

@@ -108,6 +108,7 @@ def _prepare_in_memory(opts: dict, err: Console):
     _print_reading(report, err, opts.get("verbose", False))
     if report.crlf_normalised:
         err.print(f"note: normalised {report.crlf_normalised} CRLF/CR line endings to LF")
+    sha = _sha(text)  # of the text as read, a backward model's too (as the cached path)
     if opts.get("reverse"):  # each file's text as a whole (load_corpus's ends say where)
         bounds = zip([0, *report.ends[:-1]], report.ends, strict=True)
         text = "".join(reverse_text(text[a:b]) for a, b in bounds)
@@ -123,7 +124,7 @@ def _prepare_in_memory(opts: dict, err: Console):
         train_ids, val_ids, split = split_per_file(ids, token_ends, opts["val_fraction"])
         split += " as read backwards: the start as written" if opts.get("reverse") else ""
     del ids  # several files: the splits are copies, and the whole need not stay in memory
-    summary = _summary(report, _sha(text), train_ids, val_ids, split)
+    summary = _summary(report, sha, train_ids, val_ids, split)
     summary["unknown_rate"] = round(float((train_ids == 0).mean()) if len(train_ids) else 0.0, 6)
     del text
     return tok, train_ids, val_ids, summary
