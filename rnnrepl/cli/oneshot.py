@@ -255,8 +255,7 @@ def run_info(model, as_json, plot: str | None = None) -> None:
     ]
     if loaded.direction == "backward":  # forward, the default, goes without saying (as untied)
         rows.append(("direction", "backward (trained on reversed text: reads right to left)"))
-    training = dict(loaded.training)
-    training.pop("direction", None)  # shown above
+    training = {k: v for k, v in loaded.training.items() if k != "direction"}  # shown above
     total = training.pop("total_steps", None)
     training.pop("history", None)  # drawn below
     rows += [
