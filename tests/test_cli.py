@@ -56,6 +56,7 @@ def test_help_lists_every_command():
     assert r.stdout.split("Commands:\n")[1] == (
         "  chat      Interactive REPL: live next-token probabilities as you type.\n"
         "  corpus    Well-known public corpora: list them, fetch one (sha256-verified).\n"
+        "  embed     Contextual string embeddings of each word of TEXT (or -f FILE).\n"
         "  eval      Cross entropy, perplexity and bits per token (char) of FILES...\n"
         "  explain   Inside the model at every step of TEXT: input x_t, hidden state...\n"
         "  generate  Stream a continuation of PROMPT (or -p/--prompt, --prompt-file)...\n"
@@ -65,6 +66,7 @@ def test_help_lists_every_command():
         "  predict   Top-k next tokens after TEXT, with probabilities.\n"
         "  rm        Remove models (and their resume state) from the model home, by...\n"
         "  score     Per token: p of the actual token, J_t = -log p, the top-k; then...\n"
+        "  similar   The K words of FILE whose contextual vectors are nearest...\n"
         "  train     Train a language model on text FILES, directories, globs, or...\n"
     )
 

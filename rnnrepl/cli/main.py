@@ -15,6 +15,7 @@ import click
 
 from rnnrepl.cli.chat import DEFAULT_MODEL, chat, generate
 from rnnrepl.cli.corpus import corpus_group
+from rnnrepl.cli.embed import embed, similar
 from rnnrepl.cli.explain import explain
 from rnnrepl.cli.models import list_cmd, rm
 from rnnrepl.cli.neurons import neurons
@@ -74,8 +75,9 @@ def cli(ctx: click.Context, debug: bool) -> None:
         ctx.invoke(chat, model=DEFAULT_MODEL)
 
 
-_COMMANDS = (train, generate, predict, score, eval_cmd, info, explain, neurons, chat, list_cmd, rm)
-for _command in (*_COMMANDS, corpus_group):
+_COMMANDS = (train, generate, predict, score, eval_cmd, info, chat, list_cmd, rm, corpus_group)
+_NOTES = (explain, neurons, embed, similar)  # the insides and contextual embeddings (#18)
+for _command in (*_COMMANDS, *_NOTES):
     cli.add_command(_command)
 
 

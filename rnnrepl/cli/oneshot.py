@@ -14,6 +14,7 @@ from rnnrepl.cli.models import complete_model
 from rnnrepl.cli.params import cache_option
 from rnnrepl.errors import InputDataError, UsageError
 from rnnrepl.infer.loading import load_for_inference
+from rnnrepl.text.reverse import reverse_text
 from rnnrepl.ui.textsafe import safe_json, safe_text
 from rnnrepl.units import bits, finite_or_none, perplexity
 
@@ -105,8 +106,9 @@ def run_score(model, text, file, k, as_json, color=None) -> None:
         raise UsageError("give TEXT or -f FILE (exactly one)")
     if color and as_json:
         raise UsageError("--color is for the terminal — --json already gives each token's rank")
-    loaded = load_for_inference(model)
+    loaded = load_for_inference(model, backward=True)
     text = read_prompt_file(file) if file else text
+    text = reverse_text(text) if loaded.direction == "backward" else text  # as it was trained
     rows, summary = Predictor(loaded).score(text, k)
     if as_json:
         click.echo(
@@ -164,11 +166,12 @@ def run_eval(model, files, as_json, encoding) -> None:
     from rnnrepl.text.files import read_text
     from rnnrepl.train.validation import held_out_loss, start_token
 
-    loaded = load_for_inference(model)
+    loaded = load_for_inference(model, backward=True)
     level = loaded.tokenizer.level
     inputs = []  # every file is read before the bar starts: a bad one is still one error line
     for path in files:
         text = read_text(path, encoding=encoding)[0]
+        text = reverse_text(text) if loaded.direction == "backward" else text  # as trained
         ids = loaded.tokenizer.encode(text)
         if not ids:
             raise InputDataError("nothing to evaluate: the file is empty", path=path)
@@ -221,7 +224,7 @@ def run_info(model, as_json, plot: str | None = None) -> None:
     if plot is not None:  # before loading: a usage error comes first
         curves.plot_format(plot)
         curves.require_matplotlib()
-    loaded = load_for_inference(model)
+    loaded = load_for_inference(model, backward=True)
     points = from_summary(loaded.training.get("history"))
     if plot is not None:
         curves.write_plot(plot, points, loaded.tokenizer.level, loaded.path)
@@ -233,6 +236,7 @@ def run_info(model, as_json, plot: str | None = None) -> None:
         "level": tok.level,
         "vocab_size": tok.size,
         "lowercase": tok.lowercase,
+        "direction": loaded.direction,
         "parameters": loaded.model.num_parameters(),
         "training": loaded.training,
     }
@@ -249,7 +253,9 @@ def run_info(model, as_json, plot: str | None = None) -> None:
             f"{tok.level} level, {tok.size:,} ({'lowercased, ' if tok.lowercase else ''}first: {sample})",
         ),
     ]
-    training = dict(loaded.training)
+    if loaded.direction == "backward":  # forward, the default, goes without saying (as untied)
+        rows.append(("direction", "backward (trained on reversed text: reads right to left)"))
+    training = {k: v for k, v in loaded.training.items() if k != "direction"}  # shown above
     total = training.pop("total_steps", None)
     training.pop("history", None)  # drawn below
     rows += [

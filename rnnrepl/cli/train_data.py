@@ -21,9 +21,16 @@ def prepare_data(opts: dict, err: Console):
     if opts["level"] != "word" and (opts["min_freq"] != 1 or opts["max_vocab"]):
         hint = "size a BPE vocabulary with --vocab-size" if opts["level"] == "bpe" else "drop them"
         raise UsageError("--min-freq and --max-vocab need --level word", hint=hint)
-    if "-" in opts["inputs"] or opts["val_file"] == "-":
-        return _prepare_in_memory(opts, err)
-    return _prepare_cached(opts, err)
+    if opts.get("reverse") and opts["level"] != "char":
+        raise UsageError(
+            "--reverse trains a backward character model: it needs --level char",
+            hint="drop --level, or drop --reverse",
+        )
+    in_memory = "-" in opts["inputs"] or opts["val_file"] == "-"
+    prepare = _prepare_in_memory if in_memory else _prepare_cached
+    tok, train_ids, val_ids, summary = prepare(opts, err)
+    summary["direction"] = "backward" if opts.get("reverse") else "forward"
+    return tok, train_ids, val_ids, summary
 
 
 def _corpus_options(opts: dict):
@@ -40,6 +47,7 @@ def _corpus_options(opts: dict):
         val_file=opts["val_file"],
         encoding=opts["encoding"],
         skip_bad=opts.get("skip_bad", False),
+        reverse=bool(opts.get("reverse")),
     )
 
 
@@ -118,6 +126,7 @@ def _summary(report, corpus_sha256: str, train_ids, val_ids, split: str) -> dict
 def _prepare_in_memory(opts: dict, err: Console):
     from rnnrepl.text.corpus_ids import make_tokenizer
     from rnnrepl.text.files import MAX_STDIN, CappedInput, load_corpus
+    from rnnrepl.text.reverse import reverse_text
     from rnnrepl.text.tokens import encode_corpus, encode_files, split_per_file
 
     text, report = load_corpus(
@@ -129,17 +138,23 @@ def _prepare_in_memory(opts: dict, err: Console):
     _print_reading(report, err, opts.get("verbose", False))
     if report.crlf_normalised:
         err.print(f"note: normalised {report.crlf_normalised} CRLF/CR line endings to LF")
+    sha = _sha(text)  # of the text as read, a backward model's too (as the cached path)
+    if opts.get("reverse"):  # each file's text as a whole (load_corpus's ends say where)
+        bounds = zip([0, *report.ends[:-1]], report.ends, strict=True)
+        text = "".join(reverse_text(text[a:b]) for a, b in bounds)
     tok = make_tokenizer(text, _corpus_options(opts))
     ids, token_ends = encode_files(text, report.ends, tok)
     _warn_if_small(len(ids), tok.level, err)
     if opts["val_file"]:
         val_text, _ = load_corpus([opts["val_file"]], encoding=opts["encoding"])
+        val_text = reverse_text(val_text) if opts.get("reverse") else val_text
         train_ids, val_ids = ids, encode_corpus(val_text, tok)
         split = f"the file {opts['val_file']}"
     else:
         train_ids, val_ids, split = split_per_file(ids, token_ends, opts["val_fraction"])
+        split += " as read backwards: the start as written" if opts.get("reverse") else ""
     del ids  # several files: the splits are copies, and the whole need not stay in memory
-    summary = _summary(report, _sha(text), train_ids, val_ids, split)
+    summary = _summary(report, sha, train_ids, val_ids, split)
     summary["unknown_rate"] = round(float((train_ids == 0).mean()) if len(train_ids) else 0.0, 6)
     del text
     return tok, train_ids, val_ids, summary

@@ -50,6 +50,12 @@ MODEL_OPTIONS = (
         "RNN; vocabularies up to 1,024 tokens).",
     ),
     click.option(
+        "--reverse",
+        is_flag=True,
+        help="Train a backward character model: each file's text read right to left (for "
+        "`rnnrepl embed`; the validation split is then the start of each text).",
+    ),
+    click.option(
         "--window", type=click.IntRange(1, 1024), help="Context tokens of the window model."
     ),
     click.option("--dropout", type=Finite(0, 1, max_open=True)),

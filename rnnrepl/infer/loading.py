@@ -11,16 +11,29 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rnnrepl.errors import UsageError
+
 if TYPE_CHECKING:
     from rnnrepl.store.modelfile import LoadedModel
 
 
-def load_for_inference(spec: str | Path, device: str = "cpu") -> LoadedModel:
+def load_for_inference(
+    spec: str | Path, device: str = "cpu", *, backward: bool = False
+) -> LoadedModel:
     """The model `spec` names, in eval mode on `device` ("auto" picks CUDA, then MPS, then CPU).
+    A backward model (train --reverse) only where the caller reverses what it feeds (`backward`).
 
-    Raises CheckpointError (no such model, an unsafe or broken file) or ResourceError (the
-    device is not available), each with its one-line message."""
+    Raises CheckpointError (no such model, an unsafe or broken file), ResourceError (the
+    device is not available) or UsageError (a backward model here), each with its one line."""
     from rnnrepl.model.devices import resolve_device
     from rnnrepl.store.modelfile import load_model
 
-    return load_model(spec, device=resolve_device(device))
+    loaded = load_model(spec, device=resolve_device(device))
+    if loaded.direction == "backward" and not backward:
+        raise UsageError(
+            "this is a backward model (trained with --reverse): it reads text right to left, "
+            "so it cannot continue or complete what you type",
+            path=str(loaded.path),
+            hint="use it with score, eval, info or embed; train without --reverse to generate",
+        )
+    return loaded

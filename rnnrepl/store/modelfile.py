@@ -39,6 +39,10 @@ _MODEL_DTYPES = {"float32": torch.float32, "float16": torch.float16}
 T = TypeVar("T")
 
 
+# Which way a model reads text: a backward model (train --reverse) reads each text reversed.
+DIRECTIONS = ("forward", "backward")
+
+
 @dataclass
 class LoadedModel:
     model: LanguageModel
@@ -46,6 +50,11 @@ class LoadedModel:
     tokenizer: CharVocab | WordVocab
     training: dict
     path: Path
+
+    @property
+    def direction(self) -> str:
+        """The way it reads text, forward or backward (training summary; older files: forward)."""
+        return self.training.get("direction", "forward")
 
 
 # ---------------------------------------------------------------- saving
@@ -126,6 +135,8 @@ def load_model(spec: str | Path, device: str | torch.device = "cpu") -> LoadedMo
     training = json_entry(meta, "training", path)
     if not isinstance(training, dict):
         raise CheckpointError("training summary is not a JSON object", path=str(path))
+    if training.get("direction", "forward") not in DIRECTIONS:
+        raise CheckpointError(f"unknown direction {training['direction']!r}", path=str(path))
     if tokenizer.size != config.vocab_size:
         raise CheckpointError(
             f"tokenizer has {tokenizer.size} tokens but the config says vocab_size "

@@ -26,6 +26,7 @@ from rnnrepl.text.corpus_scan import ScannedCorpus, scan_corpus
 from rnnrepl.text.decoding import check_encoding
 from rnnrepl.text.encode_pool import PieceEncoder, encode_processes
 from rnnrepl.text.files import Skipped, TextReport, expand_inputs, open_input
+from rnnrepl.text.reverse import reverse_text, reversed_ids
 from rnnrepl.text.streaming import safe_pieces
 from rnnrepl.text.token_cache import (
     ID_DTYPES,
@@ -35,7 +36,7 @@ from rnnrepl.text.token_cache import (
     file_dtype,
     open_entry,
 )
-from rnnrepl.text.tokens import count_symbols, split_ranges
+from rnnrepl.text.tokens import count_symbols, encode_corpus, split_ranges
 
 _READ = 1 << 24
 
@@ -54,6 +55,7 @@ class CorpusOptions:
     val_file: str | None = None
     encoding: str | None = None
     skip_bad: bool = False
+    reverse: bool = False  # a backward model's ids: each file's text reversed (text/reverse.py)
 
 
 @dataclass
@@ -114,6 +116,8 @@ def _key_options(opts: CorpusOptions) -> dict[str, Any]:
     d = asdict(opts)
     del d["inputs"], d["val_file"]
     d["val_fraction"] = None if opts.val_file else opts.val_fraction
+    if not opts.reverse:  # the keys of forward runs stay as they were: their cache entries hold
+        del d["reverse"]
     d["versions"] = [__version__, WORD_VERSION]
     if opts.level == "bpe":
         d["versions"].append(version("tokenizers"))
@@ -151,7 +155,7 @@ def _build(
     processes = encode_processes(scanned.report.chars, tok.level, processes)
     if opts.val_file or len(scanned.report.files) == 1:  # already in split order
         with ids_file(dtype) as w:
-            _encode(scanned, tok, w, processes)
+            _encode(scanned, tok, w, processes, opts.reverse)
         heads, _, split = split_ranges([w.count], opts.val_fraction)
         n_train = w.count if opts.val_file else heads[0][1]
     else:  # encoded in corpus order, then copied in split order: train, then validation
@@ -159,7 +163,7 @@ def _build(
             order = IdsWriter(
                 tmp, dtype, folder / "ids in corpus order (a temporary file)", digest=False
             )
-            ends = _encode(scanned, tok, order, processes)
+            ends = _encode(scanned, tok, order, processes, opts.reverse)
             heads, tails, split = split_ranges(ends, opts.val_fraction)
             with ids_file(dtype) as w:
                 _copy(tmp, dtype, heads + tails, w)
@@ -168,7 +172,7 @@ def _build(
         "n_train": n_train,
         "report": asdict(scanned.report),
         "corpus_sha256": scanned.sha256,
-        "validation": split,
+        "validation": split + (" as read backwards: the start as written" * opts.reverse),
         "encode_seconds": round(time.monotonic() - started, 3),
         "encode_processes": processes,
         **learned,
@@ -189,6 +193,7 @@ def _stream_tokenizer(scanned: ScannedCorpus, opts: CorpusOptions) -> tuple[Any,
         return tok, {"bpe_sample": sample.to_dict()}
     counts: Counter[str] = Counter()
     for piece in safe_pieces(scanned.pieces(), opts.level, opts.lowercase):
+        piece = reverse_text(piece) if opts.reverse else piece  # lowercasing Σ looks around
         counts.update(count_symbols(piece, opts.level, opts.lowercase))
     tok = tokenizers.build_tokenizer(
         opts.level, counts, opts.lowercase, opts.min_freq, opts.max_vocab
@@ -196,9 +201,14 @@ def _stream_tokenizer(scanned: ScannedCorpus, opts: CorpusOptions) -> tuple[Any,
     return tok, {}
 
 
-def _encode(scanned: ScannedCorpus, tok: Any, w: IdsWriter, processes: int) -> list[int]:
+def _encode(
+    scanned: ScannedCorpus, tok: Any, w: IdsWriter, processes: int, reverse: bool = False
+) -> list[int]:
     """Write every file's ids in corpus order, on `processes` workers (0: here; see
-    encode_pool.py); returns where each file's ids end."""
+    encode_pool.py); returns where each file's ids end. With `reverse` (character level, so
+    always here), each file's text is reversed as a whole."""
+    if reverse:
+        return _encode_reversed(scanned, tok, w)
     lowercase = bool(getattr(tok, "lowercase", False))
     tagged = (
         (i, piece)
@@ -211,6 +221,16 @@ def _encode(scanned: ScannedCorpus, tok: Any, w: IdsWriter, processes: int) -> l
             ends += [w.count] * (i - len(ends))  # the files before file i are written
             w.write(ids)
     return ends + [w.count] * (len(scanned.report.files) - len(ends))
+
+
+def _encode_reversed(scanned: ScannedCorpus, tok: Any, w: IdsWriter) -> list[int]:
+    """Each file's ids, its text reversed as a whole (one file's ids are held in memory)."""
+    ends = []
+    for _, pieces in scanned.file_texts():
+        safe = safe_pieces(pieces, tok.level, bool(getattr(tok, "lowercase", False)))
+        w.write(reversed_ids(safe, lambda piece: encode_corpus(piece, tok)))
+        ends.append(w.count)
+    return ends
 
 
 def _copy(src: BinaryIO, dtype: str, ranges: list[tuple[int, int]], w: IdsWriter) -> None:
@@ -242,6 +262,8 @@ def _val_entry(
     """The --val file's ids, an entry of their own keyed by the file and the tokenizer."""
     assert opts.val_file is not None
     options = {"val_file": True, "encoding": opts.encoding}
+    if opts.reverse:
+        options["reverse"] = True
     options["tokenizer"] = train.meta["tokenizer_sha256"]
     key = input_key([opts.val_file], options)
 
@@ -258,7 +280,7 @@ def _build_val(
     scanned = scan_corpus([opts.val_file], [], opts.encoding, skip_bad=False)
     processes = encode_processes(scanned.report.chars, tok.level, processes)
     with ids_file(file_dtype(tok.size)) as w:
-        _encode(scanned, tok, w, processes)
+        _encode(scanned, tok, w, processes, opts.reverse)
     return {"n_train": w.count, "encode_processes": processes}, None
 
 
