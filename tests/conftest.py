@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,16 @@ XDG_DIRS = {
     "XDG_STATE_HOME": ".local/state",
     "XDG_CACHE_HOME": ".cache",
 }
+
+
+@pytest.fixture(autouse=True)
+def _sigpipe_ignored():
+    """Each test starts with SIGPIPE ignored, as Python starts. In-process runs of the console
+    script set its default action (a quiet `| head`); if that ever outlives a test, a test's own
+    local server writing to a socket its client closed would end the whole run (exit 141)."""
+    if hasattr(signal, "SIGPIPE"):
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    yield
 
 
 @pytest.fixture(autouse=True)
