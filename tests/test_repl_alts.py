@@ -127,11 +127,23 @@ def test_sampling_runs_off_the_ui_thread_and_ctrl_c_stops_it_keeping_what_it_has
     with running_repl(model, endless) as repl:
         predictor = repl.repl.worker.predictor
         stream = predictor.stream
-        predictor.stream = lambda *a: threads.append(threading.current_thread().name) or stream(*a)
+        produced: list[int] = []
+
+        def counted(steps):
+            for step in steps:
+                produced.append(1)
+                yield step
+
+        def streaming(*a):
+            threads.append(threading.current_thread().name)
+            return counted(stream(*a))
+
+        predictor.stream = streaming
         repl.type("/alts 2\r")
         wait_for(lambda: "sampling 2 alts…" in repl.status())  # cut at 80 columns
         repl.type("dog")  # typing goes on meanwhile
         wait_for(lambda: repl.buffer.text == "dog")
+        wait_for(lambda: produced, what="a first sampled token")  # a busy machine is slow
         repl.type(CTRL_C)
         wait_for(lambda: repl.session.branches.offer is not None, what="the stopped offer")
         offer = repl.session.branches.offer.alts
