@@ -167,12 +167,12 @@ class RnnreplSide:
 class ReferenceSide:
     def __init__(self) -> None:
         import torch
-        from reference import CHAR, TBPTT, RNNModel, char_data
+        from reference import TBPTT, THROUGHPUT, RNNModel, char_data
 
         torch.manual_seed(1337)
         data = char_data()
         self.vocab = len(data.vocab)
-        self.loop = TBPTT(RNNModel(self.vocab, CHAR), data.train, CHAR)
+        self.loop = TBPTT(RNNModel(self.vocab, THROUGHPUT), data.train, THROUGHPUT)
 
     def block(self, steps: int) -> float:
         self.loop.step()
