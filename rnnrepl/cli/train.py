@@ -78,7 +78,7 @@ def make_configs(opts: dict, tok, n_train: int, n_val: int) -> tuple[ModelConfig
             epochs=opts["epochs"],
             time_limit=opts["time_limit"] if stop_given else sizing.DEFAULT_TIME,
             val_fraction=opts["val_fraction"],
-            eval_every=opts["eval_every"] or 200,
+            eval_every=eval_every(opts, settings),
             eval_seconds=opts.get("eval_seconds") or 0.0,
             eval_tokens=eval_tokens(opts, settings),
             patience=opts["patience"],
@@ -119,8 +119,14 @@ def eval_tokens(opts: dict, settings: dict) -> int:
     the batched eighth it replaced did."""
     if opts.get("eval_tokens") is not None:
         return opts["eval_tokens"]
-    between = (opts["eval_every"] or 200) * settings["batch_size"] * settings["seq_len"]
+    between = eval_every(opts, settings) * settings["batch_size"] * settings["seq_len"]
     return max(EVAL_TOKENS_MIN, between // 32)
+
+
+def eval_every(opts: dict, settings: dict) -> int:
+    """Steps between validations: --eval-every, else the default sizes' (800 for the short-span
+    GRU of a short budget, whose steps are a quarter of the usual tokens), else 200."""
+    return opts["eval_every"] or settings.get("eval_every", 200)
 
 
 EVAL_TOKENS_MIN = 16_384

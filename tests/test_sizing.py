@@ -1,0 +1,46 @@
+"""Default sizes by corpus and budget (rnnrepl/train/sizing.py; README "Choosing the defaults"):
+the char GRU under two minutes trains on short spans at a higher learning rate (issue #19), and
+what the user gives is never overridden."""
+
+from __future__ import annotations
+
+import json
+
+from rnnrepl.store import modelfile
+from rnnrepl.train import sizing
+from tests.helpers import TOY, invoke
+
+
+def test_a_short_char_budget_takes_one_wide_layer_short_spans_and_a_higher_rate():
+    short = sizing.suggest("char", None, 1_000_000, 71)
+    shape = (short["arch"], short["layers"], short["hidden"], short["seq_len"], short["lr"])
+    assert shape == ("gru", 1, 384, 32, 5e-3) and short["eval_every"] == 800
+    five = sizing.suggest("char", None, 1_000_000, 300)
+    assert (five["layers"], five["hidden"], five["seq_len"], five["lr"]) == (2, 512, 128, 2e-3)
+    assert "eval_every" not in five
+
+
+def test_other_architectures_keep_their_measured_settings_at_short_budgets():
+    for arch in ("lstm", "rnn"):
+        got = sizing.suggest("char", arch, 1_000_000, 71)
+        assert (got["seq_len"], got["lr"]) == (128, 3e-3)
+
+
+def test_the_train_command_records_the_short_budget_geometry_and_keeps_given_options(tmp_path):
+    corpus = tmp_path / "toy.txt"
+    corpus.write_text(TOY * 40, encoding="utf-8")
+    out = tmp_path / "m"
+    tiny = ["--hidden", "16", "--embed", "8", "--batch-size", "4", "--time", "3s"]
+    r = invoke("train", str(corpus), "-o", str(out), *tiny)
+    assert r.exit_code == 0, r.output
+    cfg = modelfile.load_model(out.with_suffix(".safetensors")).training["train_config"]
+    cfg = json.loads(cfg) if isinstance(cfg, str) else cfg
+    assert (cfg["seq_len"], cfg["lr"], cfg["batch_size"], cfg["eval_every"]) == (32, 5e-3, 4, 800)
+    model = modelfile.load_model(out.with_suffix(".safetensors")).config
+    assert (model.layers, model.hidden) == (1, 16)
+    r = invoke("train", str(corpus), "-o", str(tmp_path / "n"), *tiny, "--seq-len", "64",
+               "--eval-every", "7")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    cfg = modelfile.load_model(tmp_path / "n.safetensors").training["train_config"]
+    cfg = json.loads(cfg) if isinstance(cfg, str) else cfg
+    assert (cfg["seq_len"], cfg["eval_every"]) == (64, 7)
