@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 from bench_quality import reference, rnnrepl_train, score_rnnrepl
-from common import BENCH, alternate, run_timed
+from common import BENCH, alternate, char_split, run_timed
 from reference import corpus_path
 
 REFERENCE = "reference (tuned)"
@@ -67,8 +67,7 @@ def main() -> None:
     ap.add_argument("--val-tokens", type=int, default=0, help="score only the first N (0 = all)")
     args = ap.parse_args()
     corpus = corpus_path(args.corpus)
-    text = corpus.read_text(encoding="utf-8")
-    val_text = text[int(len(text) * 0.9) :]
+    _, val_text = char_split(corpus)
     sides = {} if args.no_default else {"rnnrepl defaults": []}
     for v in args.variant:
         name, _, flags = v.partition("=")

@@ -60,9 +60,10 @@ def alternate(sides: list, round_index: int) -> list:
     return sides[k:] + sides[:k]
 
 
-def char_split() -> tuple[str, str]:
-    """tiny Shakespeare: (first 90%, last 10%) by character position, as `rnnrepl train` splits."""
-    text = SHAKESPEARE.read_text(encoding="utf-8")
+def char_split(path: Path = SHAKESPEARE) -> tuple[str, str]:
+    """A corpus file (tiny Shakespeare unless given): (first 90%, last 10%) by character
+    position, as `rnnrepl train` splits."""
+    text = path.read_text(encoding="utf-8")
     k = int(len(text) * (1 - VAL_FRACTION))
     return text[:k], text[k:]
 
