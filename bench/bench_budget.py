@@ -19,28 +19,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 from bench_quality import reference, rnnrepl_train, score_rnnrepl
-from common import BENCH, alternate, char_split, run_timed
+from common import BENCH, alternate, char_split
 from reference import corpus_path
 
 REFERENCE = "reference (tuned)"
-
-
-def train_from(tree: str, inputs: list[str], extra: list[str], out: Path) -> dict:
-    """`python -m rnnrepl train` run from another source tree (a lever tried in a worktree)."""
-    env = os.environ | {"PYTHONPATH": tree}
-    argv = [sys.executable, "-m", "rnnrepl", "train", *inputs, "-o", str(out), *extra]
-    print(f"  $ [{tree}]", " ".join(argv[3:]), flush=True)
-    proc = run_timed(argv, env=env).check()
-    return {"argv": argv, "tree": tree, "wall_seconds": proc.seconds, "maxrss_mb": proc.maxrss_mb}
 
 
 def run_side(side: str, flags: list[str], args, corpus: Path, val_text: str, out: Path) -> dict:
@@ -49,10 +38,7 @@ def run_side(side: str, flags: list[str], args, corpus: Path, val_text: str, out
         return reference("char", args.time, out.with_suffix(".json"), extra)
     extra = ["--time", f"{args.time:g}s", *[f for f in flags if not f.startswith("@")]]
     tree = next((f[1:] for f in flags if f.startswith("@")), None)
-    if tree:
-        res = train_from(tree, [str(corpus)], extra, out)
-    else:
-        res = rnnrepl_train([str(corpus)], extra, out)
+    res = rnnrepl_train([str(corpus)], extra, out, tree)
     return res | score_rnnrepl(out.with_suffix(".safetensors"), val_text, args.val_tokens)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import statistics
 import sys
 import tempfile
@@ -21,11 +22,16 @@ from common import BENCH, SHAKESPEARE, WIKI, alternate, char_split, rnnrepl_argv
 LN2 = math.log(2)
 
 
-def rnnrepl_train(inputs: list[str], extra: list[str], out: Path) -> dict:
-    argv = [*rnnrepl_argv(), "train", *inputs, "-o", str(out), *extra]
-    print("  $", " ".join(argv[len(rnnrepl_argv()) :]), flush=True)
-    proc = run_timed(argv).check()
-    return {"argv": argv, "wall_seconds": proc.seconds, "maxrss_mb": proc.maxrss_mb}
+def rnnrepl_train(inputs: list[str], extra: list[str], out: Path, tree: str | None = None) -> dict:
+    """`rnnrepl train`, installed, or `python -m rnnrepl` from the source tree `tree` (a lever
+    tried in a git worktree)."""
+    head = [sys.executable, "-m", "rnnrepl"] if tree else rnnrepl_argv()
+    argv = [*head, "train", *inputs, "-o", str(out), *extra]
+    print("  $", *([f"[{tree}]"] if tree else []), " ".join(argv[len(head) :]), flush=True)
+    env = os.environ | {"PYTHONPATH": tree} if tree else None
+    proc = run_timed(argv, env=env).check()
+    res = {"argv": argv, "wall_seconds": proc.seconds, "maxrss_mb": proc.maxrss_mb}
+    return res | ({"tree": tree} if tree else {})
 
 
 def score_rnnrepl(model_path: Path, val_text: str, cap: int = 0) -> dict:

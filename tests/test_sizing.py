@@ -11,13 +11,18 @@ from rnnrepl.train import sizing
 from tests.helpers import TOY, invoke
 
 
-def test_a_short_char_budget_takes_one_wide_layer_short_spans_and_a_higher_rate():
+def test_short_and_mid_char_budgets_take_one_wide_layer_short_spans_and_a_higher_rate():
     short = sizing.suggest("char", None, 1_000_000, 71)
     shape = (short["arch"], short["layers"], short["hidden"], short["seq_len"], short["lr"])
     assert shape == ("gru", 1, 384, 32, 5e-3) and short["eval_every"] == 800
     five = sizing.suggest("char", None, 1_000_000, 300)
-    assert (five["layers"], five["hidden"], five["seq_len"], five["lr"]) == (2, 512, 128, 2e-3)
-    assert "eval_every" not in five
+    assert (five["layers"], five["hidden"], five["seq_len"], five["lr"]) == (1, 512, 64, 3e-3)
+    assert five["eval_every"] == 800 and five["dropout"] == 0.0
+    small = sizing.suggest("char", None, 100_000, 300)
+    assert (small["layers"], small["hidden"], small["seq_len"]) == (2, 256, 128)
+    assert "eval_every" not in small
+    long = sizing.suggest("char", None, 1_000_000, 960)
+    assert (long["layers"], long["hidden"], long["seq_len"]) == (2, 768, 128)
 
 
 def test_other_architectures_keep_their_measured_settings_at_short_budgets():

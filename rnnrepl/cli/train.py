@@ -124,8 +124,9 @@ def eval_tokens(opts: dict, settings: dict) -> int:
 
 
 def eval_every(opts: dict, settings: dict) -> int:
-    """Steps between validations: --eval-every, else the default sizes' (800 for the short-span
-    GRU of a short budget, whose steps are a quarter of the usual tokens), else 200."""
+    """Steps between validations: --eval-every, else the default sizes' (800 for the char GRU
+    under a quarter of an hour, whose short spans make steps of a quarter or half the usual
+    tokens), else 200."""
     return opts["eval_every"] or settings.get("eval_every", 200)
 
 
