@@ -11,7 +11,7 @@ from rnnrepl.train import sizing
 from tests.helpers import TOY, invoke
 
 
-def test_short_and_mid_char_budgets_take_one_wide_layer_short_spans_and_a_higher_rate():
+def test_char_gru_budgets_take_one_wide_layer_short_spans_and_a_higher_rate_dropout_when_long():
     short = sizing.suggest("char", None, 1_000_000, 71)
     shape = (short["arch"], short["layers"], short["hidden"], short["seq_len"], short["lr"])
     assert shape == ("gru", 1, 384, 32, 5e-3) and short["eval_every"] == 800
@@ -22,7 +22,9 @@ def test_short_and_mid_char_budgets_take_one_wide_layer_short_spans_and_a_higher
     assert (small["layers"], small["hidden"], small["seq_len"]) == (2, 256, 128)
     assert "eval_every" not in small
     long = sizing.suggest("char", None, 1_000_000, 960)
-    assert (long["layers"], long["hidden"], long["seq_len"]) == (2, 768, 128)
+    assert (long["layers"], long["hidden"], long["seq_len"], long["dropout"]) == (1, 512, 64, 0.2)
+    small_long = sizing.suggest("char", None, 100_000, 960)
+    assert (small_long["layers"], small_long["hidden"], small_long["dropout"]) == (2, 256, 0.1)
 
 
 def test_other_architectures_keep_their_measured_settings_at_short_budgets():
