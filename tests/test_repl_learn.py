@@ -71,7 +71,7 @@ def test_learn_shows_its_state_and_learns_only_when_on(tmp_path):
         turn(repl, "the cat sat")
         learned(repl, 1)
         repl.type("/learn\r")
-        line = said(repl, "learning on: 1 turns")
+        line = said(repl, "learning on: 1 turn,")
         # "the cat sat": 11 characters the user typed, 2 steps, and the loss on them fell.
         m = re.search(
             r"11 tokens learned from, 2 steps; loss on the latest text (\S+) → (\S+)", line
@@ -83,7 +83,7 @@ def test_learn_shows_its_state_and_learns_only_when_on(tmp_path):
         before = weights(loaded.model)
         turn(repl, "the mat")
         repl.type("/learn\r")
-        said(repl, "learning off: 1 turns")
+        said(repl, "learning off: 1 turn,")
         assert all(torch.equal(v, loaded.model.state_dict()[k]) for k, v in before.items())
         repl.type("/learn maybe\r")
         said(repl, "usage: /learn on|off")
@@ -283,7 +283,7 @@ def test_after_model_switches_learning_goes_on_with_the_new_model_from_its_own_w
         turn(repl, "the mat")
         learned(repl, 2)
         repl.type("/learn\r")
-        said(repl, "learning on: 1 turns, 7 tokens learned from")
+        said(repl, "learning on: 1 turn, 7 tokens learned from")
         assert "error" not in unwrapped(repl)
 
 

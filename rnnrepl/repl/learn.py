@@ -76,12 +76,21 @@ def describe(on: bool, stats) -> str:
     state = "on" if on else "off"
     if stats is None or not (stats.turns or stats.skipped):
         return f"learning {state}: nothing learned yet (/learn on: learn from what you type)"
-    line = f"learning {state}: {stats.turns} turns, {stats.tokens} tokens learned from, "
-    line += f"{stats.steps} steps"
+    counts = (
+        _count(stats.turns, "turn"),
+        _count(stats.tokens, "token"),
+        _count(stats.steps, "step"),
+    )
+    line = f"learning {state}: {counts[0]}, {counts[1]} learned from, {counts[2]}"
     line += f" ({stats.skipped} skipped: not finite)" if stats.skipped else ""
     if not math.isnan(stats.before):
         line += f"; loss on the latest text {stats.before:.3f} → {stats.after:.3f} nats/token"
     return line
+
+
+def _count(n: int, noun: str) -> str:
+    """'1 turn', '3 turns'."""
+    return f"{n} {noun}{'s' * (n != 1)}"
 
 
 def _adapter(learning: Learning, predictor):
