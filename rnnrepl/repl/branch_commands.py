@@ -16,7 +16,7 @@ from rich.text import Text
 from rnnrepl.errors import InputDataError, RnnreplError
 from rnnrepl.repl.actions import Actions
 from rnnrepl.repl.branches import BranchError, last_line
-from rnnrepl.repl.panel import message
+from rnnrepl.repl.panel import counted, message
 from rnnrepl.text.decoding import decode, normalise_newlines
 from rnnrepl.text.files import open_input
 from rnnrepl.ui.render import safe_text, visible
@@ -55,8 +55,7 @@ def switch_command(repl: Actions, arg: str) -> None:
         return
     session.auto_space = None
     repl.call_model(lambda p: p.branches.switch(old, text, arg), _ignore)
-    turns = len(branch.doc.turns)
-    repl.emit(message(f"on {arg}: {turns} turn{'s' * (turns != 1)}", "dim"))
+    repl.emit(message(f"on {arg}: {counted(len(branch.doc.turns), 'turn')}", "dim"))
     repl.refresh(force=True)
 
 

@@ -17,7 +17,7 @@ from rich.text import Text
 
 from rnnrepl.errors import is_out_of_memory
 from rnnrepl.repl.actions import Actions
-from rnnrepl.repl.panel import message
+from rnnrepl.repl.panel import counted, message
 from rnnrepl.repl.state import Turn
 
 USAGE = "usage: /learn on|off (alone: what it has learned)"
@@ -76,21 +76,12 @@ def describe(on: bool, stats) -> str:
     state = "on" if on else "off"
     if stats is None or not (stats.turns or stats.skipped):
         return f"learning {state}: nothing learned yet (/learn on: learn from what you type)"
-    counts = (
-        _count(stats.turns, "turn"),
-        _count(stats.tokens, "token"),
-        _count(stats.steps, "step"),
-    )
-    line = f"learning {state}: {counts[0]}, {counts[1]} learned from, {counts[2]}"
+    line = f"learning {state}: {counted(stats.turns, 'turn')}, "
+    line += f"{counted(stats.tokens, 'token')} learned from, {counted(stats.steps, 'step')}"
     line += f" ({stats.skipped} skipped: not finite)" if stats.skipped else ""
     if not math.isnan(stats.before):
         line += f"; loss on the latest text {stats.before:.3f} → {stats.after:.3f} nats/token"
     return line
-
-
-def _count(n: int, noun: str) -> str:
-    """'1 turn', '3 turns'."""
-    return f"{n} {noun}{'s' * (n != 1)}"
 
 
 def _adapter(learning: Learning, predictor):

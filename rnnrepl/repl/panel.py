@@ -282,6 +282,11 @@ def message(text: str, style: str = "") -> Text:
     return Text(safe_text(text), style=style)
 
 
+def counted(n: int, noun: str) -> str:
+    """'1 turn', '3 turns'."""
+    return f"{n} {noun}{'s' * (n != 1)}"
+
+
 def to_ansi(
     renderable: RenderableType, width: int, soft_wrap: bool = False, one_line: bool = False
 ) -> str:
