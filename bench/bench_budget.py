@@ -11,6 +11,11 @@ bench/results/budget-CORPUS-T-DATE.json.
     python bench/bench_budget.py --time 71 [--corpus code] [--rounds 3] \\
         [--variant "lr5e-3=--lr 5e-3"] [--no-default] [--no-reference] [--val-tokens N]
 
+`--corpus wikitext` is the word level: rnnrepl `train train.txt --level word --val valid.txt`,
+the reference bench/reference.py word --tied (--tuned: its TUNED entry); both scored over the
+whole valid.txt, rnnrepl's total nats divided by the example's token count (the two tokenize
+slightly differently), printed as perplexity too.
+
 A variant's flags may start with @DIR: that variant runs `python -m rnnrepl` from the source
 tree DIR (a git worktree holding a change to a default), the others from the installed one.
 """
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import shlex
 import statistics
 import tempfile
@@ -26,20 +32,38 @@ import time
 from pathlib import Path
 
 from bench_quality import reference, rnnrepl_train, score_rnnrepl
-from common import BENCH, alternate, char_split
+from common import BENCH, WIKI, alternate, char_split
 from reference import corpus_path
 
 REFERENCE = "reference (tuned)"
 
 
+WORD = "wikitext"
+
+
 def run_side(side: str, flags: list[str], args, corpus: Path, val_text: str, out: Path) -> dict:
+    word = args.corpus == WORD
     if side == REFERENCE:
         extra = ["--tuned", "--corpus", args.corpus, "--val-tokens", str(args.val_tokens)]
-        return reference("char", args.time, out.with_suffix(".json"), extra)
+        extra += ["--tied"] if word else []
+        return reference("word" if word else "char", args.time, out.with_suffix(".json"), extra)
     extra = ["--time", f"{args.time:g}s", *[f for f in flags if not f.startswith("@")]]
+    extra += ["--level", "word", "--val", str(WIKI / "valid.txt")] if word else []
     tree = next((f[1:] for f in flags if f.startswith("@")), None)
     res = rnnrepl_train([str(corpus)], extra, out, tree)
-    return res | score_rnnrepl(out.with_suffix(".safetensors"), val_text, args.val_tokens)
+    res |= score_rnnrepl(out.with_suffix(".safetensors"), val_text, args.val_tokens)
+    if word and not args.val_tokens:  # per token of the example's tokenization
+        res["val_loss"] *= res["val_total_tokens"] / EXAMPLE_VAL_TOKENS
+    return res
+
+
+def word_val_tokens() -> int:
+    """valid.txt's tokens as word_language_model counts them (words, '<eos>' per line)."""
+    lines = (WIKI / "valid.txt").read_text(encoding="utf-8").splitlines()
+    return sum(len(line.split()) + 1 for line in lines)
+
+
+EXAMPLE_VAL_TOKENS = 0  # set in main for the word level
 
 
 def main() -> None:
@@ -52,8 +76,13 @@ def main() -> None:
     ap.add_argument("--no-reference", action="store_true")
     ap.add_argument("--val-tokens", type=int, default=0, help="score only the first N (0 = all)")
     args = ap.parse_args()
-    corpus = corpus_path(args.corpus)
-    _, val_text = char_split(corpus)
+    global EXAMPLE_VAL_TOKENS
+    if args.corpus == WORD:
+        corpus, val_text = WIKI / "train.txt", (WIKI / "valid.txt").read_text(encoding="utf-8")
+        EXAMPLE_VAL_TOKENS = word_val_tokens()
+    else:
+        corpus = corpus_path(args.corpus)
+        _, val_text = char_split(corpus)
     sides = {} if args.no_default else {"rnnrepl defaults": []}
     for v in args.variant:
         name, _, flags = v.partition("=")
@@ -70,14 +99,16 @@ def main() -> None:
                 res = run_side(side, sides[side], args, corpus, val_text, out)
                 runs.append(res | {"side": side, "round": r, "flags": sides[side]})
                 seen = res.get("tokens_seen")
-                print(f"[round {r + 1}] {side:24s} {res['val_loss']:.4f} nats/char"
+                print(f"[round {r + 1}] {side:24s} {res['val_loss']:.4f} nats/token"
+                      f" (ppl {math.exp(res['val_loss']):.1f})"
                       f"  ({seen or 0:,} tokens; {res.get('model', res.get('config'))})",
                       flush=True)  # fmt: skip
                 log.write_text(json.dumps({"args": vars(args), "runs": runs}, default=str))
     print(f"\n{args.corpus}, {args.time:g} s, {args.rounds} round(s):")
     for side in sides:
         losses = [r["val_loss"] for r in runs if r["side"] == side]
-        print(f"  {side:24s} median {statistics.median(losses):.4f}  "
+        print(f"  {side:24s} median {statistics.median(losses):.4f} "
+              f"(ppl {math.exp(statistics.median(losses)):.1f})  "
               + " ".join(f"{x:.4f}" for x in losses))  # fmt: skip
     print(f"runs: {log}")
 
