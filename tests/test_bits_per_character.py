@@ -39,7 +39,7 @@ def test_word_eval_divides_the_bits_of_the_tokens_by_the_characters(models, tmp_
     known, unknown = tmp_path / "known.txt", tmp_path / "unknown.txt"
     known.write_text("the cat\n")  # the, cat, \n: 3 tokens, 8 characters
     unknown.write_bytes(b"the the dog\r\n")  # read as "the the dog\n": 4 tokens, 12 characters
-    r = invoke("eval", models["word"], str(known), str(unknown))
+    r = invoke("eval", models["word"], str(known), str(unknown), "--no-cache")
     assert (r.exit_code, r.stderr) == (0, "")
     assert r.stdout.splitlines() == [
         f"{known}: 3 tokens, 1.5430 nats (ppl 4.68), perplexity 4.678, 0 unknown; "

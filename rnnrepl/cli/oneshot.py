@@ -142,12 +142,14 @@ def run_score(model, text, file, k, as_json, color=None) -> None:
     )
 
 
-def _metrics(summary: ScoreSummary, level: str) -> dict:
+def _metrics(summary: ScoreSummary, level: str, cached: ScoreSummary | None = None) -> dict:
     """The JSON figures; None where one is not a finite number (JSON has no inf or NaN).
     `bits_per_char` (char level only) is bits per token; `bits_per_character_of_text`, at every
-    level, is bits over the characters of the text (README, "Bits per character of the text")."""
+    level, is bits over the characters of the text (README, "Bits per character of the text");
+    `with_word_cache`, at word level with --cache, the same under the word cache."""
     mean = summary.mean_loss
     per_token = finite_or_none(bits(mean))
+    extra = {} if cached is None else {"with_word_cache": _cache_metrics(cached)}
     return {
         "tokens": summary.tokens,
         "cross_entropy": finite_or_none(mean),
@@ -157,14 +159,26 @@ def _metrics(summary: ScoreSummary, level: str) -> dict:
         "characters": summary.characters,
         "bits_per_character_of_text": finite_or_none(summary.bits_per_character),
         "unknown_tokens": summary.unknown,
+    } | extra
+
+
+def _cache_metrics(cached: ScoreSummary) -> dict:
+    from rnnrepl.infer.cache_loss import DECAY, LAMBDA
+
+    return {
+        "cross_entropy": finite_or_none(cached.mean_loss),
+        "perplexity": finite_or_none(perplexity(cached.mean_loss)),
+        "bits_per_character_of_text": finite_or_none(cached.bits_per_character),
+        "lambda": LAMBDA,
+        "decay": DECAY,
     }
 
 
-def run_eval(model, files, as_json, encoding) -> None:
-    """Cross entropy, perplexity and bits per token (char) of FILES under MODEL."""
-    from rnnrepl.infer.scoring import ScoreSummary
+def run_eval(model, files, as_json, encoding, cache=False) -> None:
+    """Cross entropy, perplexity and bits per token (char) of FILES under MODEL; with `cache`,
+    at word level, also with the word cache (infer.cache_loss)."""
+    from rnnrepl.infer.cache_loss import score_text
     from rnnrepl.text.files import read_text
-    from rnnrepl.train.validation import held_out_loss, start_token
 
     loaded = load_for_inference(model, backward=True)
     level = loaded.tokenizer.level
@@ -176,16 +190,15 @@ def run_eval(model, files, as_json, encoding) -> None:
         if not ids:
             raise InputDataError("nothing to evaluate: the file is empty", path=path)
         inputs.append((path, ids, len(text)))
-    rows = []  # (file, figures of that file)
+    cache = cache and level == "word"
+    rows = []  # (file, figures of that file, the same with the word cache or None)
     with token_progress("scoring") as task:  # a bar on a terminal, nothing on a pipe
         for path, ids, characters in inputs:
-            start = start_token(loaded.tokenizer)
-            loss, tokens = held_out_loss(loaded.model, ids, start, on_progress=task(path))
-            rows.append((path, ScoreSummary(tokens, loss, characters, ids.count(0))))
-    total = _total([s for _, s in rows])
+            rows.append((path, *score_text(loaded, ids, characters, cache, task(path))))
+    total = _total([s for _, s, _ in rows]), _total([c for _, _, c in rows]) if cache else None
     if as_json:
-        files = [{"file": f, **_metrics(s, level)} for f, s in rows]
-        click.echo(safe_json({"files": files, "total": _metrics(total, level)}))
+        files = [{"file": f, **_metrics(s, level, c)} for f, s, c in rows]
+        click.echo(safe_json({"files": files, "total": _metrics(total[0], level, total[1])}))
     else:
         _print_eval(rows, total, level)
 
@@ -201,18 +214,25 @@ def _total(parts: list[ScoreSummary]) -> ScoreSummary:
     )
 
 
-def _print_eval(rows: list[tuple[str, ScoreSummary]], total: ScoreSummary, level: str) -> None:
-    """One line per file, and a total line when there are several (inf or nan shown as such)."""
+def _print_eval(rows: list[tuple], total: tuple, level: str) -> None:
+    """One line per file, and a total line when there are several (inf or nan shown as such);
+    each ends with the perplexity under the word cache where it was computed."""
     from rnnrepl.ui.render import metrics_line, per_character_line
 
     console = _console()
-    for path, s in rows:
+    for path, s, c in rows:
         line = f"{path}: {s.tokens} tokens, {metrics_line(s.mean_loss, level)}, "
         line += f"perplexity {perplexity(s.mean_loss):.3f}, {s.unknown} unknown; "
-        console.print(Text(safe_text(line + per_character_line(s))), soft_wrap=True)  # one line
+        line += per_character_line(s) + _cached(c)
+        console.print(Text(safe_text(line)), soft_wrap=True)  # one line
     if len(rows) > 1:
-        line = f"total: {total.tokens} tokens, {metrics_line(total.mean_loss, level)}; "
-        console.print(Text(line + per_character_line(total)), soft_wrap=True)
+        (s, c) = total
+        line = f"total: {s.tokens} tokens, {metrics_line(s.mean_loss, level)}; "
+        console.print(Text(line + per_character_line(s) + _cached(c)), soft_wrap=True)
+
+
+def _cached(c: ScoreSummary | None) -> str:
+    return "" if c is None else f"; with the word cache: perplexity {perplexity(c.mean_loss):.3f}"
 
 
 def run_info(model, as_json, plot: str | None = None) -> None:
@@ -342,7 +362,13 @@ def score(model, text, file, k, as_json, color, explain) -> None:
 @click.option("--ksr", is_flag=True, help="Keystrokes saved typing FILES with word suggestions.")
 @click.option("--suggestions", type=click.IntRange(1, 100), help="--ksr: how many (default 3).")
 @click.option("--limit-words", type=click.IntRange(1), help="--ksr: type only the first N words.")
-@cache_option
+@click.option(
+    "--cache/--no-cache",
+    default=True,
+    show_default=True,
+    help="Mix the words the text already holds into the --ksr suggestions and, at word level, "
+    'into the perplexity (a cache LM; README "Keystrokes saved", "Perplexity with the word cache").',
+)
 def eval_cmd(model, files, as_json, encoding, ksr, suggestions, limit_words, cache) -> None:
     """Cross entropy, perplexity and bits per token (char) of FILES under MODEL.
 
@@ -355,7 +381,7 @@ def eval_cmd(model, files, as_json, encoding, ksr, suggestions, limit_words, cac
         return
     if suggestions is not None or limit_words is not None:
         raise UsageError("--suggestions and --limit-words apply to --ksr — add --ksr")
-    run_eval(model, files, as_json, encoding)
+    run_eval(model, files, as_json, encoding, cache)
 
 
 @click.command()

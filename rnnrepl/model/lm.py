@@ -104,7 +104,7 @@ class LanguageModel(nn.Module):
         return torch.cat(parts, -1)
 
     def _class_nll(self, z: Tensor, targets: Tensor) -> Tensor:
-        """Mean negative log-likelihood of `targets` (n,) given z (n, embed): the shortlist and
+        """Negative log-likelihood of each of `targets` (n,) given z (n, embed): the shortlist and
         class logits for every row, each class's words only for the rows whose target is in it."""
         cutoffs, v = self.cfg.cutoffs, self.cfg.vocab_size
         bounds = (0, *cutoffs, v)
@@ -128,7 +128,7 @@ class LanguageModel(nn.Module):
                 1, (targets[rows] - bounds[i])[:, None]
             )
             ll = ll.index_add(0, rows, lp.squeeze(1))
-        return -ll.mean()
+        return -ll
 
     def forward(self, ids: Tensor, state: State | None = None) -> tuple[Tensor, State]:
         h, state = self.features(ids, state)
@@ -137,11 +137,17 @@ class LanguageModel(nn.Module):
     def loss(
         self, ids: Tensor, targets: Tensor, state: State | None = None
     ) -> tuple[Tensor, State]:
-        """Mean cross entropy of `targets` (batch, time) given `ids`, and the new state.
+        """Mean cross entropy of `targets` (batch, time) given `ids`, and the new state."""
+        losses, state = self.token_losses(ids, targets, state)
+        return losses.mean(), state
 
-        Equal to cross_entropy(forward(ids)) but, with an adaptive or class-factored softmax,
-        computes only the clusters the targets fall in instead of the full distribution.
-        """
+    def token_losses(
+        self, ids: Tensor, targets: Tensor, state: State | None = None
+    ) -> tuple[Tensor, State]:
+        """-log p of each of `targets` (batch, time), flattened to (batch * time,), and the new
+        state. Equal to cross_entropy(forward(ids), reduction="none") but, with an adaptive or
+        class-factored softmax, computes only the clusters the targets fall in instead of the
+        full distribution."""
         if self.clusters is not None:
             h, state = self.features(ids, state)
             h = self.drop(h)
@@ -150,12 +156,12 @@ class LanguageModel(nn.Module):
         if self.asm is None:
             logits, state = self(ids, state)
             return nn.functional.cross_entropy(
-                logits.flatten(0, 1).float(), targets.flatten()
+                logits.flatten(0, 1).float(), targets.flatten(), reduction="none"
             ), state
         h, state = self.features(ids, state)
         h = self.drop(h)
         with torch.autocast(h.device.type, enabled=False):  # its index_copy_ needs one dtype
-            return self.asm(h.flatten(0, 1).float(), targets.flatten()).loss, state
+            return -self.asm(h.flatten(0, 1).float(), targets.flatten()).output, state
 
     def features(self, ids: Tensor, state: State | None) -> tuple[Tensor, State]:
         raise NotImplementedError

@@ -21,7 +21,6 @@ def start_token(tokenizer) -> int:
     return tokenizer.index.get("\n", 0)
 
 
-@torch.inference_mode()
 def held_out_loss(
     model: LanguageModel,
     ids: Sequence[int] | np.ndarray,
@@ -38,20 +37,32 @@ def held_out_loss(
     worse for thousands of tokens (README, "Held-out loss"). on_progress(done, total) is called
     after each chunk.
     """
+    losses = held_out_token_losses(model, ids, start_id, on_progress)
+    return (float(losses.sum()) / len(losses) if len(losses) else math.nan), len(losses)
+
+
+@torch.inference_mode()
+def held_out_token_losses(
+    model: LanguageModel,
+    ids: Sequence[int] | np.ndarray,
+    start_id: int,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
+    """-log p (nats, float64) of every token of `ids`, read as ``held_out_loss`` reads them."""
     was_training = model.training
     model.eval()
     device = model.embed.weight.device
-    total, state, prev = 0.0, None, start_id
+    out, state, prev = np.empty(len(ids)), None, start_id
     for i in range(0, len(ids), CHUNK):
         y = torch.as_tensor(np.asarray(ids[i : i + CHUNK], dtype=np.int64))  # (t,)
         x = torch.cat([torch.tensor([prev]), y[:-1]])  # input t predicts ids[t]
-        loss, state = model.loss(x[None].to(device), y[None].to(device), state)
-        total += loss.item() * len(y)
+        losses, state = model.token_losses(x[None].to(device), y[None].to(device), state)
+        out[i : i + len(y)] = losses.float().cpu().numpy()
         prev = int(y[-1])
         if on_progress is not None:
             on_progress(i + len(y), len(ids))
     model.train(was_training)
-    return (total / len(ids) if len(ids) else math.nan), len(ids)
+    return out
 
 
 def sample_text(
