@@ -23,6 +23,7 @@ tree DIR (a git worktree holding a change to a default), the others from the ins
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import shlex
@@ -36,8 +37,6 @@ from common import BENCH, WIKI, alternate, char_split
 from reference import corpus_path
 
 REFERENCE = "reference (tuned)"
-
-
 WORD = "wikitext"
 
 
@@ -53,17 +52,15 @@ def run_side(side: str, flags: list[str], args, corpus: Path, val_text: str, out
     res = rnnrepl_train([str(corpus)], extra, out, tree)
     res |= score_rnnrepl(out.with_suffix(".safetensors"), val_text, args.val_tokens)
     if word and not args.val_tokens:  # per token of the example's tokenization
-        res["val_loss"] *= res["val_total_tokens"] / EXAMPLE_VAL_TOKENS
+        res["val_loss"] *= res["val_total_tokens"] / word_val_tokens()
     return res
 
 
+@functools.cache
 def word_val_tokens() -> int:
     """valid.txt's tokens as word_language_model counts them (words, '<eos>' per line)."""
     lines = (WIKI / "valid.txt").read_text(encoding="utf-8").splitlines()
     return sum(len(line.split()) + 1 for line in lines)
-
-
-EXAMPLE_VAL_TOKENS = 0  # set in main for the word level
 
 
 def main() -> None:
@@ -76,10 +73,8 @@ def main() -> None:
     ap.add_argument("--no-reference", action="store_true")
     ap.add_argument("--val-tokens", type=int, default=0, help="score only the first N (0 = all)")
     args = ap.parse_args()
-    global EXAMPLE_VAL_TOKENS
     if args.corpus == WORD:
         corpus, val_text = WIKI / "train.txt", (WIKI / "valid.txt").read_text(encoding="utf-8")
-        EXAMPLE_VAL_TOKENS = word_val_tokens()
     else:
         corpus = corpus_path(args.corpus)
         _, val_text = char_split(corpus)
