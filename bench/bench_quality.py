@@ -29,7 +29,10 @@ def rnnrepl_train(inputs: list[str], extra: list[str], out: Path, tree: str | No
     argv = [*head, "train", *inputs, "-o", str(out), *extra]
     print("  $", *([f"[{tree}]"] if tree else []), " ".join(argv[len(head) :]), flush=True)
     env = os.environ | {"PYTHONPATH": tree} if tree else None
-    proc = run_timed(argv, env=env).check()
+    # `python -m` puts its working directory first on the path: from the repository's root it
+    # would import the repository's rnnrepl, not the tree's, so the tree runs in the tree
+    cwd = {"cwd": Path(tree)} if tree else {}
+    proc = run_timed(argv, env=env, **cwd).check()
     res = {"argv": argv, "wall_seconds": proc.seconds, "maxrss_mb": proc.maxrss_mb}
     return res | ({"tree": tree} if tree else {})
 
