@@ -69,3 +69,19 @@ def test_the_reference_trains_and_scores_a_given_corpus(tmp_path: Path):
     assert res["corpus"] == str(corpus) and res["config"]["nhid"] == 16
     assert res["steps"] >= 1 and res["val_total_tokens"] == 5400 - int(5400 * 0.9)
     assert 0 < res["val_loss"] < 4.0  # below uniform over the 20-odd characters
+
+
+def test_a_variant_from_a_source_tree_runs_that_tree_s_rnnrepl_not_the_installed_one(tmp_path):
+    import bench_quality
+
+    tree = tmp_path / "tree"
+    (tree / "rnnrepl").mkdir(parents=True)
+    (tree / "rnnrepl" / "__init__.py").write_text("", encoding="utf-8")
+    marker = tmp_path / "which.txt"
+    (tree / "rnnrepl" / "__main__.py").write_text(
+        f"import rnnrepl, pathlib\npathlib.Path({str(marker)!r}).write_text(rnnrepl.__file__)\n",
+        encoding="utf-8",
+    )
+    res = bench_quality.rnnrepl_train(["corpus.txt"], [], tmp_path / "m", str(tree))
+    assert res["tree"] == str(tree)
+    assert Path(marker.read_text(encoding="utf-8")) == tree / "rnnrepl" / "__init__.py"
