@@ -18,6 +18,9 @@ def test_char_gru_budgets_take_one_wide_layer_short_spans_and_a_higher_rate_drop
     five = sizing.suggest("char", None, 1_000_000, 300)
     assert (five["layers"], five["hidden"], five["seq_len"], five["lr"]) == (1, 512, 64, 3e-3)
     assert five["eval_every"] == 800 and five["dropout"] == 0.0
+    # the learning rate decays to nothing at 5 minutes; it keeps a floor under two and from 15
+    floors = [sizing.suggest("char", None, 1_000_000, t)["min_lr_ratio"] for t in (71, 300, 960)]
+    assert floors == [sizing.MIN_LR_RATIO, 0.0, sizing.MIN_LR_RATIO]
     small = sizing.suggest("char", None, 100_000, 300)
     assert (small["layers"], small["hidden"], small["seq_len"]) == (2, 256, 128)
     assert "eval_every" not in small
@@ -51,3 +54,21 @@ def test_the_train_command_records_the_short_budget_geometry_and_keeps_given_opt
     cfg = modelfile.load_model(tmp_path / "n.safetensors").training["train_config"]
     cfg = json.loads(cfg) if isinstance(cfg, str) else cfg
     assert (cfg["seq_len"], cfg["eval_every"]) == (64, 7)
+
+
+def test_the_schedule_options_reach_the_run_and_default_by_budget(tmp_path):
+    corpus = tmp_path / "toy.txt"
+    corpus.write_text(TOY * 40, encoding="utf-8")
+    tiny = ["--hidden", "16", "--embed", "8", "--batch-size", "4", "--steps", "6"]
+
+    def schedule(name: str, *extra: str) -> tuple:
+        r = invoke("train", str(corpus), "-o", str(tmp_path / name), *tiny, *extra)
+        assert r.exit_code == 0, r.output
+        cfg = modelfile.load_model(tmp_path / f"{name}.safetensors").training["train_config"]
+        cfg = json.loads(cfg) if isinstance(cfg, str) else cfg
+        return cfg["warmup"], cfg["min_lr_ratio"]
+
+    assert schedule("a") == (sizing.WARMUP, sizing.MIN_LR_RATIO)  # a toy corpus: the old floor
+    assert schedule("b", "--warmup", "3", "--min-lr-ratio", "0") == (3, 0.0)
+    r = invoke("train", str(corpus), "-o", str(tmp_path / "c"), *tiny, "--min-lr-ratio", "1.5")
+    assert r.exit_code == 2 and "--min-lr-ratio" in r.output

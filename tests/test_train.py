@@ -205,6 +205,9 @@ def test_lr_schedule_warmup_then_cosine():
     assert tr.lr_at(cfg, 10, 0.0) == pytest.approx(1.0)
     assert tr.lr_at(cfg, 50, 0.5) == pytest.approx(0.55)
     assert tr.lr_at(cfg, 99, 1.0) == pytest.approx(0.1)
+    to_zero = TrainConfig(lr=1.0, warmup=0, min_lr_ratio=0.0)  # no warm-up, down to nothing
+    assert tr.lr_at(to_zero, 0, 0.0) == pytest.approx(1.0)
+    assert tr.lr_at(to_zero, 99, 1.0) == pytest.approx(0.0, abs=1e-12)
 
 
 def test_batchify_keeps_streams_contiguous():

@@ -22,7 +22,7 @@ from rnnrepl.train import sizing
 from rnnrepl.ui.textsafe import escape_char, is_unsafe, safe_text
 
 MODEL_KEYS = ("arch", "layers", "hidden", "embed", "window", "dropout", "tie")
-TRAIN_KEYS = ("seq_len", "batch_size", "lr")
+TRAIN_KEYS = ("seq_len", "batch_size", "lr", "warmup", "min_lr_ratio")
 
 
 class StopFlag:
@@ -73,6 +73,8 @@ def make_configs(opts: dict, tok, n_train: int, n_val: int) -> tuple[ModelConfig
             batch_size=settings["batch_size"],
             optimizer=opts["optimizer"],
             lr=settings["lr"],
+            warmup=settings["warmup"],
+            min_lr_ratio=settings["min_lr_ratio"],
             clip=opts["clip"],
             steps=opts["steps"],
             epochs=opts["epochs"],

@@ -76,6 +76,17 @@ TRAINING_OPTIONS = (
     click.option("--optimizer", type=click.Choice(OPTIMIZERS), default="adam", show_default=True),
     click.option("--lr", type=Finite(0, 1e6, min_open=True)),
     click.option("--clip", type=Finite(0), default=1.0, show_default=True),
+    click.option(
+        "--warmup",
+        type=click.IntRange(0, 10**9),
+        help="Steps over which the learning rate rises linearly to --lr (default 50).",
+    ),
+    click.option(
+        "--min-lr-ratio",
+        type=Finite(0, 1),
+        help="Where the cosine decay of the learning rate ends, as a fraction of --lr "
+        "(default: 0 for the char GRU from two minutes to a quarter of an hour, else 0.1).",
+    ),
     click.option("--epochs", type=Finite(0, min_open=True)),
     click.option("--steps", type=click.IntRange(1)),
     click.option(

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from rnnrepl.config import TrainConfig
+
 DEFAULT_TIME = 300.0  # seconds, when no --steps/--epochs/--time is given
 # Char GRU under two minutes (issue 19; README "Choosing the defaults"), on tiny Shakespeare in
 # 71 s: spans of 32 characters at lr 5e-3 reached 1.57 nats/char where the 2x256's spans of 128
@@ -20,6 +22,10 @@ SHORT_BUDGET_GRU = {"layers": 1, "hidden": 384, "seq_len": 32, "lr": 5e-3, "eval
 # reached 1.414 nats/char with dropout 0.1 and 1.392 without, where 2x256 at lr 4e-3 reached
 # 1.415, batch 64 at lr 4e-3 1.428, the short budget's 1x384 on spans of 32 1.457 and the
 # previous 2x512 on spans of 128 at lr 2e-3 1.863 (0.8 M tokens in 5 minutes on a slow machine).
+# Its learning rate decays to nothing (2026-12-03, bf16, the whole validation split, 3 rounds):
+# median 1.447 where the floor of a tenth left it at 1.459 (lr 4e-3 to nothing: 1.450; averaging
+# its weights over the last ~500 steps gained 0.013 with the floor, 0.001 without: not kept).
+# Under two minutes the floor stays: 1.532 / 1.544 without it, 1.532 / 1.537 with it in 71 s.
 MID_BUDGET_GRU = {
     "layers": 1,
     "hidden": 512,
@@ -27,13 +33,17 @@ MID_BUDGET_GRU = {
     "lr": 3e-3,
     "dropout": 0.0,
     "eval_every": 800,
+    "min_lr_ratio": 0.0,
 }
 # From a quarter of an hour: the same GRU with dropout 0.2. On tiny Shakespeare in 16 minutes
 # (2026-12-03, bf16; first 30,000 validation characters) it reached 1.382 nats/char on 16.1 M
 # tokens; without dropout 1.447, its best validation at minute 9 (it overfits from the fifth
 # epoch or so); 1x768 with dropout 0.3 1.467. The previous 2x768 on spans of 128 had reached 1.79
 # over the whole split on a slower machine; this one 1.457 over the whole split (README).
-LONG_BUDGET_GRU = MID_BUDGET_GRU | {"dropout": 0.2}
+# Its learning rate keeps the floor of a tenth: without it is not measured at this budget yet.
+LONG_BUDGET_GRU = MID_BUDGET_GRU | {"dropout": 0.2, "min_lr_ratio": 0.1}
+# The schedule's steps of warm-up and floor (a fraction of lr), unless given or set below
+WARMUP, MIN_LR_RATIO = TrainConfig.warmup, TrainConfig.min_lr_ratio
 SHORT_BUDGET, LONG_BUDGET = 120.0, 900.0  # seconds
 LARGE_CHAR_CORPUS = 200_000  # training characters from which the larger char models pay
 
@@ -43,7 +53,7 @@ def suggest(level: str, arch: str | None, n_train: int, time_limit: float | None
     budget = time_limit or DEFAULT_TIME
     arch = arch or default_arch(level)
     settings = _char(arch, n_train, budget) if level == "char" else _word(arch, n_train, budget)
-    return {"arch": arch, **settings}
+    return {"arch": arch, "warmup": WARMUP, "min_lr_ratio": MIN_LR_RATIO, **settings}
 
 
 def default_arch(level: str) -> str:
