@@ -40,7 +40,7 @@ MID_BUDGET_GRU = {
 # tokens; without dropout 1.447, its best validation at minute 9 (it overfits from the fifth
 # epoch or so); 1x768 with dropout 0.3 1.467. The previous 2x768 on spans of 128 had reached 1.79
 # over the whole split on a slower machine; this one 1.457 over the whole split (README).
-# Its learning rate keeps the floor of a tenth: without it is not measured at this budget yet.
+# Its learning rate keeps the floor of a tenth: decaying to nothing is not measured here yet.
 LONG_BUDGET_GRU = MID_BUDGET_GRU | {"dropout": 0.2, "min_lr_ratio": 0.1}
 # The schedule's steps of warm-up and floor (a fraction of lr), unless given or set below
 WARMUP, MIN_LR_RATIO = TrainConfig.warmup, TrainConfig.min_lr_ratio
