@@ -11,6 +11,8 @@ from typing import Any
 from rnnrepl.config import TrainConfig
 
 DEFAULT_TIME = 300.0  # seconds, when no --steps/--epochs/--time is given
+# The schedule's steps of warm-up and floor (a fraction of lr), unless given or set below
+WARMUP, MIN_LR_RATIO = TrainConfig.warmup, TrainConfig.min_lr_ratio
 # Char GRU under two minutes (issue 19; README "Choosing the defaults"), on tiny Shakespeare in
 # 71 s: spans of 32 characters at lr 5e-3 reached 1.57 nats/char where the 2x256's spans of 128
 # at lr 3e-3 reached 1.94 (the same tokens/s, four times the optimiser steps; spans of 16 or 64,
@@ -41,9 +43,7 @@ MID_BUDGET_GRU = {
 # epoch or so); 1x768 with dropout 0.3 1.467. The previous 2x768 on spans of 128 had reached 1.79
 # over the whole split on a slower machine; this one 1.457 over the whole split (README).
 # Its learning rate keeps the floor of a tenth: decaying to nothing is not measured here yet.
-LONG_BUDGET_GRU = MID_BUDGET_GRU | {"dropout": 0.2, "min_lr_ratio": 0.1}
-# The schedule's steps of warm-up and floor (a fraction of lr), unless given or set below
-WARMUP, MIN_LR_RATIO = TrainConfig.warmup, TrainConfig.min_lr_ratio
+LONG_BUDGET_GRU = MID_BUDGET_GRU | {"dropout": 0.2, "min_lr_ratio": MIN_LR_RATIO}
 SHORT_BUDGET, LONG_BUDGET = 120.0, 900.0  # seconds
 LARGE_CHAR_CORPUS = 200_000  # training characters from which the larger char models pay
 
