@@ -30,7 +30,8 @@ def measure_size(path: Path, tmp: Path, steps: int, eval_sample: int) -> dict:
     from rich.console import Console
 
     from rnnrepl.cli.main import train as train_command
-    from rnnrepl.cli.train import make_configs, prepare_data
+    from rnnrepl.cli.train_config import make_configs
+    from rnnrepl.cli.train_data import prepare_data
     from rnnrepl.model.devices import resolve_precision
     from rnnrepl.train.loop import Trainer, new_model, spans_per_epoch
     from rnnrepl.train.validation import held_out_loss, start_token

@@ -20,6 +20,7 @@ import pytest
 from rich.console import Console
 
 from rnnrepl.cli import train as cli_train
+from rnnrepl.cli import train_config as cli_config
 from rnnrepl.cli import train_data as cli_train_data
 from rnnrepl.errors import RnnreplError
 from rnnrepl.store.home import tokens_home
@@ -166,7 +167,7 @@ def test_training_reads_a_map_of_the_cache_not_a_copy(corpus, tmp_path):
     while not isinstance(base, np.memmap):
         base = base.base
     assert os.path.samefile(base.filename, entry / "ids.bin")
-    model_cfg, train_cfg = cli_train.make_configs(opts, tok, len(train_ids), len(val_ids))
+    model_cfg, train_cfg = cli_config.make_configs(opts, tok, len(train_ids), len(val_ids))
     model = tr.new_model(model_cfg, 0, "cpu")
     trainer = tr.Trainer(model, tok, train_ids, val_ids, train_cfg, tmp_path / "m", summary)
     assert np.shares_memory(trainer.streams.numpy(), train_ids)

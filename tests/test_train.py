@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from rich.console import Console
 
 from rnnrepl.cli import train as cli_train
+from rnnrepl.cli import train_config as cli_config
 from rnnrepl.config import ModelConfig, TrainConfig
 from rnnrepl.store import modelfile, resume
 from rnnrepl.train import loop as tr
@@ -25,7 +26,7 @@ def build(tmp_path, text=TOY * 60, **over):
     corpus.write_text(text)
     opts = train_opts([str(corpus)], str(tmp_path / "model"), **over)
     tok, train_ids, val_ids, summary = cli_train.prepare_data(opts, QUIET)
-    model_cfg, train_cfg = cli_train.make_configs(opts, tok, len(train_ids), len(val_ids))
+    model_cfg, train_cfg = cli_config.make_configs(opts, tok, len(train_ids), len(val_ids))
     return opts, tok, train_ids, val_ids, summary, model_cfg, train_cfg
 
 
@@ -96,7 +97,7 @@ def test_large_word_vocabularies_tie_by_default_with_frequency_classes(tmp_path,
     for key in ("arch", "layers", "hidden", "embed"):  # no size options: autosize decides
         opts[key] = None
     tok, train_ids, val_ids, _ = cli_train.prepare_data(opts, QUIET)
-    model_cfg, _ = cli_train.make_configs(opts, tok, len(train_ids), len(val_ids))
+    model_cfg, _ = cli_config.make_configs(opts, tok, len(train_ids), len(val_ids))
     assert tok.size > 8000 and model_cfg.cutoffs and model_cfg.tie is tied
     model = tr.new_model(model_cfg, 0, "cpu")
     assert (model.clusters is not None, model.asm is not None) == (tied, not tied)
@@ -319,9 +320,9 @@ def test_in_training_validation_is_capped_and_says_how_much_it_scored(tmp_path):
 
 def test_default_validation_cap_is_a_thirty_second_of_the_tokens_between_passes():
     opts = {"eval_tokens": None, "eval_every": 200}
-    assert cli_train.eval_tokens(opts, {"batch_size": 64, "seq_len": 128}) == 200 * 64 * 128 // 32
-    assert cli_train.eval_tokens(opts, {"batch_size": 4, "seq_len": 16}) == 16_384
-    assert cli_train.eval_tokens(opts | {"eval_tokens": 0}, {"batch_size": 4, "seq_len": 16}) == 0
+    assert cli_config.eval_tokens(opts, {"batch_size": 64, "seq_len": 128}) == 200 * 64 * 128 // 32
+    assert cli_config.eval_tokens(opts, {"batch_size": 4, "seq_len": 16}) == 16_384
+    assert cli_config.eval_tokens(opts | {"eval_tokens": 0}, {"batch_size": 4, "seq_len": 16}) == 0
 
 
 def _cli_args(opts: dict) -> list[str]:
