@@ -4,11 +4,16 @@ what the user gives is never overridden."""
 
 from __future__ import annotations
 
+import io
 import json
 
+from rich.console import Console
+
+from rnnrepl.cli.train_config import make_configs
+from rnnrepl.cli.train_data import prepare_data
 from rnnrepl.store import modelfile
 from rnnrepl.train import sizing
-from tests.helpers import TOY, invoke
+from tests.helpers import TOY, invoke, train_opts
 
 
 def test_char_gru_budgets_take_one_wide_layer_short_spans_and_a_higher_rate_dropout_when_long():
@@ -21,6 +26,12 @@ def test_char_gru_budgets_take_one_wide_layer_short_spans_and_a_higher_rate_drop
     # the learning rate decays to nothing at 5 minutes; it keeps a floor under two and from 15
     floors = [sizing.suggest("char", None, 1_000_000, t)["min_lr_ratio"] for t in (71, 300, 960)]
     assert floors == [sizing.MIN_LR_RATIO, 0.0, sizing.MIN_LR_RATIO]
+    # and AdamW decays its weights there; Adam elsewhere, and for the smaller corpus
+    adamw = {(10**6, 71): False, (10**6, 300): True, (10**6, 960): False, (10**5, 300): False}
+    for (n_train, budget), decays in adamw.items():
+        got = sizing.suggest("char", None, n_train, budget)
+        want = ("adamw", 0.1) if decays else ("adam", None)
+        assert (got["optimizer"], got["weight_decay"]) == want, (n_train, budget)
     small = sizing.suggest("char", None, 100_000, 300)
     assert (small["layers"], small["hidden"], small["seq_len"]) == (2, 256, 128)
     assert "eval_every" not in small
@@ -72,3 +83,25 @@ def test_the_schedule_options_reach_the_run_and_default_by_budget(tmp_path):
     assert schedule("b", "--warmup", "3", "--min-lr-ratio", "0") == (3, 0.0)
     r = invoke("train", str(corpus), "-o", str(tmp_path / "c"), *tiny, "--min-lr-ratio", "1.5")
     assert r.exit_code == 2 and "--min-lr-ratio" in r.output
+
+
+def test_the_optimiser_and_its_weight_decay_come_from_the_rule_unless_given(tmp_path, monkeypatch):
+    corpus = tmp_path / "toy.txt"
+    corpus.write_text(TOY * 40, encoding="utf-8")
+
+    def optimiser(**given) -> tuple:
+        opts = train_opts([str(corpus)], str(tmp_path / "m"), optimizer=None) | given
+        tok, train_ids, val_ids, _ = prepare_data(opts, Console(file=io.StringIO()))
+        cfg = make_configs(opts, tok, len(train_ids), len(val_ids))[1]
+        return cfg.optimizer, cfg.weight_decay
+
+    assert optimiser() == ("adam", 0.0)
+    assert optimiser(optimizer="adamw") == ("adamw", 0.01)  # the optimiser's own default
+    assert optimiser(optimizer="adamw", weight_decay=0.0) == ("adamw", 0.0)
+    assert optimiser(weight_decay=1e-4) == ("adam", 1e-4)
+    monkeypatch.setitem(sizing.OPTIMISER, "optimizer", "adamw")  # a rule that decays
+    monkeypatch.setitem(sizing.OPTIMISER, "weight_decay", 0.2)
+    assert optimiser() == ("adamw", 0.2)
+    assert optimiser(optimizer="adamw") == ("adamw", 0.2)
+    assert optimiser(optimizer="adam") == ("adam", 0.0)  # not the rule's decay as an L2 penalty
+    assert optimiser(optimizer="sgd", weight_decay=0.1) == ("sgd", 0.1)

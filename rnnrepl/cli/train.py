@@ -211,12 +211,13 @@ def _announce(err: Console, model, tok, cfg: TrainConfig, summary: dict, device:
         budget.append(f"{cfg.epochs:g} epochs")
     if cfg.time_limit:
         budget.append(f"{cfg.time_limit:g}s")
+    decay = f", weight decay {cfg.weight_decay:g}" if cfg.weight_decay else ""
     err.print(
         f"{tok.level} level, vocabulary {tok.size:,}, {summary['train_tokens']:,} train / "
         f"{summary['val_tokens']:,} val tokens (unknown {100 * summary['unknown_rate']:.2f}%)\n"
         f"{model.cfg.describe()}: "
         f"{model.num_parameters():,} parameters on {device}; batch {cfg.batch_size} x {cfg.seq_len}, "
-        f"{cfg.optimizer} lr {cfg.lr:g}, {cfg.precision}; budget {' / '.join(budget)}"
+        f"{cfg.optimizer} lr {cfg.lr:g}{decay}, {cfg.precision}; budget {' / '.join(budget)}"
     )
     err.print(
         f"validation: {safe_text(summary['validation'], one_line=True)}",

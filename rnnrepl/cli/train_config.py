@@ -7,7 +7,7 @@ from rnnrepl.errors import InputDataError, UsageError
 from rnnrepl.train import sizing
 
 MODEL_KEYS = ("arch", "layers", "hidden", "embed", "window", "dropout", "tie")
-TRAIN_KEYS = ("seq_len", "batch_size", "lr", "warmup", "min_lr_ratio")
+TRAIN_KEYS = ("seq_len", "batch_size", "optimizer", "lr", "weight_decay", "warmup", "min_lr_ratio")
 
 
 def make_configs(opts: dict, tok, n_train: int, n_val: int) -> tuple[ModelConfig, TrainConfig]:
@@ -15,7 +15,11 @@ def make_configs(opts: dict, tok, n_train: int, n_val: int) -> tuple[ModelConfig
     settings = sizing.suggest(opts["level"], opts["arch"], n_train, opts["time_limit"])
     if "seq_len" not in given and "batch_size" not in given:
         settings = sizing.fit_to_corpus(settings, n_train, n_val)
+    if given.get("optimizer", settings["optimizer"]) != settings["optimizer"]:
+        settings["weight_decay"] = None  # the size rule's decay was for its own optimiser
     settings.update(given)
+    if settings["weight_decay"] is None:
+        settings["weight_decay"] = 0.01 if settings["optimizer"] == "adamw" else 0.0
     if opts["embeddings"] and opts.get("embed") is None:
         from rnnrepl.text.vectors import vector_dim
 
@@ -35,8 +39,9 @@ def make_configs(opts: dict, tok, n_train: int, n_val: int) -> tuple[ModelConfig
         train_cfg = TrainConfig(
             seq_len=settings["seq_len"],
             batch_size=settings["batch_size"],
-            optimizer=opts["optimizer"],
+            optimizer=settings["optimizer"],
             lr=settings["lr"],
+            weight_decay=settings["weight_decay"],
             warmup=settings["warmup"],
             min_lr_ratio=settings["min_lr_ratio"],
             clip=opts["clip"],

@@ -73,8 +73,18 @@ MODEL_OPTIONS = (
 TRAINING_OPTIONS = (
     click.option("--seq-len", type=click.IntRange(1, 100000), help="BPTT span length in tokens."),
     click.option("--batch-size", type=click.IntRange(1, 100000)),
-    click.option("--optimizer", type=click.Choice(OPTIMIZERS), default="adam", show_default=True),
+    click.option(
+        "--optimizer",
+        type=click.Choice(OPTIMIZERS),
+        help="Default: adam, unless the size rule for the corpus and budget chose adamw.",
+    ),
     click.option("--lr", type=Finite(0, 1e6, min_open=True)),
+    click.option(
+        "--weight-decay",
+        type=Finite(0, 10),
+        help="Decoupled with adamw, an L2 penalty with adam and sgd (default: 0.01 with adamw, "
+        "else 0, unless the size rule chose one).",
+    ),
     click.option("--clip", type=Finite(0), default=1.0, show_default=True),
     click.option(
         "--warmup",
