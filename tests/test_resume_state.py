@@ -192,3 +192,22 @@ def test_a_resume_file_rewritten_by_the_saver_unchanged_still_resumes(run):
     state.write_bytes(good)
     assert code == 0, err
     assert torch.equal(tensors["rng.torch"], resume.load_state(state)[0]["rng.torch"])
+
+
+@pytest.mark.parametrize("change", [[], ["--optimizer", "adamw", "--weight-decay", "0.1"]])
+def test_resume_takes_the_weight_decay_it_is_given(run, change):
+    """The saved optimizer's groups would keep their decay; the resumed run uses (and notes) the
+    one its options give, so the recorded train_config is what trained."""
+    corpus, out, state, good = run
+    state.write_bytes(good)
+    args = [*TRAIN, "--steps", "8", "--resume", *change]
+    code, err, _ = invoke(["train", str(corpus), "-o", str(out), *args])
+    groups = resume.load_state(state)[1]["optimizer"]["param_groups"]
+    state.write_bytes(good)
+    assert code == 0, err
+    if change:
+        assert "note: weight decay 0.1 (was 0)\n" in err
+        assert {g["weight_decay"] for g in groups} == {0.1}
+    else:
+        assert "weight decay" not in err
+        assert {g["weight_decay"] for g in groups} == {0.0}

@@ -27,7 +27,7 @@ from rnnrepl.train import history as hist
 from rnnrepl.train.data import batchify, epoch_offset, fingerprint, span, spans_per_epoch
 from rnnrepl.train.progress import Clock, Event, Progress, TrainResult
 from rnnrepl.train.recovery import Recovery
-from rnnrepl.train.schedule import Budget, lr_at, make_optimizer, set_lr
+from rnnrepl.train.schedule import Budget, lr_at, make_optimizer, set_lr, set_weight_decay
 from rnnrepl.train.validation import held_out_loss, sample_text, start_token
 
 FIRST_GAP = 0.5  # seconds to the first validation of --eval-seconds; then 1, 2, 4, ...
@@ -131,7 +131,8 @@ class Trainer:
             first = (str(exc).splitlines() or [""])[0]
             raise CheckpointError(f"unusable RNG state: {first}", path=str(path)) from None
         saved = (meta["train_config"]["batch_size"], meta["train_config"]["seq_len"])
-        notices = []
+        was, decay = set_weight_decay(self.opt, self.cfg.weight_decay), self.cfg.weight_decay
+        notices = [] if was == [decay] else [f"weight decay {decay:g} (was {was[0]:g})"]
         if saved != (self.cfg.batch_size, self.cfg.seq_len):
             notices.append(
                 f"batch {self.cfg.batch_size} x {self.cfg.seq_len} (was {saved[0]} x {saved[1]}): "

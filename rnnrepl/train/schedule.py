@@ -35,6 +35,15 @@ def make_optimizer(model: LanguageModel, cfg: TrainConfig) -> torch.optim.Optimi
     return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
+def set_weight_decay(opt: torch.optim.Optimizer, decay: float) -> list[float]:
+    """Give every param group `decay` (a resumed optimizer keeps its saved groups' otherwise);
+    returns the decays the groups had."""
+    before = sorted({group["weight_decay"] for group in opt.param_groups})
+    for group in opt.param_groups:
+        group["weight_decay"] = decay
+    return before
+
+
 @dataclass(frozen=True)
 class Budget:
     """When a run ends: after --steps, --epochs (of `per_epoch` spans) or --time, the first."""
