@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
-from rnnrepl.cli.train_config import check_sizes, make_configs
+from rnnrepl.cli.train_config import check_sizes, make_configs, speed_probe
 from rnnrepl.cli.train_data import prepare_data
 from rnnrepl.cli.train_log import EventLog, log_end
 from rnnrepl.config import TrainConfig
@@ -88,7 +88,9 @@ def _train(opts: dict[str, Any], out: Console, err: Console, argv: list[str], wo
     # a failure (bad data, a damaged resume file, out of memory) is still exactly one line.
     notes = Console(file=io.StringIO(), highlight=False, width=err.width, soft_wrap=True)
     tok, train_ids, val_ids, summary = prepare_data(opts, notes)
-    model_cfg, train_cfg = make_configs(opts, tok, len(train_ids), len(val_ids))
+    model_path = tr.model_file(out_path)  # --resume keeps the model of the state beside it
+    probe = speed_probe(opts, device, world.many, model_path, notes)
+    model_cfg, train_cfg = make_configs(opts, tok, len(train_ids), len(val_ids), probe)
     check_sizes(train_cfg, len(train_ids), len(val_ids))
     dd.check_batch(world, train_cfg.batch_size)
     summary |= {

@@ -2,17 +2,42 @@
 
 from __future__ import annotations
 
+import functools
+import math
+from collections.abc import Callable
+
 from rnnrepl.config import ModelConfig, TrainConfig
 from rnnrepl.errors import InputDataError, UsageError
 from rnnrepl.train import sizing
 
 MODEL_KEYS = ("arch", "layers", "hidden", "embed", "window", "dropout", "tie")
 TRAIN_KEYS = ("seq_len", "batch_size", "optimizer", "lr", "weight_decay", "warmup", "min_lr_ratio")
+Probe = Callable[[ModelConfig, TrainConfig], float]
+Configs = tuple[ModelConfig, TrainConfig]
 
 
-def make_configs(opts: dict, tok, n_train: int, n_val: int) -> tuple[ModelConfig, TrainConfig]:
+# Given any of these, the user chose the model's geometry: its speed is not measured to choose it
+GEOMETRY = ("layers", "hidden", "embed", "seq_len", "batch_size")
+
+
+def make_configs(
+    opts: dict, tok, n_train: int, n_val: int, probe: Probe | None = None
+) -> tuple[ModelConfig, TrainConfig]:
+    """The run's configs. `probe(model_cfg, train_cfg)`, where given, returns the tokens a second
+    this machine trains a model at: asked only when the size rule would take the larger char GRU
+    (sizing.speed_matters), whose tokens in the budget then decide between it and the short one."""
+    configs = _configs(opts, tok, n_train, n_val, tokens=None)
+    level, arch, budget = opts["level"], opts["arch"], opts["time_limit"]
+    geometry_given = any(opts.get(k) is not None for k in GEOMETRY)
+    if probe is None or geometry_given or not sizing.speed_matters(level, arch, n_train, budget):
+        return configs
+    tokens = probe(*configs) * configs[1].time_limit
+    return configs if tokens >= sizing.FEW_TOKENS else _configs(opts, tok, n_train, n_val, tokens)
+
+
+def _configs(opts: dict, tok, n_train: int, n_val: int, tokens: float | None) -> Configs:
     given = {k: opts[k] for k in (*MODEL_KEYS, *TRAIN_KEYS) if opts.get(k) is not None}
-    settings = sizing.suggest(opts["level"], opts["arch"], n_train, opts["time_limit"])
+    settings = sizing.suggest(opts["level"], opts["arch"], n_train, opts["time_limit"], tokens)
     if "seq_len" not in given and "batch_size" not in given:
         settings = sizing.fit_to_corpus(settings, n_train, n_val)
     if given.get("optimizer", settings["optimizer"]) != settings["optimizer"]:
@@ -117,3 +142,48 @@ def check_sizes(train_cfg: TrainConfig, n_train: int, n_val: int) -> None:
             f"validation text too short: {n_val} tokens, need at least 2",
             hint="raise --val-fraction or pass --val FILE",
         )
+
+
+def speed_probe(opts: dict, device: str, many: bool, model_path, notes) -> Probe | None:
+    """What make_configs asks for the speed of the larger char GRU, or None where nothing is
+    measured: on other devices than the CPU (the rules were measured on CPUs), with several
+    processes (each would measure its own, and they must agree) and with --steps or --epochs but
+    no --time (then the steps, not the seconds, decide the tokens). A resumed run measures nothing
+    either: it keeps the model of the interrupted run, the larger GRU or the short one."""
+    steps_bound = (opts["steps"] or opts["epochs"]) and not opts["time_limit"]
+    if device != "cpu" or many or steps_bound:
+        return None
+    if opts["resume"]:
+        return functools.partial(_as_interrupted, model_path)
+
+    def probe(model_cfg: ModelConfig, train_cfg: TrainConfig) -> float:
+        from rnnrepl.train.probe import tokens_per_second
+
+        rate = tokens_per_second(model_cfg, train_cfg, device)
+        tokens, few = rate * train_cfg.time_limit, sizing.FEW_TOKENS
+        notes.print(
+            f"note: here the {model_cfg.describe()} trains at {rate:,.0f} tokens/s, "
+            f"{tokens / 1e6:.1f} M in the budget"
+            + (f"; under {few / 1e6:g} M, {_short_geometry()} learns more" if tokens < few else "")
+        )
+        return rate
+
+    return probe
+
+
+def _short_geometry() -> str:
+    g = sizing.SHORT_GEOMETRY
+    return f"{g['layers']}x{g['hidden']} on spans of {g['seq_len']} at lr {g['lr']:g}"
+
+
+def _as_interrupted(model_path, model_cfg: ModelConfig, train_cfg: TrainConfig) -> float:
+    """As a probe on --resume: fast enough for the larger GRU if the interrupted run trained it,
+    else too slow (the short one). An unreadable state is left for the resume to report."""
+    from rnnrepl.errors import CheckpointError
+    from rnnrepl.store import resume
+
+    try:
+        _, meta = resume.load_state(model_path)
+    except (CheckpointError, OSError):
+        return math.inf
+    return math.inf if meta.get("model_config") == model_cfg.to_dict() else 0.0

@@ -57,14 +57,43 @@ MID_BUDGET_GRU = {
 LONG_BUDGET_GRU = MID_BUDGET_GRU | {"dropout": 0.2}
 SHORT_BUDGET, LONG_BUDGET = 120.0, 900.0  # seconds
 LARGE_CHAR_CORPUS = 200_000  # training characters from which the larger char models pay
+# The budget rules above were measured on machines where the GRU 1x512 reads 14-19k characters a
+# second. On a slower one the budget buys fewer tokens, and the tokens decide. On a 2-core AVX2
+# EPYC whose speed drifted between 3k and 8k a second (2026-12-03, tiny Shakespeare, the whole
+# split): in 150 s the 1x512 read 1.1 M and reached 1.651 (2 runs), the short budget's geometry
+# (1x384, spans of 32, lr 5e-3) 1.7-1.9 M and 1.528; in 5 minutes, the 1x512 on 2.2 M 1.518, that
+# geometry on 3.5-3.7 M 1.466 with this rule's AdamW and decay to nothing, 1.509 with the short
+# budget's Adam and floor. On the AVX2 machine of 2026-12-02 the 1x512 had won on 4.2 M tokens. So
+# where the 1x512 would read fewer than FEW_TOKENS in the budget, `train` (having measured it for
+# a few steps: rnnrepl/train/probe.py) gives the rule's GRU the short budget's geometry.
+FEW_TOKENS = 3_000_000
+SHORT_GEOMETRY = {k: SHORT_BUDGET_GRU[k] for k in ("layers", "hidden", "seq_len", "lr")}
 
 
-def suggest(level: str, arch: str | None, n_train: int, time_limit: float | None) -> dict[str, Any]:
-    """Model and training settings for `n_train` training tokens and an optional time budget."""
+def suggest(
+    level: str,
+    arch: str | None,
+    n_train: int,
+    time_limit: float | None,
+    tokens: float | None = None,
+) -> dict[str, Any]:
+    """Model and training settings for `n_train` training tokens and an optional time budget;
+    `tokens`, where measured, is what the budget buys the larger char GRU on this machine."""
     budget = time_limit or DEFAULT_TIME
     arch = arch or default_arch(level)
-    settings = _char(arch, n_train, budget) if level == "char" else _word(arch, n_train, budget)
+    few = tokens is not None and tokens < FEW_TOKENS
+    settings = (
+        _char(arch, n_train, budget, few) if level == "char" else _word(arch, n_train, budget)
+    )
     return {"arch": arch, "warmup": WARMUP, "min_lr_ratio": MIN_LR_RATIO, **OPTIMISER, **settings}
+
+
+def speed_matters(level: str, arch: str | None, n_train: int, time_limit: float | None) -> bool:
+    """Whether the rule for this run would take the larger char GRU, which a slow machine would
+    read too few tokens of in the budget (FEW_TOKENS): then `train` measures its speed first."""
+    budget = time_limit or DEFAULT_TIME
+    gru = (arch or default_arch(level)) == "gru"
+    return level == "char" and gru and n_train >= LARGE_CHAR_CORPUS and budget >= SHORT_BUDGET
 
 
 def default_arch(level: str) -> str:
@@ -78,7 +107,7 @@ def default_arch(level: str) -> str:
     return "lstm" if level == "word" else "gru"
 
 
-def _char(arch: str, n_train: int, budget: float) -> dict[str, Any]:
+def _char(arch: str, n_train: int, budget: float, few_tokens: bool) -> dict[str, Any]:
     if n_train < LARGE_CHAR_CORPUS or budget < SHORT_BUDGET:
         hidden, dropout = 256, 0.1 if n_train < LARGE_CHAR_CORPUS else 0.0
     elif budget < LONG_BUDGET:
@@ -110,6 +139,8 @@ def _char(arch: str, n_train: int, budget: float) -> dict[str, Any]:
     }
     if arch == "gru" and budget < SHORT_BUDGET:
         settings |= SHORT_BUDGET_GRU
+    elif arch == "gru" and n_train >= LARGE_CHAR_CORPUS and few_tokens:
+        settings |= MID_BUDGET_GRU | SHORT_GEOMETRY  # no dropout for a few epochs, at any budget
     elif arch == "gru" and n_train >= LARGE_CHAR_CORPUS:
         settings |= MID_BUDGET_GRU if budget < LONG_BUDGET else LONG_BUDGET_GRU
     return settings
