@@ -12,6 +12,7 @@ import math
 import pytest
 import torch
 
+from rnnrepl.errors import CheckpointError
 from rnnrepl.store import resume
 from tests.test_exit_codes import invoke
 
@@ -211,3 +212,21 @@ def test_resume_takes_the_weight_decay_it_is_given(run, change):
     else:
         assert "weight decay" not in err
         assert {g["weight_decay"] for g in groups} == {0.0}
+
+
+def test_the_meta_alone_reads_as_the_whole_state_does_and_refuses_what_it_refuses(run, tmp_path):
+    """`train --resume` reads the meta alone to size the model (cli/train_config.py): it is the
+    same entry load_state returns, and a file that is not a resume state is refused alike."""
+    _, out, state, good = run
+    state.write_bytes(good)
+    assert resume.load_state_meta(out) == resume.load_state(out)[1]
+    assert resume.load_state_meta(out)["model_config"]["hidden"] == 16
+    text = tmp_path / "x.state.safetensors"
+    text.write_text("not a state\n")
+    with pytest.raises(CheckpointError):
+        resume.load_state_meta(text)
+    model = state.with_name("m.safetensors")  # a model file, named as a state, is not one
+    text.write_bytes(model.read_bytes())
+    for read in (resume.load_state, resume.load_state_meta):
+        with pytest.raises(CheckpointError, match="state"):
+            read(text)

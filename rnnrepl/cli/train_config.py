@@ -20,9 +20,7 @@ Configs = tuple[ModelConfig, TrainConfig]
 GEOMETRY = ("layers", "hidden", "embed", "seq_len", "batch_size")
 
 
-def make_configs(
-    opts: dict, tok, n_train: int, n_val: int, probe: Probe | None = None
-) -> tuple[ModelConfig, TrainConfig]:
+def make_configs(opts: dict, tok, n_train: int, n_val: int, probe: Probe | None = None) -> Configs:
     """The run's configs. `probe(model_cfg, train_cfg)`, where given, returns the tokens a second
     this machine trains a model at: asked only when the size rule would take the larger char GRU
     (sizing.speed_matters), whose tokens in the budget then decide between it and the short one."""
@@ -183,7 +181,7 @@ def _as_interrupted(model_path, model_cfg: ModelConfig, train_cfg: TrainConfig) 
     from rnnrepl.store import resume
 
     try:
-        _, meta = resume.load_state(model_path)
+        meta = resume.load_state_meta(model_path)
     except (CheckpointError, OSError):
         return math.inf
     return math.inf if meta.get("model_config") == model_cfg.to_dict() else 0.0

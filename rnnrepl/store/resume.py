@@ -24,7 +24,14 @@ from rnnrepl.atomic import atomic_write_bytes
 from rnnrepl.config import ModelConfig, TrainConfig
 from rnnrepl.errors import CheckpointError
 from rnnrepl.model.lm import LanguageModel, State
-from rnnrepl.store.container import encode, envelope, json_entry, json_text, read_verified
+from rnnrepl.store.container import (
+    encode,
+    envelope,
+    json_entry,
+    json_text,
+    read_metadata,
+    read_verified,
+)
 from rnnrepl.store.home import MODEL_SUFFIX, STATE_SUFFIX
 
 # ---------------------------------------------------------------- the file
@@ -70,10 +77,21 @@ def _check_json_keys(obj: Any, path: Path) -> None:
 def load_state(path: str | Path) -> tuple[dict[str, Tensor], dict]:
     target = _state_target(path)
     meta, tensors = read_verified(target, "state")
+    return tensors, _meta_entry(meta, target)
+
+
+def load_state_meta(path: str | Path) -> dict:
+    """The `meta` entry alone, without reading the tensors (the header digest is checked, the
+    payload is not: load_state, which resuming calls, checks it)."""
+    target = _state_target(path)
+    return _meta_entry(read_metadata(target, "state"), target)
+
+
+def _meta_entry(meta: dict[str, str], target: Path) -> dict:
     state = json_entry(meta, "meta", target)
     if not isinstance(state, dict):
         raise CheckpointError("resume state meta is not a JSON object", path=str(target))
-    return tensors, state
+    return state
 
 
 def _state_target(path: str | Path) -> Path:

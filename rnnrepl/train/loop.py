@@ -27,7 +27,15 @@ from rnnrepl.train import history as hist
 from rnnrepl.train.data import batchify, epoch_offset, fingerprint, span, spans_per_epoch
 from rnnrepl.train.progress import Clock, Event, Progress, TrainResult
 from rnnrepl.train.recovery import Recovery
-from rnnrepl.train.schedule import Budget, lr_at, make_optimizer, set_lr, set_weight_decay
+from rnnrepl.train.schedule import (
+    Budget,
+    descend,
+    forward,
+    lr_at,
+    make_optimizer,
+    set_lr,
+    set_weight_decay,
+)
 from rnnrepl.train.validation import held_out_loss, sample_text, start_token
 
 FIRST_GAP = 0.5  # seconds to the first validation of --eval-seconds; then 1, 2, 4, ...
@@ -288,19 +296,11 @@ class Trainer:
 
     def _step(self, x: Tensor, y: Tensor) -> tuple[float, State | None]:
         """One optimisation step; (loss, new state), or (nan, None) when the loss is not finite."""
-        device_type = x.device.type
-        with torch.autocast(
-            device_type, dtype=torch.bfloat16, enabled=self.cfg.precision == "bf16"
-        ):
-            loss, state = self.net(x, y, self.state)
+        loss, state = forward(self.net, x, y, self.state, self.cfg.precision)
         value = dd.mean(self.world, loss)  # every rank: the loss of the whole batch
         if not math.isfinite(value):
             return value, None
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if self.cfg.clip > 0:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip)
-        self.opt.step()
+        descend(loss, self.opt, self.model, self.cfg.clip)
         return value, state
 
     def _evaluate_and_save(self) -> bool:

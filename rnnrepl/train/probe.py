@@ -8,7 +8,7 @@ import torch
 
 from rnnrepl.config import ModelConfig, TrainConfig
 from rnnrepl.model.lm import build_model
-from rnnrepl.train.schedule import make_optimizer
+from rnnrepl.train.schedule import descend, forward, make_optimizer
 
 UNTIMED, TIMED = 1, 3  # steps: the first sets up the kernels; the next few are timed
 
@@ -28,13 +28,7 @@ def tokens_per_second(model_cfg: ModelConfig, train_cfg: TrainConfig, device: st
         for i in range(UNTIMED + TIMED):
             if i == UNTIMED:
                 start = time.perf_counter()
-            on = train_cfg.precision == "bf16"
-            with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=on):
-                loss, state = model.loss(x, y, state)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if train_cfg.clip > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg.clip)
-            opt.step()
+            loss, state = forward(model.loss, x, y, state, train_cfg.precision)
+            descend(loss, opt, model, train_cfg.clip)
             state = model.detach_state(state)
         return TIMED * x.numel() / (time.perf_counter() - start)

@@ -35,6 +35,22 @@ def make_optimizer(model: LanguageModel, cfg: TrainConfig) -> torch.optim.Optimi
     return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
+def forward(net, x: torch.Tensor, y: torch.Tensor, state, precision: str):
+    """`net(x, y, state)` -> (loss, state), under bf16 autocast when the run trains in bf16."""
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+        return net(x, y, state)
+
+
+def descend(loss: torch.Tensor, opt: torch.optim.Optimizer, model, clip: float) -> None:
+    """The update after a forward pass: gradients of `loss`, their norm clipped to `clip`
+    (0: not clipped), one optimiser step."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if clip > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+    opt.step()
+
+
 def set_weight_decay(opt: torch.optim.Optimizer, decay: float) -> list[float]:
     """Give every param group `decay` (a resumed optimizer keeps its saved groups' otherwise);
     returns the decays the groups had."""
