@@ -86,7 +86,8 @@ def main() -> None:
         sides[REFERENCE] = []
     runs: list[dict] = []
     stamp = time.strftime("%Y-%m-%d-%H%M")
-    log = BENCH / "results" / f"budget-{args.corpus}-{args.time:g}-{stamp}.json"
+    name = Path(args.corpus).stem  # a path names its file
+    log = BENCH / "results" / f"budget-{name}-{args.time:g}-{stamp}.json"
     with tempfile.TemporaryDirectory(prefix="rnnrepl-budget-") as tmp:
         for r in range(args.rounds):
             for side in alternate(list(sides), r):
