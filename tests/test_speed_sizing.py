@@ -9,6 +9,7 @@ import math
 import random
 import re
 
+import pytest
 import torch
 from rich.console import Console
 
@@ -57,7 +58,7 @@ def test_the_rule_takes_the_short_gru_where_the_budget_buys_few_tokens():
             0.0,
         )
         enough = sizing.suggest("char", None, 10**6, budget, tokens=FEW)
-        assert enough == sizing.suggest("char", None, 10**6, budget)
+        assert enough == sizing.suggest("char", None, 10**6, 300)  # 3 readings: no dropout
         assert enough["hidden"] == 512 and sizing.speed_matters("char", None, 10**6, budget)
     # only where the rule would take the larger GRU: not under two minutes, for a small corpus,
     # another architecture or level
@@ -65,6 +66,27 @@ def test_the_rule_takes_the_short_gru_where_the_budget_buys_few_tokens():
     assert not sizing.speed_matters("char", None, 10**5, 300)
     assert not sizing.speed_matters("char", "lstm", 10**6, 300)
     assert not sizing.speed_matters("word", None, 10**6, 300)
+
+
+def test_dropout_follows_the_readings_of_the_text_the_budget_buys_where_they_are_measured():
+    many = sizing.MANY_EPOCHS
+    long, mid = sizing.LONG_BUDGET_GRU["dropout"], sizing.MID_BUDGET_GRU["dropout"]
+    assert (long, mid) == (0.2, 0.0)
+    for budget in (300, 960):
+        for n_train, tokens, dropout in [
+            (10**6, many * 10**6, long),  # the 1x512 reads the text 8 times
+            (10**6, many * 10**6 - 1, mid),
+            (10**6, FEW - 1, mid),  # the short GRU: 1.5 x 3 M tokens, 4.5 readings
+            (400_000, FEW - 1, long),  # 11 readings of a smaller text
+            (600_000, FEW - 1, mid),  # 7.5
+        ]:
+            got = sizing.suggest("char", None, n_train, budget, tokens=tokens)
+            assert got["dropout"] == dropout, (budget, n_train, tokens)
+            assert got["hidden"] == (384 if tokens < FEW else 512)
+        # not measured (another device, several processes): the budget decides, as before
+        assert sizing.suggest("char", None, 10**6, budget)["dropout"] == (
+            long if budget > 900 else mid
+        )
 
 
 def test_make_configs_asks_the_probe_only_for_the_larger_gru_and_follows_it(tmp_path):
@@ -82,25 +104,30 @@ def test_make_configs_asks_the_probe_only_for_the_larger_gru_and_follows_it(tmp_
     assert (slow.hidden, slow.layers) == (384, 1) and asked == [(512, 64, 300.0)]
     fast, _ = configs(corpus, tmp_path, probe(FEW / 300), time_limit=300.0, steps=None)
     assert fast.hidden == 512 and len(asked) == 2
+    assert fast.dropout == 0.2  # 3 M tokens are over 8 readings of this 200,000-character text
+    given_dropout, _ = configs(
+        corpus, tmp_path, probe(FEW / 300), time_limit=300.0, steps=None, dropout=0.0
+    )
+    assert (given_dropout.hidden, given_dropout.dropout, len(asked)) == (512, 0.0, 3)
     # no budget given: the default five minutes are the budget
     default, _ = configs(corpus, tmp_path, probe(FEW / 300 * 0.99), steps=None)
     assert default.hidden == 384 and asked[-1] == (512, 64, sizing.DEFAULT_TIME)
     # the user's geometry, a short budget: nothing asked
     given, _ = configs(corpus, tmp_path, probe(1.0), time_limit=300.0, steps=None, hidden=512)
     short, _ = configs(corpus, tmp_path, probe(1.0), time_limit=71.0, steps=None)
-    assert (given.hidden, short.hidden, len(asked)) == (512, 384, 3)
+    assert (given.hidden, short.hidden, len(asked)) == (512, 384, 4)
 
 
 def test_nothing_is_measured_off_the_cpu_across_processes_or_for_a_count_of_steps(tmp_path):
     opts = train_opts(["x"], str(tmp_path / "m"), time_limit=300.0, steps=None, resume=False)
     notes = Console(file=io.StringIO())
-    assert speed_probe(opts, "cpu", False, tmp_path / "m", notes) is not None
-    assert speed_probe(opts, "cuda:0", False, tmp_path / "m", notes) is None
-    assert speed_probe(opts, "cpu", True, tmp_path / "m", notes) is None
+    assert speed_probe(opts, "cpu", False, tmp_path / "m", notes, 10**6) is not None
+    assert speed_probe(opts, "cuda:0", False, tmp_path / "m", notes, 10**6) is None
+    assert speed_probe(opts, "cpu", True, tmp_path / "m", notes, 10**6) is None
     counted = opts | {"time_limit": None, "steps": 100}
-    assert speed_probe(counted, "cpu", False, tmp_path / "m", notes) is None
+    assert speed_probe(counted, "cpu", False, tmp_path / "m", notes, 10**6) is None
     both = opts | {"steps": 100}  # the time still bounds the run
-    assert speed_probe(both, "cpu", False, tmp_path / "m", notes) is not None
+    assert speed_probe(both, "cpu", False, tmp_path / "m", notes, 10**6) is not None
 
 
 def test_the_probe_times_the_training_step_and_leaves_the_random_state_alone():
@@ -120,8 +147,13 @@ def test_train_takes_the_model_its_measurement_names(tmp_path):
     assert note, r.output
     took_short = "1x384 on spans of 32 at lr 0.005 learns more" in r.output
     assert took_short == (int(note.group(1).replace(",", "")) * 300 < FEW)
-    hidden = modelfile.load_model(tmp_path / "m.safetensors").config.hidden
-    assert hidden == (384 if took_short else 512)
+    config = modelfile.load_model(tmp_path / "m.safetensors").config
+    assert config.hidden == (384 if took_short else 512)
+    # in 5 minutes the rule has no dropout, unless the budget buys 8 readings of the text or more
+    reads = float(re.search(r"\(([\d.]+) readings of the text\)", r.output).group(1))
+    assert 0 < reads * sizing.LARGE_CHAR_CORPUS < int(note.group(1).replace(",", "")) * 300
+    more = "; from 8 readings, dropout 0.2" in r.output
+    assert config.dropout == (0.2 if more else 0.0)
 
 
 def test_a_resumed_run_keeps_the_short_gru_it_was_given(tmp_path):
@@ -134,3 +166,19 @@ def test_a_resumed_run_keeps_the_short_gru_it_was_given(tmp_path):
     assert again.exit_code == 0, again.output
     assert "resuming from step 2" in again.output and "tokens/s, " not in again.output
     assert modelfile.load_model(tmp_path / "m.safetensors").config.hidden == 384
+
+
+@pytest.mark.parametrize("dropout", ["0", "0.2"])
+def test_a_resumed_run_keeps_the_dropout_it_was_given(tmp_path, dropout):
+    corpus = large_corpus(tmp_path)
+    out = str(tmp_path / "m")
+    first = invoke(
+        "train", str(corpus), "-o", out, "--time", "5m", "--steps", "2", "--dropout", dropout
+    )
+    assert first.exit_code == 0, first.output
+    hidden = modelfile.load_model(tmp_path / "m.safetensors").config.hidden
+    again = invoke("train", str(corpus), "-o", out, "--time", "5m", "--steps", "3", "--resume")
+    assert again.exit_code == 0, again.output
+    assert "resuming from step 2" in again.output and "tokens/s, " not in again.output
+    config = modelfile.load_model(tmp_path / "m.safetensors").config
+    assert (config.hidden, config.dropout) == (hidden, float(dropout))

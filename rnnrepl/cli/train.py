@@ -89,7 +89,7 @@ def _train(opts: dict[str, Any], out: Console, err: Console, argv: list[str], wo
     notes = Console(file=io.StringIO(), highlight=False, width=err.width, soft_wrap=True)
     tok, train_ids, val_ids, summary = prepare_data(opts, notes)
     model_path = tr.model_file(out_path)  # --resume keeps the model of the state beside it
-    probe = speed_probe(opts, device, world.many, model_path, notes)
+    probe = speed_probe(opts, device, world.many, model_path, notes, len(train_ids))
     model_cfg, train_cfg = make_configs(opts, tok, len(train_ids), len(val_ids), probe)
     check_sizes(train_cfg, len(train_ids), len(val_ids))
     dd.check_batch(world, train_cfg.batch_size)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Callable
 
 from rnnrepl.config import ModelConfig, TrainConfig
@@ -12,7 +11,8 @@ from rnnrepl.train import sizing
 
 MODEL_KEYS = ("arch", "layers", "hidden", "embed", "window", "dropout", "tie")
 TRAIN_KEYS = ("seq_len", "batch_size", "optimizer", "lr", "weight_decay", "warmup", "min_lr_ratio")
-Probe = Callable[[ModelConfig, TrainConfig], float]
+# A measurement: tokens a second; on --resume, the settings the interrupted run's took instead
+Probe = Callable[[ModelConfig, TrainConfig], "float | dict"]
 Configs = tuple[ModelConfig, TrainConfig]
 
 
@@ -23,14 +23,17 @@ GEOMETRY = ("layers", "hidden", "embed", "seq_len", "batch_size")
 def make_configs(opts: dict, tok, n_train: int, n_val: int, probe: Probe | None = None) -> Configs:
     """The run's configs. `probe(model_cfg, train_cfg)`, where given, returns the tokens a second
     this machine trains a model at: asked only when the size rule would take the larger char GRU
-    (sizing.speed_matters), whose tokens in the budget then decide between it and the short one."""
+    (sizing.speed_matters), whose tokens in the budget then decide between it and the short one,
+    and its dropout. On --resume it returns the settings it decided in the interrupted run."""
     configs = _configs(opts, tok, n_train, n_val, tokens=None)
     level, arch, budget = opts["level"], opts["arch"], opts["time_limit"]
     geometry_given = any(opts.get(k) is not None for k in GEOMETRY)
     if probe is None or geometry_given or not sizing.speed_matters(level, arch, n_train, budget):
         return configs
-    tokens = probe(*configs) * configs[1].time_limit
-    return configs if tokens >= sizing.FEW_TOKENS else _configs(opts, tok, n_train, n_val, tokens)
+    measured = probe(*configs)
+    if isinstance(measured, dict):
+        return _configs(opts | measured, tok, n_train, n_val, tokens=None)
+    return _configs(opts, tok, n_train, n_val, tokens=measured * configs[1].time_limit)
 
 
 def _configs(opts: dict, tok, n_train: int, n_val: int, tokens: float | None) -> Configs:
@@ -142,7 +145,9 @@ def check_sizes(train_cfg: TrainConfig, n_train: int, n_val: int) -> None:
         )
 
 
-def speed_probe(opts: dict, device: str, many: bool, model_path, notes) -> Probe | None:
+def speed_probe(
+    opts: dict, device: str, many: bool, model_path, notes, n_train: int
+) -> Probe | None:
     """What make_configs asks for the speed of the larger char GRU, or None where nothing is
     measured: on other devices than the CPU (the rules were measured on CPUs), with several
     processes (each would measure its own, and they must agree) and with --steps or --epochs but
@@ -161,12 +166,27 @@ def speed_probe(opts: dict, device: str, many: bool, model_path, notes) -> Probe
         tokens, few = rate * train_cfg.time_limit, sizing.FEW_TOKENS
         notes.print(
             f"note: here the {model_cfg.describe()} trains at {rate:,.0f} tokens/s, "
-            f"{tokens / 1e6:.1f} M in the budget"
+            f"{tokens / 1e6:.1f} M in the budget ({tokens / n_train:.1f} readings of the text)"
             + (f"; under {few / 1e6:g} M, {_short_geometry()} learns more" if tokens < few else "")
+            + (
+                ""
+                if opts.get("dropout") is not None
+                else _dropout_clause(model_cfg, tokens, n_train)
+            )
         )
         return rate
 
     return probe
+
+
+def _dropout_clause(rule: ModelConfig, tokens: float, n_train: int) -> str:
+    """Where the readings the budget buys change the budget's dropout, what they change it to."""
+    many_epochs = sizing.many_epochs(tokens, n_train)
+    if many_epochs == (rule.dropout > 0):
+        return ""
+    when = "from" if many_epochs else "under"
+    dropout = sizing.LONG_BUDGET_GRU["dropout"] if many_epochs else 0
+    return f"; {when} {sizing.MANY_EPOCHS:g} readings, dropout {dropout:g}"
 
 
 def _short_geometry() -> str:
@@ -174,14 +194,23 @@ def _short_geometry() -> str:
     return f"{g['layers']}x{g['hidden']} on spans of {g['seq_len']} at lr {g['lr']:g}"
 
 
-def _as_interrupted(model_path, model_cfg: ModelConfig, train_cfg: TrainConfig) -> float:
-    """As a probe on --resume: fast enough for the larger GRU if the interrupted run trained it,
-    else too slow (the short one). An unreadable state is left for the resume to report."""
+# What the measured speed decides (sizing.suggest), and the values it chooses between: a resumed
+# run takes them from its state (only these: the state is verified after the model is built)
+MEASURED = {k: {sizing.SHORT_GEOMETRY[k], sizing.MID_BUDGET_GRU[k]} for k in sizing.SHORT_GEOMETRY}
+MEASURED["dropout"] = {sizing.MID_BUDGET_GRU["dropout"], sizing.LONG_BUDGET_GRU["dropout"]}
+
+
+def _as_interrupted(model_path, model_cfg: ModelConfig, train_cfg: TrainConfig) -> dict:
+    """As a probe on --resume: the settings the speed decided in the interrupted run, the larger
+    GRU or the short one, with or without dropout. An unreadable state gives none, and is left
+    for the resume to report."""
     from rnnrepl.errors import CheckpointError
     from rnnrepl.store import resume
 
     try:
         meta = resume.load_state_meta(model_path)
     except (CheckpointError, OSError):
-        return math.inf
-    return math.inf if meta.get("model_config") == model_cfg.to_dict() else 0.0
+        return {}
+    saved = [meta.get(part) for part in ("model_config", "train_config")]
+    pairs = [kv for part in saved if isinstance(part, dict) for kv in part.items()]
+    return {k: v for k, v in pairs if isinstance(v, (int, float)) and v in MEASURED.get(k, ())}

@@ -68,6 +68,15 @@ LARGE_CHAR_CORPUS = 200_000  # training characters from which the larger char mo
 # a few steps: rnnrepl/train/probe.py) gives the rule's GRU the short budget's geometry.
 FEW_TOKENS = 3_000_000
 SHORT_GEOMETRY = {k: SHORT_BUDGET_GRU[k] for k in ("layers", "hidden", "seq_len", "lr")}
+# Dropout, where the speed is measured, follows the readings of the training text the budget buys,
+# not the budget: at five readings (tiny Shakespeare in 5 minutes, the bf16 machine) no dropout
+# beat 0.05 and 0.1 by 0.01; at sixteen (16 minutes) dropout 0.2 beat none by 0.065, where the
+# model without it had begun to overfit from the fifth to the ninth reading. On a slower machine
+# (2026-12-04, AVX2), 16 minutes bought five readings: dropout 0.2 reached 1.484, none 1.443 (the
+# reference 1.479). MANY_EPOCHS is between five and sixteen; LONG_BUDGET_GRU's dropout from there
+# (README "Choosing the defaults").
+# The short GRU reads about SHORT_READS times the 1x512's tokens (1.3-1.6 measured).
+MANY_EPOCHS, SHORT_READS = 8.0, 1.5
 
 
 def suggest(
@@ -82,8 +91,9 @@ def suggest(
     budget = time_limit or DEFAULT_TIME
     arch = arch or default_arch(level)
     few = tokens is not None and tokens < FEW_TOKENS
+    many = None if tokens is None else many_epochs(tokens, n_train)
     settings = (
-        _char(arch, n_train, budget, few) if level == "char" else _word(arch, n_train, budget)
+        _char(arch, n_train, budget, few, many) if level == "char" else _word(arch, n_train, budget)
     )
     return {"arch": arch, "warmup": WARMUP, "min_lr_ratio": MIN_LR_RATIO, **OPTIMISER, **settings}
 
@@ -94,6 +104,14 @@ def speed_matters(level: str, arch: str | None, n_train: int, time_limit: float 
     budget = time_limit or DEFAULT_TIME
     gru = (arch or default_arch(level)) == "gru"
     return level == "char" and gru and n_train >= LARGE_CHAR_CORPUS and budget >= SHORT_BUDGET
+
+
+def many_epochs(tokens: float, n_train: int) -> bool:
+    """Whether the GRU the rule takes reads the training text MANY_EPOCHS times or more, where the
+    1x512 reads `tokens` in the budget (the short GRU, taken under FEW_TOKENS, SHORT_READS times
+    as many)."""
+    reads = tokens * (SHORT_READS if tokens < FEW_TOKENS else 1.0)
+    return reads >= MANY_EPOCHS * max(n_train, 1)
 
 
 def default_arch(level: str) -> str:
@@ -107,7 +125,9 @@ def default_arch(level: str) -> str:
     return "lstm" if level == "word" else "gru"
 
 
-def _char(arch: str, n_train: int, budget: float, few_tokens: bool) -> dict[str, Any]:
+def _char(
+    arch: str, n_train: int, budget: float, few_tokens: bool, many_epochs: bool | None
+) -> dict[str, Any]:
     if n_train < LARGE_CHAR_CORPUS or budget < SHORT_BUDGET:
         hidden, dropout = 256, 0.1 if n_train < LARGE_CHAR_CORPUS else 0.0
     elif budget < LONG_BUDGET:
@@ -139,10 +159,11 @@ def _char(arch: str, n_train: int, budget: float, few_tokens: bool) -> dict[str,
     }
     if arch == "gru" and budget < SHORT_BUDGET:
         settings |= SHORT_BUDGET_GRU
-    elif arch == "gru" and n_train >= LARGE_CHAR_CORPUS and few_tokens:
-        settings |= MID_BUDGET_GRU | SHORT_GEOMETRY  # no dropout for a few epochs, at any budget
     elif arch == "gru" and n_train >= LARGE_CHAR_CORPUS:
-        settings |= MID_BUDGET_GRU if budget < LONG_BUDGET else LONG_BUDGET_GRU
+        long = budget >= LONG_BUDGET if many_epochs is None else many_epochs
+        settings |= LONG_BUDGET_GRU if long else MID_BUDGET_GRU
+        if few_tokens:
+            settings |= SHORT_GEOMETRY
     return settings
 
 
