@@ -152,12 +152,23 @@ def speed_probe(
     measured: on other devices than the CPU (the rules were measured on CPUs), with several
     processes (each would measure its own, and they must agree) and with --steps or --epochs but
     no --time (then the steps, not the seconds, decide the tokens). A resumed run measures nothing
-    either: it keeps the model of the interrupted run, the larger GRU or the short one."""
+    either: it keeps the model of the interrupted run, the larger GRU or the short one, and its
+    dropout."""
     steps_bound = (opts["steps"] or opts["epochs"]) and not opts["time_limit"]
     if device != "cpu" or many or steps_bound:
         return None
     if opts["resume"]:
         return functools.partial(_as_interrupted, model_path)
+
+    def dropout_clause(rule: ModelConfig, tokens: float) -> str:
+        """Where the readings the budget buys change the budget's dropout, what to."""
+        level, arch, budget = opts["level"], opts["arch"], opts["time_limit"]
+        chosen = sizing.suggest(level, arch, n_train, budget, tokens)["dropout"]
+        if chosen == rule.dropout:
+            return ""
+        return (
+            f"; {'from' if chosen else 'under'} {sizing.MANY_EPOCHS:g} readings, dropout {chosen:g}"
+        )
 
     def probe(model_cfg: ModelConfig, train_cfg: TrainConfig) -> float:
         from rnnrepl.train.probe import tokens_per_second
@@ -168,25 +179,11 @@ def speed_probe(
             f"note: here the {model_cfg.describe()} trains at {rate:,.0f} tokens/s, "
             f"{tokens / 1e6:.1f} M in the budget ({tokens / n_train:.1f} readings of the text)"
             + (f"; under {few / 1e6:g} M, {_short_geometry()} learns more" if tokens < few else "")
-            + (
-                ""
-                if opts.get("dropout") is not None
-                else _dropout_clause(model_cfg, tokens, n_train)
-            )
+            + ("" if opts.get("dropout") is not None else dropout_clause(model_cfg, tokens))
         )
         return rate
 
     return probe
-
-
-def _dropout_clause(rule: ModelConfig, tokens: float, n_train: int) -> str:
-    """Where the readings the budget buys change the budget's dropout, what they change it to."""
-    many_epochs = sizing.many_epochs(tokens, n_train)
-    if many_epochs == (rule.dropout > 0):
-        return ""
-    when = "from" if many_epochs else "under"
-    dropout = sizing.LONG_BUDGET_GRU["dropout"] if many_epochs else 0
-    return f"; {when} {sizing.MANY_EPOCHS:g} readings, dropout {dropout:g}"
 
 
 def _short_geometry() -> str:
