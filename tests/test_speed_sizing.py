@@ -13,7 +13,7 @@ import pytest
 import torch
 from rich.console import Console
 
-from rnnrepl.cli.train_config import make_configs, speed_probe
+from rnnrepl.cli.train_config import make_configs, resumed_settings, speed_probe
 from rnnrepl.cli.train_data import prepare_data
 from rnnrepl.config import ModelConfig, TrainConfig
 from rnnrepl.store import modelfile
@@ -35,13 +35,14 @@ def large_corpus(tmp_path):
     return path
 
 
-def configs(corpus, tmp_path, probe, **given):
-    """make_configs for `train CORPUS` with the rule's sizes, unless `given`, and `probe`."""
+def configs(corpus, tmp_path, probe, interrupted=None, **given):
+    """make_configs for `train CORPUS` with the rule's sizes, unless `given`, `probe` and
+    `interrupted`."""
     rule = dict.fromkeys(("arch", "layers", "hidden", "embed", "seq_len", "batch_size", "lr"))
     opts = train_opts([str(corpus)], str(tmp_path / "m"), **rule, optimizer=None) | given
     tok, train_ids, val_ids, _ = prepare_data(opts, Console(file=io.StringIO()))
     assert len(train_ids) >= sizing.LARGE_CHAR_CORPUS
-    return make_configs(opts, tok, len(train_ids), len(val_ids), probe)
+    return make_configs(opts, tok, len(train_ids), len(val_ids), probe, interrupted)
 
 
 def test_the_rule_takes_the_short_gru_where_the_budget_buys_few_tokens():
@@ -116,18 +117,32 @@ def test_make_configs_asks_the_probe_only_for_the_larger_gru_and_follows_it(tmp_
     given, _ = configs(corpus, tmp_path, probe(1.0), time_limit=300.0, steps=None, hidden=512)
     short, _ = configs(corpus, tmp_path, probe(1.0), time_limit=71.0, steps=None)
     assert (given.hidden, short.hidden, len(asked)) == (512, 384, 4)
+    # on --resume, what the interrupted run's speed decided, and nothing asked
+    kept = {"hidden": 384, "seq_len": 32, "lr": 5e-3, "dropout": 0.2}
+    resumed, train = configs(corpus, tmp_path, probe(FEW), kept, time_limit=300.0, steps=None)
+    assert (resumed.hidden, resumed.dropout, train.seq_len, train.lr) == (384, 0.2, 32, 5e-3)
+    nothing_kept, _ = configs(corpus, tmp_path, probe(FEW), {}, time_limit=300.0, steps=None)
+    assert nothing_kept.hidden == 512 and len(asked) == 4
 
 
 def test_nothing_is_measured_off_the_cpu_across_processes_or_for_a_count_of_steps(tmp_path):
     opts = train_opts(["x"], str(tmp_path / "m"), time_limit=300.0, steps=None, resume=False)
     notes = Console(file=io.StringIO())
-    assert speed_probe(opts, "cpu", False, tmp_path / "m", notes, 10**6) is not None
-    assert speed_probe(opts, "cuda:0", False, tmp_path / "m", notes, 10**6) is None
-    assert speed_probe(opts, "cpu", True, tmp_path / "m", notes, 10**6) is None
+    assert speed_probe(opts, "cpu", False, notes, 10**6) is not None
+    assert speed_probe(opts, "cuda:0", False, notes, 10**6) is None
+    assert speed_probe(opts, "cpu", True, notes, 10**6) is None
     counted = opts | {"time_limit": None, "steps": 100}
-    assert speed_probe(counted, "cpu", False, tmp_path / "m", notes, 10**6) is None
+    assert speed_probe(counted, "cpu", False, notes, 10**6) is None
     both = opts | {"steps": 100}  # the time still bounds the run
-    assert speed_probe(both, "cpu", False, tmp_path / "m", notes, 10**6) is not None
+    assert speed_probe(both, "cpu", False, notes, 10**6) is not None
+    # a resumed run measures nothing: it reads the interrupted run's state, where one is measured
+    resumed = opts | {"resume": True}
+    assert speed_probe(resumed, "cpu", False, notes, 10**6) is None
+    assert resumed_settings(opts, "cpu", False, tmp_path / "m") is None
+    assert resumed_settings(resumed, "cuda:0", False, tmp_path / "m") is None
+    assert (
+        resumed_settings(resumed, "cpu", False, tmp_path / "m") == {}
+    )  # no state: the resume says
 
 
 def test_the_probe_times_the_training_step_and_leaves_the_random_state_alone():

@@ -15,7 +15,12 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
-from rnnrepl.cli.train_config import check_sizes, make_configs, speed_probe
+from rnnrepl.cli.train_config import (
+    check_sizes,
+    make_configs,
+    resumed_settings,
+    speed_probe,
+)
 from rnnrepl.cli.train_data import prepare_data
 from rnnrepl.cli.train_log import EventLog, log_end
 from rnnrepl.config import TrainConfig
@@ -89,8 +94,9 @@ def _train(opts: dict[str, Any], out: Console, err: Console, argv: list[str], wo
     notes = Console(file=io.StringIO(), highlight=False, width=err.width, soft_wrap=True)
     tok, train_ids, val_ids, summary = prepare_data(opts, notes)
     model_path = tr.model_file(out_path)  # --resume keeps the model of the state beside it
-    probe = speed_probe(opts, device, world.many, model_path, notes, len(train_ids))
-    model_cfg, train_cfg = make_configs(opts, tok, len(train_ids), len(val_ids), probe)
+    probe = speed_probe(opts, device, world.many, notes, len(train_ids))
+    interrupted = resumed_settings(opts, device, world.many, model_path)
+    model_cfg, train_cfg = make_configs(opts, tok, len(train_ids), len(val_ids), probe, interrupted)
     check_sizes(train_cfg, len(train_ids), len(val_ids))
     dd.check_batch(world, train_cfg.batch_size)
     summary |= {

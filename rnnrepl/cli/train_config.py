@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 
 from rnnrepl.config import ModelConfig, TrainConfig
@@ -11,8 +10,8 @@ from rnnrepl.train import sizing
 
 MODEL_KEYS = ("arch", "layers", "hidden", "embed", "window", "dropout", "tie")
 TRAIN_KEYS = ("seq_len", "batch_size", "optimizer", "lr", "weight_decay", "warmup", "min_lr_ratio")
-# A measurement: tokens a second; on --resume, the settings the interrupted run's took instead
-Probe = Callable[[ModelConfig, TrainConfig], "float | dict"]
+# A measurement of the tokens a second this machine trains a model at
+Probe = Callable[[ModelConfig, TrainConfig], float]
 Configs = tuple[ModelConfig, TrainConfig]
 
 
@@ -20,20 +19,29 @@ Configs = tuple[ModelConfig, TrainConfig]
 GEOMETRY = ("layers", "hidden", "embed", "seq_len", "batch_size")
 
 
-def make_configs(opts: dict, tok, n_train: int, n_val: int, probe: Probe | None = None) -> Configs:
+def make_configs(
+    opts: dict,
+    tok,
+    n_train: int,
+    n_val: int,
+    probe: Probe | None = None,
+    interrupted: dict | None = None,
+) -> Configs:
     """The run's configs. `probe(model_cfg, train_cfg)`, where given, returns the tokens a second
     this machine trains a model at: asked only when the size rule would take the larger char GRU
     (sizing.speed_matters), whose tokens in the budget then decide between it and the short one,
-    and its dropout. On --resume it returns the settings it decided in the interrupted run."""
+    and its dropout. On --resume, `interrupted` (resumed_settings) holds what the speed decided in
+    the interrupted run, taken where the probe would have been asked."""
     configs = _configs(opts, tok, n_train, n_val, tokens=None)
     level, arch, budget = opts["level"], opts["arch"], opts["time_limit"]
     geometry_given = any(opts.get(k) is not None for k in GEOMETRY)
-    if probe is None or geometry_given or not sizing.speed_matters(level, arch, n_train, budget):
+    if geometry_given or not sizing.speed_matters(level, arch, n_train, budget):
         return configs
-    measured = probe(*configs)
-    if isinstance(measured, dict):
-        return _configs(opts | measured, tok, n_train, n_val, tokens=None)
-    return _configs(opts, tok, n_train, n_val, tokens=measured * configs[1].time_limit)
+    if interrupted is not None:
+        return _configs(opts | interrupted, tok, n_train, n_val, tokens=None)
+    if probe is None:
+        return configs
+    return _configs(opts, tok, n_train, n_val, tokens=probe(*configs) * configs[1].time_limit)
 
 
 def _configs(opts: dict, tok, n_train: int, n_val: int, tokens: float | None) -> Configs:
@@ -145,20 +153,21 @@ def check_sizes(train_cfg: TrainConfig, n_train: int, n_val: int) -> None:
         )
 
 
-def speed_probe(
-    opts: dict, device: str, many: bool, model_path, notes, n_train: int
-) -> Probe | None:
-    """What make_configs asks for the speed of the larger char GRU, or None where nothing is
-    measured: on other devices than the CPU (the rules were measured on CPUs), with several
-    processes (each would measure its own, and they must agree) and with --steps or --epochs but
-    no --time (then the steps, not the seconds, decide the tokens). A resumed run measures nothing
-    either: it keeps the model of the interrupted run, the larger GRU or the short one, and its
-    dropout."""
+def measures_speed(opts: dict, device: str, many: bool) -> bool:
+    """Whether the speed may decide the sizes: not on other devices than the CPU (the rules were
+    measured on CPUs), with several processes (each would measure its own, and they must agree)
+    or with --steps or --epochs but no --time (then the steps, not the seconds, decide the
+    tokens)."""
     steps_bound = (opts["steps"] or opts["epochs"]) and not opts["time_limit"]
-    if device != "cpu" or many or steps_bound:
+    return device == "cpu" and not many and not steps_bound
+
+
+def speed_probe(opts: dict, device: str, many: bool, notes, n_train: int) -> Probe | None:
+    """What make_configs asks for the speed of the larger char GRU, or None where nothing is
+    measured (measures_speed). A resumed run measures nothing either: it keeps what the speed
+    decided in the interrupted run (resumed_settings)."""
+    if opts["resume"] or not measures_speed(opts, device, many):
         return None
-    if opts["resume"]:
-        return functools.partial(_as_interrupted, model_path)
 
     def dropout_clause(rule: ModelConfig, tokens: float) -> str:
         """Where the readings the budget buys change the budget's dropout, what to."""
@@ -191,23 +200,21 @@ def _short_geometry() -> str:
     return f"{g['layers']}x{g['hidden']} on spans of {g['seq_len']} at lr {g['lr']:g}"
 
 
-# What the measured speed decides (sizing.suggest), and the values it chooses between: a resumed
-# run takes them from its state (only these: the state is verified after the model is built)
-MEASURED = {k: {sizing.SHORT_GEOMETRY[k], sizing.MID_BUDGET_GRU[k]} for k in sizing.SHORT_GEOMETRY}
-MEASURED["dropout"] = {sizing.MID_BUDGET_GRU["dropout"], sizing.LONG_BUDGET_GRU["dropout"]}
-
-
-def _as_interrupted(model_path, model_cfg: ModelConfig, train_cfg: TrainConfig) -> dict:
-    """As a probe on --resume: the settings the speed decided in the interrupted run, the larger
-    GRU or the short one, with or without dropout. An unreadable state gives none, and is left
-    for the resume to report."""
+def resumed_settings(opts: dict, device: str, many: bool, model_path) -> dict | None:
+    """On --resume, where the speed may decide the sizes (measures_speed), the settings it decided
+    in the interrupted run: the larger GRU or the short one, with or without dropout (only values
+    in sizing.MEASURED). An unreadable state gives none, and is left for the resume to report."""
     from rnnrepl.errors import CheckpointError
     from rnnrepl.store import resume
 
+    if not opts["resume"] or not measures_speed(opts, device, many):
+        return None
     try:
         meta = resume.load_state_meta(model_path)
     except (CheckpointError, OSError):
         return {}
     saved = [meta.get(part) for part in ("model_config", "train_config")]
     pairs = [kv for part in saved if isinstance(part, dict) for kv in part.items()]
-    return {k: v for k, v in pairs if isinstance(v, (int, float)) and v in MEASURED.get(k, ())}
+    return {
+        k: v for k, v in pairs if isinstance(v, (int, float)) and v in sizing.MEASURED.get(k, ())
+    }

@@ -77,6 +77,10 @@ SHORT_GEOMETRY = {k: SHORT_BUDGET_GRU[k] for k in ("layers", "hidden", "seq_len"
 # (README "Choosing the defaults").
 # The short GRU reads about SHORT_READS times the 1x512's tokens (1.3-1.6 measured).
 MANY_EPOCHS, SHORT_READS = 8.0, 1.5
+# What the measured speed decides, and the values it chooses between: a resumed run takes these
+# from its interrupted run's state (only these: the state is verified after the model is built)
+MEASURED = {k: {SHORT_GEOMETRY[k], MID_BUDGET_GRU[k]} for k in SHORT_GEOMETRY}
+MEASURED["dropout"] = {MID_BUDGET_GRU["dropout"], LONG_BUDGET_GRU["dropout"]}
 
 
 def suggest(
