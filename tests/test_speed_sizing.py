@@ -22,7 +22,7 @@ from rnnrepl.train.probe import tokens_per_second
 from tests.helpers import invoke, train_opts
 
 FEW = sizing.FEW_TOKENS
-SHORT = ["--hidden", "384", "--seq-len", "32", "--lr", "5e-3", "--optimizer", "adam"]
+SHORT = ["--hidden", "384", "--seq-len", "32", "--batch-size", "64", "--lr", "7e-3"]
 
 
 def large_corpus(tmp_path):
@@ -51,7 +51,14 @@ def test_the_rule_takes_the_short_gru_where_the_budget_buys_few_tokens():
         few = sizing.suggest("char", None, 10**6, budget, tokens=FEW - 1)
         assert few == sizing.suggest("char", None, 10**6, 300) | sizing.SHORT_GEOMETRY
         short = sizing.suggest("char", None, 10**6, 71)
-        assert all(few[k] == short[k] for k in ("layers", "hidden", "seq_len", "lr", "embed"))
+        assert all(few[k] == short[k] for k in ("layers", "hidden", "seq_len", "embed"))
+        # at the larger batch (a budget of minutes, not seconds), a larger learning rate
+        assert (few["batch_size"], few["lr"], short["batch_size"], short["lr"]) == (
+            64,
+            7e-3,
+            32,
+            5e-3,
+        )
         assert (few["hidden"], few["dropout"], few["optimizer"], few["min_lr_ratio"]) == (
             384,
             0.0,
@@ -77,9 +84,9 @@ def test_dropout_follows_the_readings_of_the_text_the_budget_buys_where_they_are
         for n_train, tokens, dropout in [
             (10**6, many * 10**6, long),  # the 1x512 reads the text 8 times
             (10**6, many * 10**6 - 1, mid),
-            (10**6, FEW - 1, mid),  # the short GRU: 1.5 x 3 M tokens, 4.5 readings
-            (400_000, FEW - 1, long),  # 11 readings of a smaller text
-            (600_000, FEW - 1, mid),  # 7.5
+            (10**6, FEW - 1, mid),  # the short GRU: 2 x 3 M tokens, 6 readings
+            (700_000, FEW - 1, long),  # 8.6 readings of a smaller text
+            (800_000, FEW - 1, mid),  # 7.5
         ]:
             got = sizing.suggest("char", None, n_train, budget, tokens=tokens)
             assert got["dropout"] == dropout, (budget, n_train, tokens)
@@ -160,7 +167,7 @@ def test_train_takes_the_model_its_measurement_names(tmp_path):
     assert r.exit_code == 0, r.output
     note = re.search(r"note: here the gru 1x512\S* .* trains at ([\d,]+) tokens/s", r.output)
     assert note, r.output
-    took_short = "1x384 on spans of 32 at lr 0.005 learns more" in r.output
+    took_short = "1x384, batch 64 x 32, at lr 0.007 learns more" in r.output
     assert took_short == (int(note.group(1).replace(",", "")) * 300 < FEW)
     config = modelfile.load_model(tmp_path / "m.safetensors").config
     assert config.hidden == (384 if took_short else 512)

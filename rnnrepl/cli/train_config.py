@@ -197,7 +197,9 @@ def speed_probe(opts: dict, device: str, many: bool, notes, n_train: int) -> Pro
 
 def _short_geometry() -> str:
     g = sizing.SHORT_GEOMETRY
-    return f"{g['layers']}x{g['hidden']} on spans of {g['seq_len']} at lr {g['lr']:g}"
+    return (
+        f"{g['layers']}x{g['hidden']}, batch {g['batch_size']} x {g['seq_len']}, at lr {g['lr']:g}"
+    )
 
 
 def resumed_settings(opts: dict, device: str, many: bool, model_path) -> dict | None:
