@@ -70,7 +70,8 @@ LARGE_CHAR_CORPUS = 200_000  # training characters from which the larger char mo
 # 64 and lr 7e-3: in 5 minutes on the AVX2 machine (2026-12-04, the whole split) it read
 # 1.15-1.3x the tokens of batch 32 at lr 5e-3 (a CPU runs the larger batch's matrix products
 # faster) and ended lower in two runs of three, 1.471 against 1.482 in median (README "Choosing
-# the defaults"). Under two minutes batch 64 had done no better (1.595 against 1.580 in 71 s, 2026-12-02), so SHORT_BUDGET_GRU keeps 32.
+# the defaults"). Under two minutes batch 64 had done no better (1.595 against 1.580 in 71 s,
+# 2026-12-02), so SHORT_BUDGET_GRU keeps batch 32.
 FEW_TOKENS = 3_000_000
 SHORT_GEOMETRY = {
     **{k: SHORT_BUDGET_GRU[k] for k in ("layers", "hidden", "seq_len")},
