@@ -147,9 +147,8 @@ def test_nothing_is_measured_off_the_cpu_across_processes_or_for_a_count_of_step
     assert speed_probe(resumed, "cpu", False, notes, 10**6) is None
     assert resumed_settings(opts, "cpu", False, tmp_path / "m") is None
     assert resumed_settings(resumed, "cuda:0", False, tmp_path / "m") is None
-    assert (
-        resumed_settings(resumed, "cpu", False, tmp_path / "m") == {}
-    )  # no state: the resume says
+    # no state to read: nothing kept, and the resume itself reports the missing state
+    assert resumed_settings(resumed, "cpu", False, tmp_path / "m") == {}
 
 
 def test_the_probe_times_the_training_step_and_leaves_the_random_state_alone():
